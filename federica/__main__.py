@@ -1,0 +1,3 @@
+from federica.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The `federica` command. Subcommands call services; errors become clear messages."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from federica.app import Context, make_context
+from federica.config import Settings, SettingsError
+from federica.errors import FedericaError, InvalidInput
+
+
+@dataclass
+class CliState:
+    settings: Settings
+    _context: Context | None = None
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = make_context(self.settings)
+        return self._context
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+class FedericaGroup(click.Group):
+    """Turns domain errors into a message naming the field and reason, and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except InvalidInput as exc:
+            click.echo(f"error: {exc.detail}" if len(exc.errors) > 1 else "error:", err=True)
+            for e in exc.errors:
+                click.echo(f"  {e}", err=True)
+            sys.exit(2)
+        except (FedericaError, SettingsError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=FedericaGroup)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Overrides FEDERICA_DATA_DIR.")
+@click.option("--database-url", help="Overrides FEDERICA_DATABASE_URL.")
+@click.version_option(package_name="federica")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> None:
+    """federica: slices of a federated network research facility."""
+    try:
+        settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = CliState(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from federica.cli import db, serve, substrate  # noqa: F401  (commands register on import)
+
+    cli.main(args=list(argv) if argv is not None else None, prog_name="federica")

@@ -1,0 +1,61 @@
+"""federica serve | demo"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from federica import migrate
+from federica.app import create_app
+from federica.cli import CliState, cli, pass_state
+from federica.cli.substrate import read_topology_file
+from federica.db import transaction
+from federica.substrate.inventory import apply_topology
+from federica.substrate.topology import parse_topology
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+log = logging.getLogger(__name__)
+
+
+def _serve(state: CliState, host: str, port: int) -> None:
+    import waitress
+
+    app = create_app(state.settings, context=state.context)
+    click.echo(f"federica API on http://{host}:{port}/api/v1/substrate  (Ctrl-C stops)")
+    waitress.serve(app, host=host, port=port, threads=8, ident="federica")
+
+
+@cli.command()
+@click.option("--host", help="Listen address (FEDERICA_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (FEDERICA_PORT, default 8080).")
+@pass_state
+def serve(state: CliState, host: str | None, port: int | None) -> None:
+    """Serve the REST API (waitress)."""
+    _serve(state, host or state.settings.host, port or state.settings.port)
+
+
+@cli.command()
+@click.option(
+    "--topology",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=EXAMPLES / "topologies" / "core4.yaml",
+    show_default=True,
+)
+@click.option("--host", help="Listen address (default 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (default 8080).")
+@pass_state
+def demo(state: CliState, topology: Path, host: str | None, port: int | None) -> None:
+    """Everything on one machine: SQLite database, the topology loaded, the API served."""
+    engine = state.context.engine
+    migrate.upgrade(engine)
+    click.echo(
+        f"database {engine.url.render_as_string(hide_password=True)} "
+        f"at revision {migrate.current_revision(engine)}"
+    )
+    topo = parse_topology(read_topology_file(topology))
+    with transaction(state.context.sessions) as session:
+        report = apply_topology(session, topo)
+    click.echo(f"substrate {topology.name}: {len(report.changes)} change(s) applied")
+    _serve(state, host or state.settings.host, port or state.settings.port)

@@ -1,0 +1,71 @@
+"""Settings: every field has an embedded default and a FEDERICA_<FIELD> override.
+
+Secrets never have a default outside demo mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FEDERICA_"
+
+
+class SettingsError(ValueError):
+    """A FEDERICA_* variable could not be parsed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    # Empty means: SQLite file data_dir/federica.db.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    demo: bool = False
+    # SQLite: how long a writer waits for the lock before failing (ms).
+    sqlite_busy_timeout_ms: int = 30_000
+    # Largest request body the API accepts (bytes).
+    max_request_bytes: int = 1_000_000
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'federica.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then FEDERICA_* variables, then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    var = ENV_PREFIX + name.upper()
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{var}: expected a boolean (true/false), got {raw!r}")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}: expected an integer, got {raw!r}") from None
+    if kind == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,13 @@
+"""Every ORM model, imported once so Base.metadata is complete (Alembic, tests)."""
+
+from federica.substrate.models import (
+    BorderPort,
+    ComputeHost,
+    Device,
+    Link,
+    PeerFacility,
+    Pop,
+    Port,
+)
+
+__all__ = ["BorderPort", "ComputeHost", "Device", "Link", "PeerFacility", "Pop", "Port"]

@@ -1,0 +1,1 @@
+"""The physical facility: PoPs, devices, ports, links, compute hosts (V-nodes)."""

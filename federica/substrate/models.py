@@ -1,0 +1,221 @@
+"""The physical facility as stored in the database.
+
+Natural keys (PoP name, device name, (device, port name), link name, host name) are unique,
+so a topology file can be re-loaded and applied in place; surrogate integer keys are what
+other tables reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from federica.db import Base, UTCDateTime, utcnow
+
+VLAN_MIN, VLAN_MAX = 1, 4094
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Portable: VARCHAR plus CHECK on every backend, storing the value ("core"), not the name.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class PopRole(enum.StrEnum):
+    CORE = "core"
+    NON_CORE = "non-core"
+
+
+class DeviceKind(enum.StrEnum):
+    ROUTER = "router"
+    SWITCH = "switch"
+
+
+class PortKind(enum.StrEnum):
+    INTERNAL = "internal"  # faces another device of the facility
+    EDGE = "edge"  # faces a V-node or the outside world
+    BORDER = "border"  # faces a peer facility (inter-domain stitching)
+
+
+class Timestamps:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Pop(Timestamps, Base):
+    __tablename__ = "pops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    role: Mapped[PopRole] = mapped_column(_enum(PopRole, "pop_role"))
+    site: Mapped[str] = mapped_column(String(128), default="")
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+
+    devices: Mapped[list[Device]] = relationship(back_populates="pop", order_by="Device.name")
+    hosts: Mapped[list[ComputeHost]] = relationship(
+        back_populates="pop", order_by="ComputeHost.name"
+    )
+
+    __table_args__ = (
+        CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude"),
+        CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude"),
+    )
+
+
+class Device(Timestamps, Base):
+    """A switch or router the controller configures over NETCONF."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    pop_id: Mapped[int] = mapped_column(ForeignKey("pops.id", ondelete="RESTRICT"), index=True)
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    driver: Mapped[str] = mapped_column(String(32))
+    mgmt_host: Mapped[str] = mapped_column(String(255))
+    netconf_port: Mapped[int] = mapped_column(Integer, default=830)
+    # "SHA256:<base64>" as printed by ssh-keygen -l; None until recorded (then nothing connects).
+    host_key_fingerprint: Mapped[str | None] = mapped_column(String(128), default=None)
+    # Name of a credential set in the controller's configuration; never the secret itself.
+    credentials_ref: Mapped[str] = mapped_column(String(64), default="default")
+    vlan_translation: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    pop: Mapped[Pop] = relationship(back_populates="devices")
+    ports: Mapped[list[Port]] = relationship(
+        back_populates="device", order_by="Port.name", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (CheckConstraint("netconf_port BETWEEN 1 AND 65535", name="netconf_port"),)
+
+
+class Port(Timestamps, Base):
+    __tablename__ = "ports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    speed_mbps: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[PortKind] = mapped_column(_enum(PortKind, "port_kind"))
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+    device: Mapped[Device] = relationship(back_populates="ports")
+    border: Mapped[BorderPort | None] = relationship(
+        back_populates="port", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "name"),
+        CheckConstraint("speed_mbps > 0", name="speed"),
+    )
+
+    @property
+    def label(self) -> str:
+        return f"{self.device.name}:{self.name}"
+
+
+class PeerFacility(Timestamps, Base):
+    """A neighbouring facility reached through border ports (federation builds on it)."""
+
+    __tablename__ = "peer_facilities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+    border_ports: Mapped[list[BorderPort]] = relationship(back_populates="peer")
+
+
+class BorderPort(Timestamps, Base):
+    """A port facing a peer facility, with the VLAN range agreed with that peer."""
+
+    __tablename__ = "border_ports"
+
+    port_id: Mapped[int] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    peer_id: Mapped[int] = mapped_column(
+        ForeignKey("peer_facilities.id", ondelete="RESTRICT"), index=True
+    )
+    vlan_min: Mapped[int] = mapped_column(Integer)
+    vlan_max: Mapped[int] = mapped_column(Integer)
+
+    port: Mapped[Port] = relationship(back_populates="border")
+    peer: Mapped[PeerFacility] = relationship(back_populates="border_ports")
+
+    __table_args__ = (
+        CheckConstraint(
+            f"vlan_min >= {VLAN_MIN} AND vlan_max <= {VLAN_MAX} AND vlan_min <= vlan_max",
+            name="vlans",
+        ),
+    )
+
+
+class Link(Timestamps, Base):
+    """A physical link between two ports, with capacity and the VLAN tags usable on it."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    port_a_id: Mapped[int] = mapped_column(ForeignKey("ports.id", ondelete="RESTRICT"), unique=True)
+    port_b_id: Mapped[int] = mapped_column(ForeignKey("ports.id", ondelete="RESTRICT"), unique=True)
+    capacity_mbps: Mapped[int] = mapped_column(Integer)
+    vlan_min: Mapped[int] = mapped_column(Integer)
+    vlan_max: Mapped[int] = mapped_column(Integer)
+
+    port_a: Mapped[Port] = relationship(foreign_keys=[port_a_id])
+    port_b: Mapped[Port] = relationship(foreign_keys=[port_b_id])
+
+    __table_args__ = (
+        CheckConstraint("port_a_id <> port_b_id", name="distinct_ends"),
+        CheckConstraint("capacity_mbps > 0", name="capacity"),
+        CheckConstraint(
+            f"vlan_min >= {VLAN_MIN} AND vlan_max <= {VLAN_MAX} AND vlan_min <= vlan_max",
+            name="vlans",
+        ),
+    )
+
+
+class ComputeHost(Timestamps, Base):
+    """A V-node: a virtualisation server at a PoP, attached to one device port."""
+
+    __tablename__ = "compute_hosts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    pop_id: Mapped[int] = mapped_column(ForeignKey("pops.id", ondelete="RESTRICT"), index=True)
+    uplink_port_id: Mapped[int] = mapped_column(
+        ForeignKey("ports.id", ondelete="RESTRICT"), unique=True
+    )
+    cpu_cores: Mapped[int] = mapped_column(Integer)
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    driver: Mapped[str] = mapped_column(String(32))
+
+    pop: Mapped[Pop] = relationship(back_populates="hosts")
+    uplink: Mapped[Port] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("cpu_cores > 0", name="cpu"),
+        CheckConstraint("ram_mb > 0", name="ram"),
+    )

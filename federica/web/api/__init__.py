@@ -1,0 +1,9 @@
+"""REST API v1."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from federica.web.api import openapi, substrate  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document, built from the routes themselves and the pydantic models.
+
+Each API view declares its response with @document; /api/v1/openapi.json walks the URL map,
+so a route cannot exist undocumented (tests/web/test_openapi.py checks that).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, create_model
+from pydantic.json_schema import models_json_schema
+
+from federica import __version__
+from federica.substrate.analysis import Summary
+from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
+from federica.web.api import api
+
+F = TypeVar("F", bound=Callable[..., Any])
+OPENAPI_ATTR = "_federica_openapi"
+
+
+@dataclass(frozen=True)
+class Operation:
+    schema: str
+    summary: str
+    param: str | None = None
+    tag: str = "substrate"
+
+
+def document(schema: str, summary: str, *, param: str | None = None) -> Callable[[F], F]:
+    def mark(fn: F) -> F:
+        setattr(fn, OPENAPI_ATTR, Operation(schema, summary, param))
+        return fn
+
+    return mark
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+Substrate = create_model(
+    "Substrate",
+    pops=(list[PopSpec], ...),
+    devices=(list[DeviceSpec], ...),
+    links=(list[LinkSpec], ...),
+    hosts=(list[HostSpec], ...),
+    peers=(list[PeerSpec], ...),
+    summary=(Summary, ...),
+)
+
+MODELS: dict[str, type[BaseModel]] = {
+    "Substrate": Substrate,
+    "Pop": PopSpec,
+    "Device": DeviceSpec,
+    "Link": LinkSpec,
+    "Host": HostSpec,
+    "Peer": PeerSpec,
+    "Problem": Problem,
+}
+LISTS = {f"{name}List": name for name in ("Pop", "Device", "Link", "Host", "Peer")}
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(m, "serialization") for m in MODELS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    defs: dict[str, Any] = top.get("$defs", {})
+    # Publish each under the API's name for it, not pydantic's class name.
+    for name, model in MODELS.items():
+        if name != model.__name__ and model.__name__ in defs:
+            defs[name] = defs[model.__name__]
+    defs["OpenAPI"] = {"type": "object", "description": "An OpenAPI 3.1 document"}
+    for list_name, item in LISTS.items():
+        defs[list_name] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+    return defs
+
+
+def _response(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+PROBLEM_RESPONSE = {
+    "description": "A problem document",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def build_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for rule in current_app.url_map.iter_rules():
+        if not rule.endpoint.startswith(f"{api.name}."):
+            continue
+        op: Operation | None = getattr(
+            current_app.view_functions[rule.endpoint], OPENAPI_ATTR, None
+        )
+        if op is None:
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {
+                "operationId": rule.endpoint.split(".", 1)[1],
+                "summary": op.summary,
+                "tags": [op.tag],
+                "responses": {
+                    "200": {"description": op.summary, **_response(op.schema)},
+                    "default": PROBLEM_RESPONSE,
+                },
+            }
+            if op.param:
+                operation["parameters"] = [
+                    {"name": op.param, "in": "path", "required": True, "schema": {"type": "string"}}
+                ]
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "federica API", "version": __version__},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": _schemas()},
+    }
+
+
+@api.get("/openapi.json")
+@document("OpenAPI", "This OpenAPI document")
+def openapi_json() -> ResponseReturnValue:
+    return jsonify(build_document())

@@ -1,0 +1,56 @@
+"""GET /api/v1/substrate and its parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from federica.errors import NotFound
+from federica.substrate.analysis import summarize
+from federica.substrate.inventory import current_topology
+from federica.web.api import api
+from federica.web.api.openapi import document
+from federica.web.api.util import read_session
+
+SECTIONS = {"pops": "PoP", "devices": "device", "links": "link", "hosts": "host", "peers": "peer"}
+
+
+def _dump(item: Any) -> dict[str, Any]:
+    out: dict[str, Any] = item.model_dump(mode="json", exclude_none=True)
+    return out
+
+
+@api.get("/substrate")
+@document("Substrate", "The whole physical facility and a summary of its shape")
+def substrate() -> ResponseReturnValue:
+    with read_session() as s:
+        topo = current_topology(s)
+    body: dict[str, Any] = {s: [_dump(x) for x in getattr(topo, s)] for s in SECTIONS}
+    body["summary"] = summarize(topo).model_dump(mode="json")
+    return jsonify(body)
+
+
+def _section_view(section: str) -> None:
+    noun = SECTIONS[section]
+
+    @document(f"{noun.capitalize()}List", f"Every {noun} of the facility")
+    def listing() -> ResponseReturnValue:
+        with read_session() as s:
+            return jsonify([_dump(x) for x in getattr(current_topology(s), section)])
+
+    @document(noun.capitalize(), f"One {noun} by name", param="name")
+    def one(name: str) -> ResponseReturnValue:
+        with read_session() as s:
+            for item in getattr(current_topology(s), section):
+                if item.name == name:
+                    return jsonify(_dump(item))
+        raise NotFound(f"no {noun} named {name!r} in the substrate")
+
+    api.add_url_rule(f"/substrate/{section}", f"{section}_list", listing, methods=["GET"])
+    api.add_url_rule(f"/substrate/{section}/<name>", f"{section}_one", one, methods=["GET"])
+
+
+for _section in SECTIONS:
+    _section_view(_section)

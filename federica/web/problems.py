@@ -1,0 +1,50 @@
+"""Every error leaves as application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from federica.errors import FedericaError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem_response(body: dict[str, Any]) -> Response:
+    body.setdefault("instance", request.path)
+    return Response(json.dumps(body), status=int(body["status"]), mimetype=PROBLEM_JSON)
+
+
+def register_problem_handlers(app: Flask) -> None:
+    @app.errorhandler(FedericaError)
+    def _federica(exc: FedericaError) -> Response:
+        return problem_response(exc.problem())
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        slug = (exc.name or "error").lower().replace(" ", "-")
+        return problem_response(
+            {
+                "type": f"https://federica.example/problems/{slug}",
+                "title": exc.name,
+                "status": status,
+                "detail": exc.description or exc.name,
+            }
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(
+            {
+                "type": "https://federica.example/problems/internal-error",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "the controller failed unexpectedly; the operators have the log",
+            }
+        )

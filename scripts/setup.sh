@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: Debian packages, PostgreSQL running (tests),
+# and the project's virtualenv. Re-running does only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_postgres=0
+[[ "${1:-}" == "--with-postgres" ]] && want_postgres=1
+
+# Debian packages: only call apt-get when something is missing.
+mapfile -t pkgs < <(grep -Ev '^\s*(#|$)' deps/apt.txt)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+if ((want_postgres)) && command -v pg_ctlcluster >/dev/null; then
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        echo "setup: starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+fi
+
+# Python virtualenv; reinstall only when pyproject.toml changed.
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "setup: Python 3.11+ required, found $("$PY" --version)" >&2; exit 1; }
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install -q --upgrade pip </dev/null
+    .venv/bin/pip install -q -e '.[dev]' </dev/null
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from federica.app import Context
+from tests.conftest import EXAMPLES
+from tests.helpers import load_file
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def loaded(db: Context) -> Context:
+    load_file(db, EXAMPLES / "topologies" / "federica.yaml")
+    return db
+
+
+@pytest.mark.usefixtures("loaded")
+def test_substrate_summary(client: FlaskClient) -> None:
+    r = client.get("/api/v1/substrate")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert len(body["pops"]) == 14 and len(body["links"]) == 20
+    s = body["summary"]
+    assert (s["core_pops"], s["core_links"], s["core_full_mesh"], s["all_pops_connected"]) == (
+        4,
+        6,
+        True,
+        True,
+    )
+
+
+@pytest.mark.usefixtures("loaded")
+@pytest.mark.parametrize(
+    ("section", "name", "field", "value"),
+    [
+        ("pops", "PRG", "country", "CZ"),
+        ("devices", "mil-mx", "kind", "router"),
+        ("links", "prg-erl", "capacity_mbps", 1000),
+        ("hosts", "psn-v2", "cpu_cores", 8),
+        ("peers", "gts", "name", "gts"),
+    ],
+)
+def test_section_list_and_item(
+    client: FlaskClient, section: str, name: str, field: str, value: object
+) -> None:
+    listing = client.get(f"/api/v1/substrate/{section}").get_json()
+    assert name in [x["name"] for x in listing]
+    item = client.get(f"/api/v1/substrate/{section}/{name}")
+    assert item.status_code == 200 and item.get_json()[field] == value
+
+
+@pytest.mark.usefixtures("loaded")
+def test_unknown_item_is_a_problem_document(client: FlaskClient) -> None:
+    r = client.get("/api/v1/substrate/devices/nope-mx")
+    assert r.status_code == 404 and r.mimetype == PROBLEM
+    body = r.get_json()
+    assert body["status"] == 404 and "nope-mx" in body["detail"]
+    assert body["instance"] == "/api/v1/substrate/devices/nope-mx"
+
+
+def test_unknown_route_and_method_are_problem_documents(client: FlaskClient) -> None:
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.mimetype == PROBLEM
+    r = client.delete("/api/v1/substrate")
+    assert r.status_code == 405 and r.mimetype == PROBLEM
+
+
+def test_empty_substrate(client: FlaskClient) -> None:
+    body = client.get("/api/v1/substrate").get_json()
+    assert body["pops"] == [] and body["summary"]["pops"] == 0
+    assert body["summary"]["core_full_mesh"] is False
+
+
+def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1"):
+            path = rule.rule.replace("<name>", "{name}")
+            routes |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    assert routes == documented
+    schemas = doc["components"]["schemas"]
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.rsplit("/", 1)[1] in schemas

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from federica.config import Settings, SettingsError
+
+
+def test_defaults_are_embedded() -> None:
+    s = Settings.from_env({})
+    assert s.host == "127.0.0.1" and s.port == 8080 and not s.demo
+    assert s.effective_database_url.startswith("sqlite:///")
+    assert s.effective_database_url.endswith("/var/federica.db")
+
+
+def test_env_overrides_and_explicit_overrides() -> None:
+    env = {
+        "FEDERICA_PORT": "9000",
+        "FEDERICA_DEMO": "yes",
+        "FEDERICA_DATA_DIR": "/srv/f",
+        "FEDERICA_DATABASE_URL": "postgresql://x@h/db",
+    }
+    s = Settings.from_env(env, port=9100)
+    assert s.port == 9100 and s.demo and s.data_dir == Path("/srv/f")
+    assert s.effective_database_url == "postgresql://x@h/db"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"), [("FEDERICA_PORT", "eighty"), ("FEDERICA_DEMO", "maybe")]
+)
+def test_bad_env_values_name_the_variable(var: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=var):
+        Settings.from_env({var: value})
