@@ -31,12 +31,19 @@ class Settings:
     sqlite_busy_timeout_ms: int = 30_000
     # Largest request body the API accepts (bytes).
     max_request_bytes: int = 1_000_000
+    # Emulated facility: namespace-name prefix (one emulator per prefix) and SNMP community.
+    emulator_prefix: str = "fed"
+    emulator_community: str = "federica"
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'federica.db').resolve()}"
+
+    @property
+    def emulator_dir(self) -> Path:
+        return self.data_dir / "emulator" / self.emulator_prefix
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

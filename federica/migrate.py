@@ -31,3 +31,22 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def ensure_schema(engine: Engine) -> None:
+    """The embedded SQLite database migrates itself; any other must be upgraded by the
+    operator (`federica db upgrade`), who decides when a production schema changes."""
+    current, head = current_revision(engine), head_revision(engine)
+    if current == head:
+        return
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    raise SchemaOutOfDate(
+        f"the database schema is at {current or 'nothing'}, this federica needs {head}: "
+        "run `federica db upgrade`"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from federica import migrate
 from federica.app import Context, make_context
 from federica.config import Settings, SettingsError
 from federica.errors import FedericaError, InvalidInput
@@ -18,12 +19,23 @@ from federica.errors import FedericaError, InvalidInput
 class CliState:
     settings: Settings
     _context: Context | None = None
+    _checked: bool = False
 
     @property
-    def context(self) -> Context:
+    def raw_context(self) -> Context:
+        """The database as it is (for `federica db …`)."""
         if self._context is None:
             self._context = make_context(self.settings)
         return self._context
+
+    @property
+    def context(self) -> Context:
+        """The database with its schema checked (SQLite: brought up to date)."""
+        context = self.raw_context
+        if not self._checked:
+            migrate.ensure_schema(context.engine)
+            self._checked = True
+        return context
 
 
 pass_state = click.make_pass_decorator(CliState)
@@ -40,7 +52,7 @@ class FedericaGroup(click.Group):
             for e in exc.errors:
                 click.echo(f"  {e}", err=True)
             sys.exit(2)
-        except (FedericaError, SettingsError) as exc:
+        except (FedericaError, SettingsError, migrate.SchemaOutOfDate) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
 
@@ -60,6 +72,6 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from federica.cli import db, serve, substrate  # noqa: F401  (commands register on import)
+    from federica.cli import db, emulate, serve, substrate  # noqa: F401  (commands register)
 
     cli.main(args=list(argv) if argv is not None else None, prog_name="federica")

@@ -17,15 +17,15 @@ def db() -> None:
 @pass_state
 def upgrade(state: CliState) -> None:
     """Apply every pending migration."""
-    migrate.upgrade(state.context.engine)
-    click.echo(f"database at revision {migrate.current_revision(state.context.engine)}")
+    migrate.upgrade(state.raw_context.engine)
+    click.echo(f"database at revision {migrate.current_revision(state.raw_context.engine)}")
 
 
 @db.command()
 @pass_state
 def current(state: CliState) -> None:
     """Show the schema revision and whether it is the newest."""
-    engine = state.context.engine
+    engine = state.raw_context.engine
     cur, head = migrate.current_revision(engine), migrate.head_revision(engine)
     click.echo(
         f"current {cur or 'none'}, head {head}"

@@ -259,7 +259,14 @@ class _Checker:
         pops = self._unique("pops", parsed["pops"])
         devices = self._unique("devices", parsed["devices"])
         self._unique("links", parsed["links"])
-        self._unique("hosts", parsed["hosts"])
+        hosts = self._unique("hosts", parsed["hosts"])
+        # Devices and hosts are both nodes of the facility (and namespaces when emulated).
+        for name, i in hosts.items():
+            if name in devices:
+                self.err(
+                    f"hosts[{i}].name",
+                    f"name {name!r} is already used by a device (devices[{devices[name]}])",
+                )
 
         for i, pop in parsed["pops"]:
             if not -90 <= pop.location.lat <= 90:

@@ -1,0 +1,1 @@
+"""Monitoring: SNMP polling, samples, alarms, GMOC datastore, Prometheus, emergency stop."""

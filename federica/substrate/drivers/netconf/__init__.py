@@ -1,0 +1,1 @@
+"""NETCONF drivers and the session layer they share."""

@@ -1,0 +1,117 @@
+"""Start background processes and stop exactly those: tracked by pid and kernel start time.
+
+A pid alone can be recycled after a crash; the start time (field 22 of /proc/PID/stat)
+tells our process from a stranger that later got the same pid. Nothing is killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Tracked:
+    pid: int
+    start_time: int
+    name: str  # what it is, for people ("netconfd prg-mx")
+
+    def to_json(self) -> dict[str, object]:
+        return {"pid": self.pid, "start_time": self.start_time, "name": self.name}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object]) -> Tracked:
+        return cls(int(d["pid"]), int(d["start_time"]), str(d["name"]))  # type: ignore[call-overload]
+
+
+def start_time_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may contain spaces; fields after it are split safely.
+    rest = stat.rsplit(")", 1)[1].split()
+    return int(rest[19])
+
+
+def is_alive(t: Tracked) -> bool:
+    st = start_time_of(t.pid)
+    if st != t.start_time:
+        return False
+    try:
+        state = Path(f"/proc/{t.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    name: str,
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], Tracked]:
+    """Start a detached process (own session, so a Ctrl-C of the CLI does not reach it)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+        )
+    st = start_time_of(proc.pid)
+    assert st is not None, f"{name} exited at once; see {log_file}"
+    return proc, Tracked(proc.pid, st, name)
+
+
+def stop(tracked: Sequence[Tracked], *, grace_s: float = 3.0) -> list[str]:
+    """SIGTERM every live tracked process, wait, SIGKILL what remains; reap our children.
+
+    Returns the names of those that had to be killed."""
+    live = [t for t in tracked if is_alive(t)]
+    for t in live:
+        _signal(t, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(is_alive(t) for t in live):
+        _reap()
+        time.sleep(0.05)
+    killed = []
+    for t in live:
+        if is_alive(t):
+            _signal(t, signal.SIGKILL)
+            killed.append(t.name)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(is_alive(t) for t in live):
+        _reap()
+        time.sleep(0.02)
+    _reap()
+    return killed
+
+
+def _signal(t: Tracked, sig: signal.Signals) -> None:
+    if start_time_of(t.pid) == t.start_time:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(t.pid, sig)
+
+
+def _reap() -> None:
+    """Collect exited children of this process (they would linger as zombies)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

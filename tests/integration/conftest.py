@@ -1,0 +1,132 @@
+"""Integration fixtures: the real emulated facility, brought up once per test session.
+
+Needs root (network namespaces), as in CI. Its own namespace prefix, data directory and
+free loopback ports, so it never collides with a running `make demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import pytest
+from ncclient import manager
+
+from federica.app import Context, make_context
+from federica.config import Settings
+from federica.db import make_engine, transaction
+from federica.migrate import upgrade
+from federica.substrate.drivers.netconf.session import Endpoint, connect
+from federica.substrate.emulator import iproute, processes
+from federica.substrate.emulator.facility import Emulator, State
+from federica.substrate.emulator.plan import FacilityPlan, HostPlan, plan_facility
+from federica.substrate.inventory import apply_topology, current_topology, record_host_key
+from federica.substrate.topology import Topology, parse_topology
+from tests.conftest import EXAMPLES
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+
+
+def free_port_pair() -> int:
+    """A port number free on 127.0.0.1 for both TCP (NETCONF) and UDP (SNMP)."""
+    for _ in range(100):
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            port = int(t.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def with_free_ports(topo: Topology, **changes: Mapping[str, object]) -> Topology:
+    devices = []
+    for d in topo.devices:
+        extra = changes.get(d.name, {})
+        devices.append(
+            d.model_copy(
+                update={
+                    "management": d.management.model_copy(update={"port": free_port_pair()}),
+                    **extra,
+                }
+            )
+        )
+    return topo.model_copy(update={"devices": devices})
+
+
+def host_snapshot() -> tuple[set[str], set[str]]:
+    return set(iproute.namespaces()), iproute.root_link_names()
+
+
+@dataclass
+class Facility:
+    emulator: Emulator
+    plan: FacilityPlan
+    state: State
+    context: Context
+    settings: Settings
+
+    def endpoint(self, device: str, fingerprint: str | None = None) -> Endpoint:
+        with transaction(self.context.read_sessions) as s:
+            dev = {d.name: d for d in current_topology(s).devices}[device]
+        return Endpoint(
+            dev.management.host,
+            dev.management.port,
+            "root",
+            str(self.emulator.key_file),
+            fingerprint if fingerprint is not None else dev.host_key,
+        )
+
+    def netconf(self, device: str) -> manager.Manager:
+        return connect(self.endpoint(device))
+
+    def host(self, name: str) -> HostPlan:
+        return self.plan.host(name)
+
+    def ns_exec(self, ns: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=False
+        )
+
+
+@pytest.fixture(scope="session")
+def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facility]:
+    if os.geteuid() != 0:
+        pytest.skip("the emulated facility needs root (network namespaces)")
+    before = host_snapshot()
+    root = tmp_path_factory.mktemp("emu")
+    prefix = f"ft{os.getpid() % 100000}"
+    settings = Settings(
+        data_dir=root, database_url=f"sqlite:///{root / 'federica.db'}", emulator_prefix=prefix
+    )
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    context = make_context(settings, engine=engine)
+    # psn-mx plays a switch that cannot translate VLAN tags.
+    topo = with_free_ports(
+        parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()),
+        **{"psn-mx": {"vlan_translation": False}},
+    )
+    with transaction(context.sessions) as s:
+        apply_topology(s, topo)
+    emu = Emulator(settings.emulator_dir, prefix)
+    plan = plan_facility(topo, prefix)
+    try:
+        state = emu.up(topo, plan)
+        with transaction(context.sessions) as s:
+            for name, info in state.devices.items():
+                record_host_key(s, name, info["fingerprint"])
+        yield Facility(emu, plan, state, context, settings)
+    finally:
+        final = emu.load_state()
+        emu.down()
+        engine.dispose()
+    leftovers = [t.name for t in (final.processes if final else []) if processes.is_alive(t)]
+    assert not leftovers, f"processes left running: {leftovers}"
+    assert host_snapshot() == before, "namespaces or links left behind"

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from federica.substrate.emulator.plan import (
+    IFNAMSIZ,
+    PlanError,
+    plan_facility,
+    port_ifname,
+    vlan_ifname,
+)
+from federica.substrate.topology import Topology, parse_topology
+from tests.conftest import EXAMPLES
+
+
+def federica() -> Topology:
+    return parse_topology((EXAMPLES / "topologies" / "federica.yaml").read_bytes())
+
+
+def test_every_link_and_uplink_is_a_wire_with_matching_ends() -> None:
+    topo = federica()
+    plan = plan_facility(topo, "fed")
+    plugged = [w for w in plan.wires if w.plugged]
+    assert len(plugged) == len(topo.links) + len(topo.hosts)
+    ips = [ip for w in plugged for ip in (w.a_ip, w.b_ip)]
+    assert len(ips) == len(set(ips)), "underlay addresses must be unique"
+    for link in topo.links:
+        a = plan.device(link.a.device).port(link.a.port).underlay
+        b = plan.device(link.b.device).port(link.b.port).underlay
+        assert a and b
+        assert (a.local_ip, a.remote_ip) == (b.remote_ip, b.local_ip)
+        assert a.vxlan_port == b.vxlan_port
+    ports = [p.underlay.vxlan_port for d in plan.devices for p in d.ports if p.underlay]
+    assert len(ports) == 2 * len(topo.links) + len(topo.hosts)
+
+
+def test_unplugged_ports_still_get_an_interface() -> None:
+    plan = plan_facility(federica(), "fed")
+    border = plan.device("psn-mx").port("xe-2/0/0")
+    assert border.underlay is None
+    assert any(w.a_if == border.ifname and not w.plugged for w in plan.wires)
+
+
+def test_interface_names_fit_the_kernel_with_a_vlan_suffix() -> None:
+    plan = plan_facility(federica(), "fed")
+    for d in plan.devices:
+        names = [p.ifname for p in d.ports]
+        assert len(names) == len(set(names))
+        for n in names:
+            assert len(vlan_ifname(n, 4094)) <= IFNAMSIZ
+    assert port_ifname("ge-0/0/0", 0, set()) == "ge-0_0_0"
+    assert port_ifname("xe-10/1/12.300", 7, set()) == "p7"  # too long for '.vlan'
+    assert port_ifname("ge-0/0/0", 3, {"ge-0_0_0"}) == "p3"
+
+
+def test_namespaces_are_prefixed_and_the_prefix_is_checked() -> None:
+    plan = plan_facility(federica(), "ft42")
+    assert all(ns.startswith("ft42-") for ns in plan.namespaces)
+    assert len(plan.namespaces) == 14 + 18
+    with pytest.raises(PlanError):
+        plan_facility(federica(), "Bad-Prefix")
