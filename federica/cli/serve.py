@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+import os
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -10,13 +12,15 @@ import click
 from federica import migrate
 from federica.app import create_app
 from federica.cli import CliState, cli, pass_state
+from federica.cli.emulate import emulator_for
 from federica.cli.substrate import read_topology_file
 from federica.db import transaction
-from federica.substrate.inventory import apply_topology
+from federica.substrate.emulator.facility import Emulator
+from federica.substrate.emulator.plan import plan_facility
+from federica.substrate.inventory import apply_topology, record_host_key
 from federica.substrate.topology import parse_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-log = logging.getLogger(__name__)
 
 
 def _serve(state: CliState, host: str, port: int) -> None:
@@ -45,11 +49,14 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
 )
 @click.option("--host", help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, help="Listen port (default 8080).")
+@click.option("--no-emulator", is_flag=True, help="Serve the API without the emulated facility.")
 @pass_state
-def demo(state: CliState, topology: Path, host: str | None, port: int | None) -> None:
-    """Everything on one machine: SQLite database, the topology loaded, the API served."""
+def demo(
+    state: CliState, topology: Path, host: str | None, port: int | None, no_emulator: bool
+) -> None:
+    """Everything on one machine: SQLite database, the topology loaded, the emulated
+    facility up (needs root), the API served. Ctrl-C takes the facility down again."""
     engine = state.context.engine
-    migrate.upgrade(engine)
     click.echo(
         f"database {engine.url.render_as_string(hide_password=True)} "
         f"at revision {migrate.current_revision(engine)}"
@@ -58,4 +65,27 @@ def demo(state: CliState, topology: Path, host: str | None, port: int | None) ->
     with transaction(state.context.sessions) as session:
         report = apply_topology(session, topo)
     click.echo(f"substrate {topology.name}: {len(report.changes)} change(s) applied")
-    _serve(state, host or state.settings.host, port or state.settings.port)
+    emu: Emulator | None = None
+    if no_emulator:
+        pass
+    elif os.geteuid() != 0:
+        click.echo("not root: serving without the emulated facility (it needs namespaces)")
+    else:
+        emu = emulator_for(state)
+        click.echo("bringing up the emulated facility")
+        result = emu.up(
+            topo,
+            plan_facility(topo, state.settings.emulator_prefix),
+            progress=lambda m: click.echo(f"  {m}"),
+        )
+        with transaction(state.context.sessions) as session:
+            for name, info in result.devices.items():
+                record_host_key(session, name, info["fingerprint"])
+    # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _serve(state, host or state.settings.host, port or state.settings.port)
+    finally:
+        if emu is not None:
+            click.echo("taking the emulated facility down")
+            emu.down()

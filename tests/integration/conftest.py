@@ -129,4 +129,5 @@ def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facilit
         engine.dispose()
     leftovers = [t.name for t in (final.processes if final else []) if processes.is_alive(t)]
     assert not leftovers, f"processes left running: {leftovers}"
+    assert processes.find_by_argument(f"{emu.run_dir}/") == [], "unrecorded processes left"
     assert host_snapshot() == before, "namespaces or links left behind"

@@ -58,6 +58,7 @@ def follow(device_dir: Path) -> None:
             mgr.create_subscription()
             last = None
             while not _stopping and mgr.connected:
+                log.debug("%s: reading running", plan.name)
                 cfg = parse_config(mgr.get_config(source="running").data_ele)
                 if cfg != last:
                     dataplane.apply(plan, cfg)
@@ -81,7 +82,11 @@ def follow(device_dir: Path) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
     logging.getLogger("ncclient").setLevel(logging.WARNING)
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _stop)

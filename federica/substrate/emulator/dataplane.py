@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,11 +132,18 @@ def reconcile(plan: DevicePlan, cfg: DeviceConfig, obs: Observed) -> tuple[list[
 
 def apply(plan: DevicePlan, cfg: DeviceConfig) -> int:
     """Bring the namespace in line with `cfg`; returns how many commands it ran."""
+    t0 = time.perf_counter()
     ip, tc = reconcile(plan, cfg, observe(plan.namespace))
     iproute.ip_batch(ip, ns=plan.namespace)
     iproute.tc_batch(tc, ns=plan.namespace)
     if ip or tc:
-        log.info("%s: applied %d ip and %d tc commands", plan.name, len(ip), len(tc))
+        log.info(
+            "%s: applied %d ip and %d tc commands in %.1f ms",
+            plan.name,
+            len(ip),
+            len(tc),
+            (time.perf_counter() - t0) * 1000,
+        )
     return len(ip) + len(tc)
 
 

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +124,9 @@ pass_persist -p 1 .1.3.6.1.2.1.31.1.1 {helper}
     return fp
 
 
-def start(plan: DevicePlan, ddir: Path, sock: Path) -> list[processes.Tracked]:
+def start(plan: DevicePlan, ddir: Path, sock: Path) -> Iterator[processes.Tracked]:
+    """Start the device's servers, yielding each as soon as it runs (the caller records it)."""
     logs = ddir / "logs"
-    started = []
     netconfd = [
         NETCONFD,
         f"--ncxserver-sockname={sock}",
@@ -140,13 +141,13 @@ def start(plan: DevicePlan, ddir: Path, sock: Path) -> list[processes.Tracked]:
     ]
     (logs).mkdir(parents=True, exist_ok=True)
     _, t = processes.spawn(netconfd, name=f"netconfd {plan.name}", log_file=logs / "netconfd.out")
-    started.append(t)
+    yield t
     _, t = processes.spawn(
         [SSHD, "-D", "-e", "-f", str(ddir / "sshd_config")],
         name=f"sshd {plan.name}",
         log_file=logs / "sshd.log",
     )
-    started.append(t)
+    yield t
     # MIBDIRS/MIBS empty: the agent serves numeric OIDs and needs no MIB files (Debian ships
     # few), which keeps its log free of hundreds of "cannot find module" lines.
     env = {
@@ -172,8 +173,7 @@ def start(plan: DevicePlan, ddir: Path, sock: Path) -> list[processes.Tracked]:
         log_file=logs / "snmpd.out",
         env=env,
     )
-    started.append(t)
-    return started
+    yield t
 
 
 def start_agent(ddir: Path, name: str) -> processes.Tracked:

@@ -154,7 +154,7 @@ class Emulator:
         for i, dplan in enumerate(plan.devices):
             for t in device.start(dplan, self.run_dir / dplan.name, self.socket_path(i)):
                 state.processes.append(t)
-            self._save(state)
+                self._save(state)
         self._wait_for_servers(plan, state)
         progress("NETCONF and SNMP servers up")
         for dplan in plan.devices:
@@ -208,7 +208,12 @@ class Emulator:
         state = self.load_state()
         if state is None:
             return False
-        killed = processes.stop(state.processes)
+        # A kill -9 of `up` between starting a process and recording it leaves one process
+        # unrecorded: find it by this emulator's own run directory in its command line.
+        strays = processes.find_by_argument(str(self.run_dir) + "/")
+        tracked = {(t.pid, t.start_time) for t in state.processes}
+        extra = [t for t in strays if (t.pid, t.start_time) not in tracked]
+        killed = processes.stop([*state.processes, *extra])
         if killed:
             progress(f"had to SIGKILL: {', '.join(killed)}")
         present = set(iproute.namespaces())

@@ -51,6 +51,23 @@ def is_alive(t: Tracked) -> bool:
     return state != "Z"
 
 
+def find_by_argument(fragment: str) -> list[Tracked]:
+    """Processes one of whose arguments contains `fragment` (a path unique to us)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(fragment.encode() in arg for arg in argv):
+            st = start_time_of(int(entry.name))
+            if st is not None and int(entry.name) != os.getpid():
+                found.append(Tracked(int(entry.name), st, argv[0].decode(errors="replace")))
+    return found
+
+
 def spawn(
     argv: Sequence[str],
     *,

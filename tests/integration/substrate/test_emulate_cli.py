@@ -105,6 +105,8 @@ def test_up_after_kill9_starts_fresh_and_down_leaves_nothing(tmp_path: Path) -> 
         down = federica(env, "emulate", "down", check=False)
     assert down.returncode == 0, down.stderr
     assert not any(processes.is_alive(t) for t in tracked)
+    run_dir = tmp_path / "var" / "emulator" / prefix / "run"
+    assert processes.find_by_argument(f"{run_dir}/") == [], "an unrecorded process survived"
     assert host_snapshot() == before
     assert not (tmp_path / "var" / "emulator" / prefix / "run").exists()
     assert "nothing to take down" in federica(env, "emulate", "down").stdout
