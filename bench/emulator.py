@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 from bench.common import machine, median, p95, record, table
+from federica.substrate.drivers.base import Attachment, Segment
 from federica.substrate.drivers.netconf.federica_l2 import (
-    Attachment,
-    CrossConnect,
-    cross_connects_config,
+    segments_config,
     to_xml,
 )
 from federica.substrate.drivers.netconf.session import Endpoint, connect
@@ -71,11 +70,11 @@ def commit_latency(commits: int, root: Path) -> tuple[list[float], list[float]]:
     try:
         for i in range(commits):
             vlan = 100 + i
-            xc = CrossConnect(f"b{i}", (Attachment("ge-0/0/0", vlan), Attachment("ge-1/0/0", vlan)))
-            mgr.edit_config(target="candidate", config=to_xml(cross_connects_config([xc])))
+            xc = Segment(f"b{i}", (Attachment("ge-0/0/0", vlan), Attachment("ge-1/0/0", vlan)))
+            mgr.edit_config(target="candidate", config=to_xml(segments_config([xc])))
             mgr.commit()
             add.append(wait_for(f"ge-0_0_0.{vlan}", True))
-            mgr.edit_config(target="candidate", config=to_xml(cross_connects_config(remove=[xc])))
+            mgr.edit_config(target="candidate", config=to_xml(segments_config(remove=[xc])))
             mgr.commit()
             remove.append(wait_for(f"ge-0_0_0.{vlan}", False))
     finally:

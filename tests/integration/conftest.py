@@ -9,16 +9,20 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
 from ncclient import manager
+from ncclient.operations import RPCError
 
 from federica.app import Context, make_context
 from federica.config import Settings
 from federica.db import make_engine, transaction
 from federica.migrate import upgrade
+from federica.substrate.drivers.base import Change
+from federica.substrate.drivers.netconf.federica_l2 import change_config, parse_config, to_xml
 from federica.substrate.drivers.netconf.session import Endpoint, connect
 from federica.substrate.emulator import iproute, processes
 from federica.substrate.emulator.facility import Emulator, State
@@ -64,6 +68,20 @@ def host_snapshot() -> tuple[set[str], set[str]]:
     return set(iproute.namespaces()), iproute.root_link_names()
 
 
+def _commit_when_no_confirmed_commit_pends(m: manager.Manager, wait_s: float = 40) -> None:
+    """A test that failed half way may leave a confirmed commit pending: wait it out
+    (idle, since netconfd checks confirm timeouts only when idle)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            m.commit()
+            return
+        except RPCError as exc:
+            if "confirmed-commit pending" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.5)
+
+
 @dataclass
 class Facility:
     emulator: Emulator
@@ -88,6 +106,24 @@ class Facility:
 
     def host(self, name: str) -> HostPlan:
         return self.plan.host(name)
+
+    def wipe(self, devices: Sequence[str] | None = None) -> None:
+        """No segments and every port enabled, in running and candidate (raw NETCONF, so it
+        does not depend on the drivers under test)."""
+        for name in devices or [d.name for d in self.plan.devices]:
+            m = self.netconf(name)
+            try:
+                m.discard_changes()
+                cfg = parse_config(m.get_config(source="running").data_ele)
+                down = {p: True for p, up in cfg.port_enabled.items() if not up}
+                el = change_config(
+                    Change(remove=tuple(cfg.segments), port_state=tuple(down.items())), cfg
+                )
+                if el is not None:
+                    m.edit_config(target="candidate", config=to_xml(el))
+                    _commit_when_no_confirmed_commit_pends(m)
+            finally:
+                m.close_session()
 
     def ns_exec(self, ns: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

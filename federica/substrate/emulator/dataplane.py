@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from federica.substrate.drivers.netconf.federica_l2 import DeviceConfig
+from federica.substrate.drivers.base import DeviceConfig
 from federica.substrate.emulator import iproute
 from federica.substrate.emulator.plan import DevicePlan, vlan_ifname
 
@@ -73,7 +73,7 @@ def reconcile(plan: DevicePlan, cfg: DeviceConfig, obs: Observed) -> tuple[list[
 
     wanted_bridges: dict[str, str] = {}
     wanted: dict[str, Wanted] = {}
-    for xc in cfg.cross_connects.values():
+    for xc in cfg.segments.values():
         br = bridge_ifname(xc.name)
         wanted_bridges[br] = xc.name
         for att in xc.attachments:

@@ -10,11 +10,9 @@ import pytest
 from ncclient.operations import RPCError
 
 from federica.monitoring import snmp
+from federica.substrate.drivers.base import Attachment, Segment
 from federica.substrate.drivers.netconf.federica_l2 import (
-    Attachment,
-    CrossConnect,
-    cross_connects_config,
-    parse_config,
+    segments_config,
     to_xml,
 )
 from federica.substrate.drivers.netconf.session import HostKeyMismatch, connect
@@ -32,13 +30,13 @@ def commit(
     fac: Facility,
     device: str,
     *,
-    add: Sequence[CrossConnect] = (),
-    remove: Sequence[CrossConnect] = (),
+    add: Sequence[Segment] = (),
+    remove: Sequence[Segment] = (),
     confirmed_timeout: int | None = None,
 ) -> None:
     m = fac.netconf(device)
     try:
-        m.edit_config(target="candidate", config=to_xml(cross_connects_config(add, remove)))
+        m.edit_config(target="candidate", config=to_xml(segments_config(add, remove)))
         if confirmed_timeout:
             m.commit(confirmed=True, timeout=str(confirmed_timeout))
         else:
@@ -47,8 +45,8 @@ def commit(
         m.close_session()
 
 
-def circuit(name: str, uplink: str, vlan: int, bw: int | None = None) -> CrossConnect:
-    return CrossConnect(
+def circuit(name: str, uplink: str, vlan: int, bw: int | None = None) -> Segment:
+    return Segment(
         name,
         (Attachment(LINK_PORT, vlan), Attachment(uplink, vlan)),
         owner="test",
@@ -119,25 +117,10 @@ def ns_links(fac: Facility, device: str) -> list[tuple[str, str | None, bool]]:
 
 @pytest.fixture
 def clean_devices(emulated_core4: Facility) -> Iterator[Facility]:
-    """Every test starts and ends with no cross-connects on any device."""
-
-    def wipe() -> None:
-        for d in emulated_core4.plan.devices:
-            m = emulated_core4.netconf(d.name)
-            try:
-                cfg = parse_config(m.get_config(source="running").data_ele)
-                if cfg.cross_connects:
-                    m.edit_config(
-                        target="candidate",
-                        config=to_xml(cross_connects_config(remove=cfg.cross_connects.values())),
-                    )
-                    m.commit()
-            finally:
-                m.close_session()
-
-    wipe()
+    """Every test starts and ends with no segments on any device."""
+    emulated_core4.wipe()
     yield emulated_core4
-    wipe()
+    emulated_core4.wipe()
 
 
 def test_every_device_speaks_netconf_with_a_verified_host_key(emulated_core4: Facility) -> None:
@@ -219,18 +202,14 @@ def test_schema_invalid_edit_changes_neither_datastore_nor_data_plane(
         links = ns_links(fac, "prg-mx")
         bad = circuit("bad", "ge-1/0/1", 5000)
         with pytest.raises(RPCError) as info:
-            m.edit_config(target="candidate", config=to_xml(cross_connects_config([bad])))
+            m.edit_config(target="candidate", config=to_xml(segments_config([bad])))
         assert "not in range" in str(info.value)
         with pytest.raises(RPCError):  # a port the device does not have
             m.edit_config(
                 target="candidate",
                 config=to_xml(
-                    cross_connects_config(
-                        [
-                            CrossConnect(
-                                "bad2", (Attachment("ge-9/9/9", 7), Attachment(LINK_PORT, 7))
-                            )
-                        ]
+                    segments_config(
+                        [Segment("bad2", (Attachment("ge-9/9/9", 7), Attachment(LINK_PORT, 7)))]
                     )
                 ),
             )
@@ -243,11 +222,11 @@ def test_schema_invalid_edit_changes_neither_datastore_nor_data_plane(
 
 
 def test_device_without_translation_refuses_vlan_rewrite(clean_devices: Facility) -> None:
-    rewrite = CrossConnect("rw", (Attachment(LINK_PORT, 10), Attachment("ge-1/0/0", 20)))
+    rewrite = Segment("rw", (Attachment(LINK_PORT, 10), Attachment("ge-1/0/0", 20)))
     m = clean_devices.netconf("psn-mx")
     try:
         with pytest.raises(RPCError, match="cannot translate VLAN tags"):
-            m.edit_config(target="candidate", config=to_xml(cross_connects_config([rewrite])))
+            m.edit_config(target="candidate", config=to_xml(segments_config([rewrite])))
         m.discard_changes()
     finally:
         m.close_session()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from federica.substrate.drivers.netconf.federica_l2 import Attachment, CrossConnect, DeviceConfig
+from federica.substrate.drivers.base import Attachment, DeviceConfig, Segment
 from federica.substrate.emulator.dataplane import Observed, bridge_ifname, reconcile
 from federica.substrate.emulator.plan import DevicePlan, plan_facility
 from federica.substrate.topology import parse_topology
@@ -18,14 +18,14 @@ def booted(plan: DevicePlan) -> Observed:
     return Observed(up={p.ifname: True for p in plan.ports})
 
 
-XC = CrossConnect(
+XC = Segment(
     "s1-c1", (Attachment("ge-0/0/0", 100), Attachment("ge-1/0/0", 100)), bandwidth_mbps=100
 )
 
 
 def test_new_cross_connect_creates_bridge_vxlans_and_shaping() -> None:
     plan = prg()
-    ip, tc = reconcile(plan, DeviceConfig(cross_connects={"s1-c1": XC}), booted(plan))
+    ip, tc = reconcile(plan, DeviceConfig(segments={"s1-c1": XC}), booted(plan))
     br = bridge_ifname("s1-c1")
     u = plan.port("ge-0/0/0").underlay
     assert u is not None
@@ -47,7 +47,7 @@ def test_reconcile_is_idempotent() -> None:
     obs.up |= {br: True, "ge-0_0_0.100": True, "ge-1_0_0.100": True}
     obs.vxlans = {"ge-0_0_0.100": br, "ge-1_0_0.100": br}
     obs.tbf_mbps = {"ge-0_0_0.100": 100, "ge-1_0_0.100": 100}
-    assert reconcile(plan, DeviceConfig(cross_connects={"s1-c1": XC}), obs) == ([], [])
+    assert reconcile(plan, DeviceConfig(segments={"s1-c1": XC}), obs) == ([], [])
 
 
 def test_removed_cross_connect_is_deleted_and_disabled_one_goes_down() -> None:
@@ -63,8 +63,8 @@ def test_removed_cross_connect_is_deleted_and_disabled_one_goes_down() -> None:
         "link delete dev ge-1_0_0.100",
         f"link delete dev {br}",
     ]
-    off = CrossConnect(XC.name, XC.attachments, enabled=False)
-    ip, tc = reconcile(plan, DeviceConfig(cross_connects={"s1-c1": off}), obs)
+    off = Segment(XC.name, XC.attachments, enabled=False)
+    ip, tc = reconcile(plan, DeviceConfig(segments={"s1-c1": off}), obs)
     assert ip == ["link set dev ge-0_0_0.100 down", "link set dev ge-1_0_0.100 down"]
     assert tc == []
 
@@ -78,7 +78,7 @@ def test_port_admin_state_follows_enabled() -> None:
 def test_attachment_on_an_unplugged_port_is_skipped() -> None:
     topo = parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes())
     plan = plan_facility(topo, "fed").device("psn-mx")
-    xc = CrossConnect("b", (Attachment("xe-2/0/0", 3000), Attachment("ge-1/0/0", 3000)))
-    ip, _ = reconcile(plan, DeviceConfig(cross_connects={"b": xc}), booted(plan))
+    xc = Segment("b", (Attachment("xe-2/0/0", 3000), Attachment("ge-1/0/0", 3000)))
+    ip, _ = reconcile(plan, DeviceConfig(segments={"b": xc}), booted(plan))
     assert not any("xe-2" in line or "p5." in line for line in ip)
     assert "link add name ge-1_0_0.3000" in " ".join(ip)
