@@ -34,6 +34,10 @@ class Settings:
     # Emulated facility: namespace-name prefix (one emulator per prefix) and SNMP community.
     emulator_prefix: str = "fed"
     emulator_community: str = "federica"
+    # NETCONF: credential sets by name (YAML file; see docs/operator-guide.md), timeouts.
+    netconf_credentials_file: Path | None = None
+    netconf_rpc_timeout_s: int = 10
+    netconf_confirm_timeout_s: int = 30
 
     @property
     def effective_database_url(self) -> str:
@@ -73,6 +77,6 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{var}: expected an integer, got {raw!r}") from None
-    if kind == "Path":
-        return Path(raw)
+    if kind in {"Path", "Path | None"}:
+        return Path(raw) if raw else None
     return raw

@@ -17,7 +17,25 @@ Datastore = Literal["running", "candidate"]
 CAP_CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
 CAP_CONFIRMED_COMMIT = "urn:ietf:params:netconf:capability:confirmed-commit:1.1"
 CAP_VALIDATE = "urn:ietf:params:netconf:capability:validate:1.1"
-REQUIRED_CAPABILITIES = (CAP_CANDIDATE, CAP_CONFIRMED_COMMIT, CAP_VALIDATE)
+# What the transaction manager needs, in any version (Junos speaks the 1.0 ones).
+REQUIRED_CAPABILITIES = {
+    "candidate": ("urn:ietf:params:netconf:capability:candidate:1.0",),
+    "confirmed-commit": (
+        "urn:ietf:params:netconf:capability:confirmed-commit:1.0",
+        "urn:ietf:params:netconf:capability:confirmed-commit:1.1",
+    ),
+    "validate": (
+        "urn:ietf:params:netconf:capability:validate:1.0",
+        "urn:ietf:params:netconf:capability:validate:1.1",
+    ),
+}
+
+
+def missing_capabilities(caps: frozenset[str] | set[str]) -> list[str]:
+    """Names of required capabilities a device does not offer (capability URIs may carry
+    ?query parameters)."""
+    bare = {c.split("?", 1)[0] for c in caps}
+    return [name for name, uris in REQUIRED_CAPABILITIES.items() if not bare & set(uris)]
 
 
 # -- results -------------------------------------------------------------------------

@@ -282,3 +282,28 @@ class FakeDriver(DomainOperations):
         with self.dev.guard:
             self._writable(s)
             self.dev.candidate = self.dev.running
+
+
+class FakeLab:
+    """The fake devices of this process, by name: every fake driver for a device name
+    talks to the same FakeDevice (as real drivers share one real device)."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, FakeDevice] = {}
+        self._guard = threading.Lock()
+
+    def device(self, name: str, ports: Iterable[str], vlan_translation: bool = True) -> FakeDevice:
+        with self._guard:
+            if name not in self._devices:
+                self._devices[name] = FakeDevice(name, ports, vlan_translation)
+            return self._devices[name]
+
+    def reset(self) -> None:
+        with self._guard:
+            for d in self._devices.values():
+                if d.pending is not None:
+                    d.pending.timer.cancel()
+            self._devices.clear()
+
+
+LAB = FakeLab()

@@ -9,13 +9,13 @@ from lxml import etree
 from ncclient import manager
 
 from federica.substrate.drivers.base import (
-    REQUIRED_CAPABILITIES,
     Change,
     DeviceConfig,
     DomainOperations,
     DriverError,
     InterfaceState,
     Unreachable,
+    missing_capabilities,
 )
 from federica.substrate.drivers.netconf import federica_l2 as model
 from federica.substrate.drivers.netconf.errors import lock_denied, rejected, translated
@@ -34,7 +34,7 @@ class IetfDriver(DomainOperations):
             return
         with translated(self.device, "connect"):
             self._mgr = connect(self.endpoint)
-        missing = [c for c in REQUIRED_CAPABILITIES if c not in self.capabilities()]
+        missing = missing_capabilities(self.capabilities())
         if missing:
             self.close()
             raise DriverError(self.device, f"lacks NETCONF capabilities {', '.join(missing)}")
