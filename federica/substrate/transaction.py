@@ -124,12 +124,16 @@ def run_transaction(
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="netconf-tx") as pool:
         try:
             for n in names:
-                _lock(drivers[n], lock_wait_s)
+                try:
+                    _lock(drivers[n], lock_wait_s)
+                except DriverError as exc:
+                    fail("lock", {n: exc})
                 locked.append(n)
             mark("locked")
 
             def load(n: str) -> bool:
                 d = drivers[n]
+                d.discard()  # start from running: never commit someone's stale candidate
                 before[n] = d.get_config("running")
                 d.load(changes[n])
                 if not d.diff():

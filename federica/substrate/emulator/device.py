@@ -124,10 +124,10 @@ pass_persist -p 1 .1.3.6.1.2.1.31.1.1 {helper}
     return fp
 
 
-def start(plan: DevicePlan, ddir: Path, sock: Path) -> Iterator[processes.Tracked]:
-    """Start the device's servers, yielding each as soon as it runs (the caller records it)."""
+def spawn_netconfd(plan: DevicePlan, ddir: Path, sock: Path) -> processes.Tracked:
     logs = ddir / "logs"
-    netconfd = [
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = [
         NETCONFD,
         f"--ncxserver-sockname={sock}",
         f"--port={plan.netconf_port}",
@@ -139,15 +139,18 @@ def start(plan: DevicePlan, ddir: Path, sock: Path) -> Iterator[processes.Tracke
         "--log-level=warn",
         *[f"--module={m}" for m in netconfd_modules(plan)],
     ]
-    (logs).mkdir(parents=True, exist_ok=True)
-    _, t = processes.spawn(netconfd, name=f"netconfd {plan.name}", log_file=logs / "netconfd.out")
-    yield t
-    _, t = processes.spawn(
+    return processes.spawn(argv, name=f"netconfd {plan.name}", log_file=logs / "netconfd.out")[1]
+
+
+def spawn_sshd(plan: DevicePlan, ddir: Path) -> processes.Tracked:
+    return processes.spawn(
         [SSHD, "-D", "-e", "-f", str(ddir / "sshd_config")],
         name=f"sshd {plan.name}",
-        log_file=logs / "sshd.log",
-    )
-    yield t
+        log_file=ddir / "logs" / "sshd.log",
+    )[1]
+
+
+def spawn_snmpd(plan: DevicePlan, ddir: Path) -> processes.Tracked:
     # MIBDIRS/MIBS empty: the agent serves numeric OIDs and needs no MIB files (Debian ships
     # few), which keeps its log free of hundreds of "cannot find module" lines.
     env = {
@@ -157,29 +160,31 @@ def start(plan: DevicePlan, ddir: Path, sock: Path) -> Iterator[processes.Tracke
         "MIBS": "",
         "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
     }
-    _, t = processes.spawn(
-        [
-            SNMPD,
-            "-f",
-            "-C",
-            "-c",
-            str(ddir / "snmpd.conf"),
-            "-Lf",
-            str(logs / "snmpd.log"),
-            "-I",
-            "-ifTable,-ifXTable,-interfaces,-smux",
-        ],
-        name=f"snmpd {plan.name}",
-        log_file=logs / "snmpd.out",
-        env=env,
-    )
-    yield t
+    logs = ddir / "logs"
+    argv = [
+        SNMPD,
+        "-f",
+        "-C",
+        "-c",
+        str(ddir / "snmpd.conf"),
+        "-Lf",
+        str(logs / "snmpd.log"),
+        "-I",
+        "-ifTable,-ifXTable,-interfaces,-smux",
+    ]
+    return processes.spawn(argv, name=f"snmpd {plan.name}", log_file=logs / "snmpd.out", env=env)[1]
 
 
-def start_agent(ddir: Path, name: str) -> processes.Tracked:
-    _, t = processes.spawn(
+def spawn_agent(plan: DevicePlan, ddir: Path) -> processes.Tracked:
+    return processes.spawn(
         [sys.executable, "-m", "federica.substrate.emulator.agent", str(ddir)],
-        name=f"agent {name}",
+        name=f"agent {plan.name}",
         log_file=ddir / "logs" / "agent.log",
-    )
-    return t
+    )[1]
+
+
+def start(plan: DevicePlan, ddir: Path, sock: Path) -> Iterator[processes.Tracked]:
+    """Start the device's servers, yielding each as soon as it runs (the caller records it)."""
+    yield spawn_netconfd(plan, ddir, sock)
+    yield spawn_sshd(plan, ddir)
+    yield spawn_snmpd(plan, ddir)

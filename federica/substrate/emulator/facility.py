@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from federica.substrate.emulator import device, iproute, processes
-from federica.substrate.emulator.plan import UNDERLAY_MTU, FacilityPlan, HostPlan
+from federica.substrate.emulator.plan import UNDERLAY_MTU, DevicePlan, FacilityPlan, HostPlan
 from federica.substrate.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class Emulator:
         self._wait_for_servers(plan, state)
         progress("NETCONF and SNMP servers up")
         for dplan in plan.devices:
-            state.processes.append(device.start_agent(self.run_dir / dplan.name, dplan.name))
+            state.processes.append(device.spawn_agent(dplan, self.run_dir / dplan.name))
             self._save(state)
         self._wait_for_agents(plan, state)
         state.complete = True
@@ -201,6 +201,40 @@ class Emulator:
             raise EmulatorError(
                 f"exited during start-up: {', '.join(dead)}; see the logs under {self.run_dir}"
             )
+
+    # -- restart -------------------------------------------------------------------
+    def restart(self, device_name: str, kind: str) -> processes.Tracked:
+        """Stop one of a device's processes (with the sessions it serves) and start it
+        again with the same configuration: netconfd, sshd, snmpd or agent."""
+        state = self.load_state()
+        if state is None or device_name not in state.devices:
+            raise EmulatorError(f"device {device_name!r} is not emulated here")
+        name = f"{kind} {device_name}"
+        old = [t for t in state.processes if t.name == name]
+        if not old:
+            raise EmulatorError(f"no process {name!r}; kinds: netconfd, sshd, snmpd, agent")
+        victims = [*old, *[c for t in old for c in processes.children_of(t.pid)]]
+        processes.stop(victims)
+        ddir = Path(state.devices[device_name]["dir"])
+        dplan = DevicePlan.from_json(json.loads((ddir / "plan.json").read_text()))
+        spawn: dict[str, Callable[[], processes.Tracked]] = {
+            "netconfd": lambda: device.spawn_netconfd(
+                dplan, ddir, Path(state.devices[device_name]["socket"])
+            ),
+            "sshd": lambda: device.spawn_sshd(dplan, ddir),
+            "snmpd": lambda: device.spawn_snmpd(dplan, ddir),
+            "agent": lambda: device.spawn_agent(dplan, ddir),
+        }
+        new = spawn[kind]()
+        state.processes = [t for t in state.processes if t.name != name] + [new]
+        self._save(state)
+        if kind == "sshd":
+            deadline = time.monotonic() + 10
+            while not _tcp_open(dplan.mgmt_host, dplan.netconf_port):
+                if time.monotonic() > deadline:
+                    raise EmulatorError(f"{name} did not come back; see {ddir}/logs/sshd.log")
+                time.sleep(0.02)
+        return new
 
     # -- down ----------------------------------------------------------------------
     def down(self, progress: Callable[[str], None] = lambda _m: None) -> bool:

@@ -51,6 +51,25 @@ def is_alive(t: Tracked) -> bool:
     return state != "Z"
 
 
+def children_of(pid: int) -> list[Tracked]:
+    """Direct children (e.g. sshd's per-connection processes)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), None
+        )
+        st = start_time_of(int(entry.name))
+        if ppid == str(pid) and st is not None:
+            out.append(Tracked(int(entry.name), st, f"child of {pid}"))
+    return out
+
+
 def find_by_argument(fragment: str) -> list[Tracked]:
     """Processes one of whose arguments contains `fragment` (a path unique to us)."""
     found = []

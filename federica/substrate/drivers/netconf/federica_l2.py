@@ -143,7 +143,11 @@ def change_config(change: Change, current: DeviceConfig) -> etree._Element | Non
         node = _sub(l2, f"{{{FL2}}}cross-connect")
         _sub(node, f"{{{FL2}}}name", name)
         _sub(node, f"{{{FL2}}}enabled", "true" if enabled else "false")
-    if len(l2):
+    remaining = (set(current.segments) - set(change.remove)) | added
+    if not remaining and current.segments:
+        # The last segment goes: remove the container too, so the device is as before.
+        cfg.append(etree.Element(f"{{{FL2}}}l2", {OPERATION: "remove"}, nsmap={None: FL2}))  # type: ignore[dict-item]
+    elif len(l2):
         cfg.append(l2)
     ports = [
         (p, e)

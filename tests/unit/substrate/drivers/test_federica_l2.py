@@ -48,9 +48,16 @@ def test_nothing_to_do_gives_none() -> None:
 
 
 def test_removal_names_every_attachment_of_the_current_segment() -> None:
-    el = change_config(Change(remove=("s1-c2",)), DeviceConfig(segments={S2.name: S2}))
+    el = change_config(Change(remove=("s1-c2",)), DeviceConfig(segments={S1.name: S1, S2.name: S2}))
     assert el is not None
     assert to_xml(el).count('operation="remove"') == 4
+
+
+def test_removing_the_last_segment_removes_the_container() -> None:
+    el = change_config(Change(remove=("s1-c2",)), DeviceConfig(segments={S2.name: S2}))
+    assert el is not None
+    xml = to_xml(el)
+    assert xml.count('operation="remove"') == 1 and "<l2 " in xml and "s1-c2" not in xml
 
 
 def test_replacing_a_segment_removes_attachments_it_no_longer_has() -> None:

@@ -13,6 +13,7 @@ from lxml import etree
 
 from federica.substrate.drivers.base import Attachment, Segment
 from federica.substrate.drivers.netconf.junos import JunosDriver
+from federica.substrate.drivers.netconf.junos_xml import Style
 from federica.substrate.drivers.netconf.session import Endpoint
 from tests.conftest import DATA
 from tests.junos_sim import SimJunos, sim_manager
@@ -27,7 +28,7 @@ SEG = Segment(
 )
 
 
-def wire(style: str, act: Callable[[JunosDriver], None]) -> str:
+def wire(style: Style, act: Callable[[JunosDriver], object]) -> str:
     sim = SimJunos("mil-mx", list(PORTS))
     d = JunosDriver(
         "mil-mx",
@@ -35,7 +36,7 @@ def wire(style: str, act: Callable[[JunosDriver], None]) -> str:
         ports=PORTS,
         style=style,
         mgr=sim_manager(sim),
-    )  # type: ignore[arg-type]
+    )
     start = len(sim.sent)
     act(d)
     out = []
@@ -57,7 +58,7 @@ def remove_segment(d: JunosDriver) -> None:
     d.remove_segment(SEG.name)
 
 
-CASES: dict[str, tuple[str, Callable[[JunosDriver], None]]] = {
+CASES: dict[str, tuple[Style, Callable[[JunosDriver], object]]] = {
     "add-segment-mx": ("mx", add_segment),
     "add-segment-ex": (
         "ex",
@@ -71,7 +72,7 @@ CASES: dict[str, tuple[str, Callable[[JunosDriver], None]]] = {
     "confirm": ("mx", lambda d: d.confirm("ignored")),
     "cancel-commit": ("mx", lambda d: d.cancel_commit("ignored")),
     "validate": ("mx", lambda d: d.validate()),
-    "diff": ("mx", lambda d: d.diff() and None),
+    "diff": ("mx", lambda d: d.diff()),
 }
 
 
