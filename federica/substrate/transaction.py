@@ -123,21 +123,31 @@ def run_transaction(
     before: dict[str, DeviceConfig] = {}
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="netconf-tx") as pool:
         try:
-            for n in names:
-                try:
-                    _lock(drivers[n], lock_wait_s)
-                except DriverError as exc:
-                    fail("lock", {n: exc})
-                locked.append(n)
+            # Optimistic: lock everything at once; if any lock is held elsewhere, release
+            # ours and lock one by one in name order (so two controllers never deadlock).
+            got, bad = _each(pool, names, lambda n: drivers[n].lock())
+            locked.extend(n for n in names if n in got)
+            if bad:
+                if any(not isinstance(e, LockDenied) for e in bad.values()):
+                    fail("lock", {n: e for n, e in bad.items() if not isinstance(e, LockDenied)})
+                _release(pool, drivers, locked)
+                locked.clear()
+                for n in names:
+                    try:
+                        _lock(drivers[n], lock_wait_s)
+                    except DriverError as exc:
+                        fail("lock", {n: exc})
+                    locked.append(n)
             mark("locked")
 
             def load(n: str) -> bool:
+                # A granted candidate lock means a clean candidate (RFC 6241 §7.5), so the
+                # candidate equals running and one read serves as both.
                 d = drivers[n]
-                d.discard()  # start from running: never commit someone's stale candidate
                 before[n] = d.get_config("running")
-                d.load(changes[n])
-                if not d.diff():
-                    return False
+                if changes[n].apply_to(before[n]) == before[n]:
+                    return False  # already so: re-applying is a no-op
+                d.load(changes[n], base=before[n])
                 d.validate()
                 return True
 

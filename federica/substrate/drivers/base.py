@@ -168,8 +168,9 @@ class DeviceDriver(Protocol):
 
     def lock(self) -> None: ...
     def unlock(self) -> None: ...
-    def load(self, change: Change) -> None:
-        """Merge `change` into the candidate (the device may reject it: ConfigRejected)."""
+    def load(self, change: Change, base: DeviceConfig | None = None) -> None:
+        """Merge `change` into the candidate (the device may reject it: ConfigRejected).
+        `base`: the candidate's content if the caller knows it (saves reading it)."""
         ...
 
     def diff(self) -> str:
@@ -194,7 +195,7 @@ class DeviceDriver(Protocol):
 class DomainOperations:
     """The domain verbs in terms of load(); drivers inherit them."""
 
-    def load(self, change: Change) -> None:
+    def load(self, change: Change, base: DeviceConfig | None = None) -> None:
         raise NotImplementedError
 
     def add_segment(self, segment: Segment) -> None:

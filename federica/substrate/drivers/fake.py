@@ -189,7 +189,7 @@ class FakeDriver(DomainOperations):
             if self.dev.lock_owner == s:
                 self.dev.lock_owner = None
 
-    def load(self, change: Change) -> None:
+    def load(self, change: Change, base: DeviceConfig | None = None) -> None:
         s = self._enter("load")
         with self.dev.guard:
             self._writable(s)

@@ -133,6 +133,9 @@ def spawn_netconfd(plan: DevicePlan, ddir: Path, sock: Path) -> processes.Tracke
         f"--port={plan.netconf_port}",
         "--superuser=root",
         "--target=candidate",
+        # A distinct startup datastore (:startup): commits are not written to disk, which
+        # halves commit latency; `up` always starts from the generated startup anyway.
+        "--with-startup=true",
         f"--startup={ddir / 'startup.xml'}",
         f"--yuma-home={ddir / 'yuma'}",
         f"--log={logs / 'netconfd.log'}",

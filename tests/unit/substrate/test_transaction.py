@@ -111,7 +111,9 @@ def test_a_failed_confirm_puts_the_confirmed_ones_back(lab: dict[str, FakeDevice
     assert_untouched(lab, before)
 
 
-def test_locks_are_taken_in_name_order(lab: dict[str, FakeDevice]) -> None:
+def test_after_a_denied_lock_locks_are_taken_one_by_one_in_name_order(
+    lab: dict[str, FakeDevice],
+) -> None:
     order: list[str] = []
 
     class Recording(FakeDriver):
@@ -119,11 +121,18 @@ def test_locks_are_taken_in_name_order(lab: dict[str, FakeDevice]) -> None:
             order.append(self.device)
             super().lock()
 
+    other = FakeDriver(lab["d2"])
+    other.open()
+    other.lock()
+    threading.Timer(0.3, other.unlock).start()
     ds = {n: Recording(lab[n]) for n in reversed(NAMES)}
     for d in ds.values():
         d.open()
-    run_transaction(ds, circuit())
-    assert order == sorted(NAMES)
+    run_transaction(ds, circuit(), lock_wait_s=3)
+    first_round, rest = order[:4], order[4:]
+    assert sorted(first_round) == NAMES  # the optimistic parallel attempt
+    retried = [n for i, n in enumerate(rest) if i == 0 or rest[i - 1] != n]
+    assert retried == NAMES  # the fallback: in name order, d2 retried until free
 
 
 def test_two_controllers_on_overlapping_devices_both_finish(lab: dict[str, FakeDevice]) -> None:

@@ -87,8 +87,8 @@ class IetfDriver(DomainOperations):
         with translated(self.device, "unlock"):
             self.mgr.unlock(target="candidate")
 
-    def load(self, change: Change) -> None:
-        el = model.change_config(change, self.get_config("candidate"))
+    def load(self, change: Change, base: DeviceConfig | None = None) -> None:
+        el = model.change_config(change, base if base is not None else self.get_config("candidate"))
         if el is None:
             return
         with translated(self.device, "edit-config", on_rpc_error=rejected):

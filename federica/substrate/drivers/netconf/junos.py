@@ -126,8 +126,8 @@ class JunosDriver(DomainOperations):
         with translated(self.device, "unlock"):
             self.mgr.unlock(target="candidate")
 
-    def load(self, change: Change) -> None:
-        current = self.get_config("candidate")
+    def load(self, change: Change, base: DeviceConfig | None = None) -> None:
+        current = base if base is not None else self.get_config("candidate")
         add = [s for s in change.add if current.segments.get(s.name) != s]
         for name, enabled in change.segment_state:
             seg = current.segments.get(name)
