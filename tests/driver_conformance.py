@@ -211,7 +211,7 @@ class DriverConformance:
             d.commit_confirmed(2, "never-confirmed")
             assert "conf-h" in d.get_config().segments
             # Poll slowly: netconfd checks confirm timeouts only after ~1 s without requests.
-            assert eventually(lambda: "conf-h" not in d.get_config().segments, 10.0, every=1.5)
+            assert eventually(lambda: "conf-h" not in d.get_config().segments, 15.0, every=2.5)
             d.unlock()
         finally:
             d.close()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from federica.substrate.drivers.base import DeviceDriver, DriverError
+from federica.substrate.drivers.base import DeviceDriver, Unreachable
 
 
 class DriverPool:
@@ -40,9 +40,9 @@ class DriverPool:
                 driver.open()  # no-op while the session lives; reconnects otherwise
             try:
                 yield out
-            except DriverError as exc:
+            except Unreachable as exc:
                 # A lost session is reopened next time rather than reused half-dead.
-                if exc.device in out and exc.__class__.__name__ == "Unreachable":
+                if exc.device in out:
                     out[exc.device].close()
                 raise
 

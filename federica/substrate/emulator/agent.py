@@ -25,7 +25,9 @@ from federica.substrate.emulator import dataplane
 from federica.substrate.emulator.plan import DevicePlan
 
 log = logging.getLogger("federica.emulator.agent")
-RESYNC_S = 2.0
+# Notifications drive the agent; this periodic pass only repairs hand-made changes. Kept
+# slow: netconfd checks confirm timeouts only after ~1 s without requests.
+RESYNC_S = 10.0
 RECONNECT_S = 0.5
 
 _stopping = False

@@ -23,9 +23,11 @@ pytestmark = pytest.mark.integration
 def run(fac: Facility, *args: str) -> Result:
     import federica.cli.device  # noqa: F401  (registers the command group)
 
-    env = {"FEDERICA_DATA_DIR": str(fac.settings.data_dir),
-           "FEDERICA_DATABASE_URL": fac.settings.database_url,
-           "FEDERICA_EMULATOR_PREFIX": fac.settings.emulator_prefix}
+    env = {
+        "FEDERICA_DATA_DIR": str(fac.settings.data_dir),
+        "FEDERICA_DATABASE_URL": fac.settings.database_url,
+        "FEDERICA_EMULATOR_PREFIX": fac.settings.emulator_prefix,
+    }
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
@@ -47,7 +49,9 @@ def test_check_refuses_a_changed_host_key(emulated_core4: Facility) -> None:
         assert "SHA256:BBBB" in r.output and real is not None and real in r.output
     finally:
         with transaction(ctx.sessions) as s:
-            s.scalars(select(Device).where(Device.name == "mil-mx")).one().host_key_fingerprint = real
+            s.scalars(
+                select(Device).where(Device.name == "mil-mx")
+            ).one().host_key_fingerprint = real
 
 
 def test_config_shows_the_managed_configuration(emulated_core4: Facility) -> None:

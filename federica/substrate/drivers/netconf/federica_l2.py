@@ -100,7 +100,9 @@ def _remove_attachment(l2: etree._Element, a: Attachment) -> None:
     _sub(att, f"{{{FL2}}}vlan", str(a.vlan))
 
 
-def change_config(change: Change, current: DeviceConfig) -> etree._Element | None:
+def change_config(
+    change: Change, current: DeviceConfig, *, current_is_complete: bool = True
+) -> etree._Element | None:
     """The <config> for edit-config that makes `current` (the candidate) reflect `change`;
     None when there is nothing to do. Uses `remove`, so it is idempotent."""
     cfg = config_element()
@@ -144,7 +146,7 @@ def change_config(change: Change, current: DeviceConfig) -> etree._Element | Non
         _sub(node, f"{{{FL2}}}name", name)
         _sub(node, f"{{{FL2}}}enabled", "true" if enabled else "false")
     remaining = (set(current.segments) - set(change.remove)) | added
-    if not remaining and current.segments:
+    if current_is_complete and not remaining and current.segments:
         # The last segment goes: remove the container too, so the device is as before.
         cfg.append(etree.Element(f"{{{FL2}}}l2", {OPERATION: "remove"}, nsmap={None: FL2}))  # type: ignore[dict-item]
     elif len(l2):
@@ -173,5 +175,6 @@ def segments_config(add: Sequence[Segment] = (), remove: Sequence[Segment] = ())
     el = change_config(
         Change(add=tuple(add), remove=tuple(s.name for s in remove)),
         DeviceConfig(segments={s.name: s for s in remove}),
+        current_is_complete=False,  # other segments may exist: never drop the container
     )
     return el if el is not None else config_element()

@@ -4,9 +4,11 @@ from lxml import etree
 
 from federica.substrate.drivers.base import Attachment, Change, DeviceConfig, Segment
 from federica.substrate.drivers.netconf.federica_l2 import (
+    NC,
     change_config,
     interfaces_config,
     parse_config,
+    segments_config,
     to_xml,
 )
 
@@ -66,3 +68,11 @@ def test_replacing_a_segment_removes_attachments_it_no_longer_has() -> None:
     assert el is not None
     xml = to_xml(el)
     assert xml.count('operation="remove"') == 1 and "<vlan>200</vlan>" in xml
+
+
+def test_segments_config_never_drops_the_container() -> None:
+    # It does not know the device's other segments, so removing one must stay one removal.
+    el = segments_config(remove=[S2])
+    l2 = el[0]
+    assert l2.get(f"{{{NC}}}operation") is None
+    assert to_xml(el).count('operation="remove"') == 4

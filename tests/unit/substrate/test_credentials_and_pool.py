@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from federica.config import Settings
+from federica.errors import InvalidInput, NotFound
+from federica.substrate import credentials
+from federica.substrate.drivers import registry
+from federica.substrate.drivers.base import DeviceDriver, Unreachable
+from federica.substrate.drivers.fake import LAB, FakeDevice, FakeDriver
+from federica.substrate.drivers.pool import DriverPool
+
+
+def settings_with(tmp_path: Path, text: str) -> Settings:
+    path = tmp_path / "creds.yaml"
+    path.write_text(text)
+    return Settings(data_dir=tmp_path, netconf_credentials_file=path)
+
+
+def test_builtin_emulator_set(tmp_path: Path) -> None:
+    cred = credentials.resolve(Settings(data_dir=tmp_path), "emulator")
+    assert cred.username == "root" and cred.key_file and cred.key_file.endswith("client_key")
+
+
+def test_password_comes_from_the_environment_and_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = settings_with(tmp_path, "lab:\n  username: netconf\n  password_env: LAB_PW\n")
+    with pytest.raises(NotFound, match="LAB_PW is not set"):
+        credentials.resolve(s, "lab")
+    monkeypatch.setenv("LAB_PW", "s3cret-value")
+    cred = credentials.resolve(s, "lab")
+    assert cred.password == "s3cret-value"
+    assert "s3cret" not in repr(cred)
+
+
+def test_bad_credentials_file_names_the_set_and_field(tmp_path: Path) -> None:
+    s = settings_with(tmp_path, "a:\n  username: x\nb:\n  username: y\n  key_file: /k\n  pw: 1\n")
+    with pytest.raises(InvalidInput) as info:
+        credentials.resolve(s, "a")
+    fields = [e.field for e in info.value.errors]
+    assert "a" in fields[0] and any(f.startswith("b.pw") for f in fields)
+    with pytest.raises(NotFound, match="no NETCONF credential set 'nope'"):
+        credentials.resolve(settings_with(tmp_path, "{}"), "nope")
+
+
+def test_registry_picks_drivers_by_name() -> None:
+    target = registry.DeviceTarget("fk-1", "fake", "127.0.0.1", 830, None, True, ("p1", "p2"))
+    assert isinstance(registry.create(target), FakeDriver)
+    assert {"ietf", "junos", "fake"} <= set(registry.names())
+    with pytest.raises(registry.UnknownDriver, match="no driver named 'cisco'"):
+        registry.create(registry.DeviceTarget("x", "cisco", "h", 1, None, True, ()))
+    LAB.reset()
+
+
+def test_pool_reuses_sessions_and_reopens_after_a_failure() -> None:
+    dev = FakeDevice("pool-1", ("p1",))
+    made: list[FakeDriver] = []
+
+    def factory(name: str) -> DeviceDriver:
+        d = FakeDriver(dev)
+        made.append(d)
+        return d
+
+    pool = DriverPool(factory)
+    with pool.checkout(["pool-1"]) as ds:
+        first = ds["pool-1"].session  # type: ignore[attr-defined]
+    with pool.checkout(["pool-1"]) as ds:
+        assert ds["pool-1"].session == first  # type: ignore[attr-defined]
+    with pytest.raises(Unreachable), pool.checkout(["pool-1"]) as ds:
+        raise Unreachable("pool-1", "session lost")
+    with pool.checkout(["pool-1"]) as ds:
+        assert ds["pool-1"].session != first  # type: ignore[attr-defined]
+    assert len(made) == 1
+    pool.close_all()
