@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +51,14 @@ def is_alive(t: Tracked) -> bool:
     return state != "Z"
 
 
+def _proc_entries() -> Iterator[Path]:
+    return (e for e in Path("/proc").iterdir() if e.name.isdigit())
+
+
 def children_of(pid: int) -> list[Tracked]:
     """Direct children (e.g. sshd's per-connection processes)."""
     out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry in _proc_entries():
         try:
             status = (entry / "status").read_text()
         except OSError:
@@ -73,9 +75,7 @@ def children_of(pid: int) -> list[Tracked]:
 def find_by_argument(fragment: str) -> list[Tracked]:
     """Processes one of whose arguments contains `fragment` (a path unique to us)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry in _proc_entries():
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from lxml import etree
 
 from federica.substrate.drivers.base import Attachment, Change, DeviceConfig, Segment
+from federica.substrate.drivers.netconf.common import sub as _sub
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
@@ -66,15 +67,6 @@ def parse_config(xml: str | bytes | etree._Element) -> DeviceConfig:
             for name, (owner, enabled, bw) in heads.items()
         },
     )
-
-
-def _sub(
-    parent: etree._Element, tag: str, text: str | None = None, **attrib: str
-) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        el.text = text
-    return el
 
 
 def config_element() -> etree._Element:

@@ -6,61 +6,18 @@ from __future__ import annotations
 import difflib
 
 from lxml import etree
-from ncclient import manager
 
 from federica.substrate.drivers.base import (
     Change,
     DeviceConfig,
-    DomainOperations,
-    DriverError,
     InterfaceState,
-    Unreachable,
-    missing_capabilities,
 )
 from federica.substrate.drivers.netconf import federica_l2 as model
-from federica.substrate.drivers.netconf.errors import lock_denied, rejected, translated
-from federica.substrate.drivers.netconf.session import Endpoint, connect
+from federica.substrate.drivers.netconf.common import NetconfDriver
+from federica.substrate.drivers.netconf.errors import rejected, translated
 
 
-class IetfDriver(DomainOperations):
-    def __init__(self, device: str, endpoint: Endpoint) -> None:
-        self.device = device
-        self.endpoint = endpoint
-        self._mgr: manager.Manager | None = None
-
-    # -- session -------------------------------------------------------------------
-    def open(self) -> None:
-        if self._mgr is not None and self._mgr.connected:
-            return
-        with translated(self.device, "connect"):
-            self._mgr = connect(self.endpoint)
-        missing = missing_capabilities(self.capabilities())
-        if missing:
-            self.close()
-            raise DriverError(self.device, f"lacks NETCONF capabilities {', '.join(missing)}")
-
-    def close(self) -> None:
-        mgr, self._mgr = self._mgr, None
-        if mgr is not None and mgr.connected:
-            try:
-                with translated(self.device, "close"):
-                    mgr.close_session()
-            except DriverError:
-                pass  # closing a dead session: nothing left to close
-
-    @property
-    def connected(self) -> bool:
-        return self._mgr is not None and bool(self._mgr.connected)
-
-    @property
-    def mgr(self) -> manager.Manager:
-        if self._mgr is None or not self._mgr.connected:
-            raise Unreachable(self.device, "no open NETCONF session")
-        return self._mgr
-
-    def capabilities(self) -> frozenset[str]:
-        return frozenset(self.mgr.server_capabilities)
-
+class IetfDriver(NetconfDriver):
     # -- reading -------------------------------------------------------------------
     def _get(self, source: str) -> etree._Element:
         with translated(self.device, f"get-config {source}"):
@@ -77,15 +34,6 @@ class IetfDriver(DomainOperations):
     def interfaces(self) -> list[InterfaceState]:
         # netconfd keeps no operational state for these ports; SNMP has oper status.
         return [InterfaceState(p, up) for p, up in sorted(self.get_config().port_enabled.items())]
-
-    # -- changing ------------------------------------------------------------------
-    def lock(self) -> None:
-        with translated(self.device, "lock", on_rpc_error=lock_denied):
-            self.mgr.lock(target="candidate")
-
-    def unlock(self) -> None:
-        with translated(self.device, "unlock"):
-            self.mgr.unlock(target="candidate")
 
     def load(self, change: Change, base: DeviceConfig | None = None) -> None:
         el = model.change_config(change, base if base is not None else self.get_config("candidate"))
@@ -125,11 +73,3 @@ class IetfDriver(DomainOperations):
     def cancel_commit(self, persist: str) -> None:
         with translated(self.device, "cancel-commit"):
             self.mgr.cancel_commit(persist_id=persist)
-
-    def commit(self) -> None:
-        with translated(self.device, "commit", on_rpc_error=rejected):
-            self.mgr.commit()
-
-    def discard(self) -> None:
-        with translated(self.device, "discard-changes"):
-            self.mgr.discard_changes()

@@ -27,19 +27,19 @@ from federica.substrate.drivers.base import (
     ConfigIssue,
     ConfigRejected,
     DeviceConfig,
-    DomainOperations,
     DriverError,
     InterfaceState,
     Segment,
-    Unreachable,
-    missing_capabilities,
 )
 from federica.substrate.drivers.netconf import junos_xml as jx
-from federica.substrate.drivers.netconf.errors import lock_denied, rejected, translated
-from federica.substrate.drivers.netconf.session import Endpoint, connect
+from federica.substrate.drivers.netconf.common import NetconfDriver
+from federica.substrate.drivers.netconf.errors import rejected, translated
+from federica.substrate.drivers.netconf.session import Endpoint
 
 
-class JunosDriver(DomainOperations):
+class JunosDriver(NetconfDriver):
+    ncclient_device = "junos"
+
     def __init__(
         self,
         device: str,
@@ -49,33 +49,9 @@ class JunosDriver(DomainOperations):
         style: jx.Style = "mx",
         mgr: manager.Manager | None = None,
     ) -> None:
+        super().__init__(device, endpoint, mgr)
         self.ports = ports  # from the inventory
-        self.device = device
-        self.endpoint = endpoint
         self.style = style
-        self._mgr = mgr
-
-    def open(self) -> None:
-        if self._mgr is not None and self._mgr.connected:
-            return
-        with translated(self.device, "connect"):
-            self._mgr = connect(self.endpoint, device="junos")
-        missing = missing_capabilities(self.capabilities())
-        if missing:
-            self.close()
-            raise DriverError(self.device, f"lacks NETCONF capabilities {', '.join(missing)}")
-
-    def close(self) -> None:
-        mgr, self._mgr = self._mgr, None
-        if mgr is not None and mgr.connected:
-            with translated(self.device, "close"):
-                mgr.close_session()
-
-    @property
-    def mgr(self) -> manager.Manager:
-        if self._mgr is None or not self._mgr.connected:
-            raise Unreachable(self.device, "no open NETCONF session")
-        return self._mgr
 
     def _rpc(
         self,
@@ -88,9 +64,6 @@ class JunosDriver(DomainOperations):
         # The junos handler returns an NCElement with namespaces stripped.
         ele: etree._Element = etree.fromstring(reply.tostring)
         return ele
-
-    def capabilities(self) -> frozenset[str]:
-        return frozenset(self.mgr.server_capabilities)
 
     def _config(self, database: str) -> etree._Element:
         return self._rpc(
@@ -117,14 +90,6 @@ class JunosDriver(DomainOperations):
             oper = (phy.findtext("oper-status") or "").strip() == "up"
             out.append(InterfaceState(name, admin, oper))
         return out
-
-    def lock(self) -> None:
-        with translated(self.device, "lock", on_rpc_error=lock_denied):
-            self.mgr.lock(target="candidate")
-
-    def unlock(self) -> None:
-        with translated(self.device, "unlock"):
-            self.mgr.unlock(target="candidate")
 
     def load(self, change: Change, base: DeviceConfig | None = None) -> None:
         current = base if base is not None else self.get_config("candidate")
@@ -217,11 +182,3 @@ class JunosDriver(DomainOperations):
         self._rpc("load rollback 1", jx.rollback(1))
         with translated(self.device, "commit (cancel)"):
             self.mgr.commit()
-
-    def commit(self) -> None:
-        with translated(self.device, "commit", on_rpc_error=rejected):
-            self.mgr.commit()
-
-    def discard(self) -> None:
-        with translated(self.device, "discard-changes"):
-            self.mgr.discard_changes()

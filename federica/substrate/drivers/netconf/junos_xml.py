@@ -17,19 +17,11 @@ from typing import Literal
 from lxml import etree
 
 from federica.substrate.drivers.base import Attachment, DeviceConfig, Segment
+from federica.substrate.drivers.netconf.common import sub as _sub
 
 Style = Literal["mx", "ex"]
 GROUP_PREFIX = "federica-"
 E = etree.Element
-
-
-def _sub(
-    parent: etree._Element, tag: str, text: str | None = None, **attrib: str
-) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        el.text = text
-    return el
 
 
 def group_name(segment: str) -> str:
