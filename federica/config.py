@@ -38,6 +38,8 @@ class Settings:
     netconf_credentials_file: Path | None = None
     netconf_rpc_timeout_s: int = 10
     netconf_confirm_timeout_s: int = 30
+    # Slices: the longest window one booking may have.
+    max_slice_days: int = 30
 
     @property
     def effective_database_url(self) -> str:

@@ -1,0 +1,1 @@
+"""Slices: request format, calendar, embedding, lifecycle, provisioning."""

@@ -1,0 +1,288 @@
+"""The slice request format (YAML or JSON), published as JSON Schema.
+
+Close to GENI RSpec v3 so that it maps both ways: a node is an RSpec node (name =
+client_id, pop = component_manager/PoP pin, kind/image = sliver_type/disk_image); a
+circuit is an RSpec link (endpoints = interface_refs, bandwidth = capacity); the window
+is geni_start_time/geni_end_time. Pure: parsing and checks need no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from federica.errors import FieldError, InvalidInput
+
+NAME = r"^[a-z][a-z0-9-]{0,31}$"
+MAX_REQUEST_BYTES = 1_000_000
+_SHORT = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+_TIMEDELTA = TypeAdapter(dt.timedelta)
+Name = Annotated[str, Field(pattern=NAME, description="lower-case letters, digits, '-'")]
+
+
+class NodeKind(enum.StrEnum):
+    ROUTER = "router"  # a virtual router: runs an (un-configured) routing daemon
+    HOST = "host"
+
+
+DEFAULT_IMAGE = {NodeKind.ROUTER: "frr", NodeKind.HOST: "debian"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeRequest(Strict):
+    name: Name
+    kind: NodeKind = NodeKind.ROUTER
+    vcpu: Annotated[int, Field(ge=1, le=64)] = 1
+    ram_mb: Annotated[int, Field(ge=128, le=262_144)] = 1024
+    image: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    pop: (
+        Annotated[str, Field(min_length=1, max_length=64, description="pin the node to this PoP")]
+        | None
+    ) = None
+
+
+class CircuitRequest(Strict):
+    name: Name
+    endpoints: Annotated[
+        list[Name],
+        Field(min_length=2, max_length=32, description="2: point-to-point; more: multipoint"),
+    ]
+    bandwidth_mbps: Annotated[int, Field(ge=1, le=100_000)] = 100
+
+
+class GatewayRequest(Strict):
+    """FEDERICA's virtual gateway: the researcher's way into the slice."""
+
+    node: Name
+    pop: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class Window(Strict):
+    start: Annotated[str, Field(description="'now' or an ISO 8601 time with a zone")] = "now"
+    duration: Annotated[
+        str | None,
+        Field(description="e.g. '3d', '12h', '90m', '2w' or ISO 8601 'P3D'; or give end"),
+    ] = None
+    end: Annotated[str | None, Field(description="ISO 8601 time with a zone")] = None
+
+
+class SliceRequest(Strict):
+    name: Name
+    description: Annotated[str, Field(max_length=500)] = ""
+    project: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    window: Window = Window(duration="1d")
+    nodes: Annotated[list[NodeRequest], Field(min_length=1, max_length=200)]
+    circuits: Annotated[list[CircuitRequest], Field(max_length=500)] = []
+    gateway: GatewayRequest | None = None
+
+
+class ResolvedWindow(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+
+
+def schema() -> dict[str, Any]:
+    s = SliceRequest.model_json_schema()
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["$id"] = "https://federica.example/schemas/slice-request.json"
+    return s
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    m = _SHORT.match(text)
+    if m:
+        return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        return _TIMEDELTA.validate_python(text)
+    except ValidationError:
+        raise ValueError(f"{text!r} is not a duration like '3d', '12h' or 'P3D'") from None
+
+
+def parse_instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (add 'Z' for UTC)")
+    return value.astimezone(dt.UTC)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_document(text: str | bytes) -> Any:
+    """YAML (a superset of JSON) with a size limit and errors that say where."""
+    if len(text) > MAX_REQUEST_BYTES:
+        raise InvalidInput(
+            [FieldError("", f"the request is {len(text)} bytes; the limit is {MAX_REQUEST_BYTES}")]
+        )
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InvalidInput([FieldError("", f"not valid YAML/JSON: {where}{exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput([FieldError("", f"not valid YAML/JSON: {exc}")]) from None
+
+
+def parse_request(
+    data: Any,
+    *,
+    now: dt.datetime,
+    max_duration: dt.timedelta,
+    known_pops: Collection[str] | None = None,
+) -> tuple[SliceRequest, ResolvedWindow]:
+    """Validate a request document; every problem is reported with its field."""
+    if isinstance(data, (str, bytes)):
+        data = load_document(data)
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "",
+                    "a slice request is a mapping (YAML or JSON "
+                    "object) with name, nodes, circuits, window",
+                )
+            ]
+        )
+    try:
+        req = SliceRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [FieldError(_loc(tuple(e["loc"])), _msg(e)) for e in exc.errors()],
+            detail="the slice request is malformed",
+        ) from None
+    errors: list[FieldError] = []
+    nodes: dict[str, int] = {}
+    for i, n in enumerate(req.nodes):
+        if n.name in nodes:
+            errors.append(
+                FieldError(
+                    f"nodes[{i}].name",
+                    f"duplicate node name {n.name!r} (first at nodes[{nodes[n.name]}])",
+                )
+            )
+        nodes.setdefault(n.name, i)
+        if known_pops is not None and n.pop is not None and n.pop not in known_pops:
+            errors.append(
+                FieldError(
+                    f"nodes[{i}].pop",
+                    f"unknown PoP {n.pop!r}; known: {', '.join(sorted(known_pops))}",
+                )
+            )
+    circuits: dict[str, int] = {}
+    for i, c in enumerate(req.circuits):
+        if c.name in circuits:
+            errors.append(
+                FieldError(
+                    f"circuits[{i}].name",
+                    f"duplicate circuit name {c.name!r} (first at circuits[{circuits[c.name]}])",
+                )
+            )
+        circuits.setdefault(c.name, i)
+        seen: set[str] = set()
+        for j, end in enumerate(c.endpoints):
+            if end not in nodes:
+                errors.append(
+                    FieldError(
+                        f"circuits[{i}].endpoints[{j}]", f"no node named {end!r} in this request"
+                    )
+                )
+            if end in seen:
+                errors.append(
+                    FieldError(
+                        f"circuits[{i}].endpoints[{j}]",
+                        f"node {end!r} is already an endpoint of this circuit",
+                    )
+                )
+            seen.add(end)
+    if req.gateway is not None:
+        if req.gateway.node not in nodes:
+            errors.append(FieldError("gateway.node", f"no node named {req.gateway.node!r}"))
+        if (
+            known_pops is not None
+            and req.gateway.pop is not None
+            and req.gateway.pop not in known_pops
+        ):
+            errors.append(FieldError("gateway.pop", f"unknown PoP {req.gateway.pop!r}"))
+    window = _window(req.window, now, max_duration, errors)
+    if errors:
+        raise InvalidInput(errors, detail=f"{len(errors)} problem(s) in the slice request")
+    assert window is not None
+    return req, window
+
+
+def _window(
+    w: Window, now: dt.datetime, max_duration: dt.timedelta, errors: list[FieldError]
+) -> ResolvedWindow | None:
+    start = now
+    if w.start != "now":
+        try:
+            start = parse_instant(w.start)
+        except ValueError as exc:
+            errors.append(FieldError("window.start", str(exc)))
+            return None
+        if start < now - dt.timedelta(minutes=5):
+            errors.append(FieldError("window.start", f"{start.isoformat()} is in the past"))
+    if (w.duration is None) == (w.end is None):
+        errors.append(FieldError("window", "give exactly one of duration and end"))
+        return None
+    if w.duration is not None:
+        try:
+            length = parse_duration(w.duration)
+        except ValueError as exc:
+            errors.append(FieldError("window.duration", str(exc)))
+            return None
+        end = start + length
+        field = "window.duration"
+    else:
+        assert w.end is not None
+        try:
+            end = parse_instant(w.end)
+        except ValueError as exc:
+            errors.append(FieldError("window.end", str(exc)))
+            return None
+        field = "window.end"
+    if end <= start:
+        errors.append(
+            FieldError(
+                field,
+                f"the slice would end ({end.isoformat()}) before it starts ({start.isoformat()})",
+            )
+        )
+        return None
+    if end - start > max_duration:
+        errors.append(FieldError(field, f"{end - start} is longer than the maximum {max_duration}"))
+        return None
+    return ResolvedWindow(start=start, end=end)
+
+
+def _msg(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required"
+    msg = str(error["msg"])
+    return msg[0].lower() + msg[1:]
+
+
+def schema_json() -> str:
+    return json.dumps(schema(), indent=2) + "\n"

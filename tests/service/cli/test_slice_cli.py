@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from federica.app import Context
+from federica.cli import cli
+from federica.cli import main as _register  # noqa: F401
+from tests.conftest import EXAMPLES
+from tests.helpers import load_file, table_dump
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    import federica.cli.slices  # noqa: F401  (registers the command group)
+
+    r = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return r.exit_code, r.output, r.stderr
+
+
+def test_validate_checks_pops_against_the_inventory(
+    cli_env: dict[str, str], db: Context, tmp_path: Path
+) -> None:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    before = table_dump(db)
+    code, out, _ = run(cli_env, "slice", "validate", str(EXAMPLES / "slices" / "bgp-lab.yaml"))
+    assert code == 0 and "4 node(s), 4 circuit(s)" in out and "valid" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnodes: [{name: a, pop: KTH}]\n")
+    code, _, err = run(cli_env, "slice", "validate", str(bad))
+    assert code == 2 and "nodes[0].pop: unknown PoP 'KTH'" in err
+    assert table_dump(db) == before
+
+
+def test_schema_is_json_schema(cli_env: dict[str, str]) -> None:
+    code, out, _ = run(cli_env, "slice", "schema")
+    assert code == 0
+    assert json.loads(out)["$schema"].startswith("https://json-schema.org/")
