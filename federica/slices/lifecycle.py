@@ -1,0 +1,43 @@
+"""Slice states and the one table of legal moves. Pure."""
+
+from __future__ import annotations
+
+import enum
+
+from federica.errors import Conflict
+
+
+class SliceStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    RELEASING = "releasing"
+    ENDED = "ended"
+    FAILED = "failed"
+    SHUTDOWN = "shutdown"  # emergency stop: isolated, state kept, lifted by an operator
+
+
+S = SliceStatus
+TRANSITIONS: dict[SliceStatus, frozenset[SliceStatus]] = {
+    S.SCHEDULED: frozenset({S.PROVISIONING, S.RELEASING, S.FAILED, S.SHUTDOWN}),
+    S.PROVISIONING: frozenset({S.ACTIVE, S.FAILED, S.RELEASING, S.SHUTDOWN}),
+    S.ACTIVE: frozenset({S.RELEASING, S.FAILED, S.SHUTDOWN}),
+    S.RELEASING: frozenset({S.ENDED, S.FAILED}),
+    S.FAILED: frozenset({S.RELEASING}),  # a failed slice can always be released
+    S.SHUTDOWN: frozenset({S.ACTIVE, S.RELEASING}),  # lifted, or released
+    S.ENDED: frozenset(),
+}
+HOLDING = frozenset({S.SCHEDULED, S.PROVISIONING, S.ACTIVE, S.SHUTDOWN, S.FAILED})
+
+
+class IllegalTransition(Conflict):
+    title = "Not possible in this state"
+    type_slug = "illegal-transition"
+
+
+def check_transition(current: SliceStatus, new: SliceStatus, slice_name: str) -> None:
+    if new not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "nothing"
+        raise IllegalTransition(
+            f"slice {slice_name} is {current.value}; it can move to {allowed}, not {new.value}"
+        )

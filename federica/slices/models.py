@@ -1,0 +1,149 @@
+"""Slices and their reservations in the database.
+
+Exclusive resources (a VLAN tag on a link or on a V-node's uplink port) can never be held
+twice at once: PostgreSQL enforces it with exclusion constraints over tstzrange (see the
+migration); SQLite serialises writers (BEGIN IMMEDIATE) and the booking service checks.
+Shared capacity (link and uplink bandwidth, host CPU/RAM) is checked by a sweep over the
+overlapping bookings after locking the resource rows in a fixed order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from federica.db import Base, UTCDateTime, utcnow
+from federica.slices.lifecycle import SliceStatus
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class ReservationKind(enum.StrEnum):
+    LINK_VLAN = "link-vlan"  # exclusive: a tag on a physical link
+    PORT_VLAN = "port-vlan"  # exclusive: a tag on a V-node uplink port
+    LINK_BANDWIDTH = "link-bw"  # shared: Mb/s on a link
+    PORT_BANDWIDTH = "port-bw"  # shared: Mb/s on an uplink port
+    COMPUTE = "compute"  # shared: vCPU and RAM on a V-node
+
+
+class Slice(Base):
+    __tablename__ = "slices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    project: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[SliceStatus] = mapped_column(_enum(SliceStatus, "slice_status"))
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    request: Mapped[str] = mapped_column(Text)  # the request as submitted (JSON)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    nodes: Mapped[list[SliceNode]] = relationship(
+        back_populates="slice", cascade="all, delete-orphan"
+    )
+    circuits: Mapped[list[SliceCircuit]] = relationship(
+        back_populates="slice", cascade="all, delete-orphan"
+    )
+    reservations: Mapped[list[Reservation]] = relationship(
+        back_populates="slice", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[StatusChange]] = relationship(
+        back_populates="slice", cascade="all, delete-orphan", order_by="StatusChange.id"
+    )
+
+    __table_args__ = (CheckConstraint('start < "end"', name="window"),)
+
+
+class SliceNode(Base):
+    __tablename__ = "slice_nodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    vcpu: Mapped[int] = mapped_column(Integer)
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    image: Mapped[str] = mapped_column(String(64))
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_hosts.id", ondelete="RESTRICT"), index=True
+    )
+
+    slice: Mapped[Slice] = relationship(back_populates="nodes")
+
+
+class SliceCircuit(Base):
+    __tablename__ = "slice_circuits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    bandwidth_mbps: Mapped[int] = mapped_column(Integer)
+    mapping: Mapped[str] = mapped_column(Text)  # hops as JSON: device, port, vlan, link
+
+    slice: Mapped[Slice] = relationship(back_populates="circuits")
+
+
+class Reservation(Base):
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ReservationKind] = mapped_column(_enum(ReservationKind, "reservation_kind"))
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("links.id", ondelete="RESTRICT"), default=None
+    )
+    port_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="RESTRICT"), default=None
+    )
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("compute_hosts.id", ondelete="RESTRICT"), default=None
+    )
+    vlan: Mapped[int | None] = mapped_column(Integer, default=None)
+    bandwidth_mbps: Mapped[int] = mapped_column(Integer, default=0)
+    vcpu: Mapped[int] = mapped_column(Integer, default=0)
+    ram_mb: Mapped[int] = mapped_column(Integer, default=0)
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    slice: Mapped[Slice] = relationship(back_populates="reservations")
+
+    __table_args__ = (
+        CheckConstraint('start < "end"', name="window"),
+        CheckConstraint(
+            "(kind = 'link-vlan' AND link_id IS NOT NULL AND vlan BETWEEN 1 AND 4094)"
+            " OR (kind = 'port-vlan' AND port_id IS NOT NULL AND vlan BETWEEN 1 AND 4094)"
+            " OR (kind = 'link-bw' AND link_id IS NOT NULL AND bandwidth_mbps > 0)"
+            " OR (kind = 'port-bw' AND port_id IS NOT NULL AND bandwidth_mbps > 0)"
+            " OR (kind = 'compute' AND host_id IS NOT NULL AND vcpu >= 0 AND ram_mb >= 0)",
+            name="shape",
+        ),
+        Index("ix_reservations_link_window", "link_id", "start", "end"),
+        Index("ix_reservations_port_window", "port_id", "start", "end"),
+        Index("ix_reservations_host_window", "host_id", "start", "end"),
+    )
+
+
+class StatusChange(Base):
+    __tablename__ = "slice_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    status: Mapped[SliceStatus] = mapped_column(_enum(SliceStatus, "slice_status"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    slice: Mapped[Slice] = relationship(back_populates="history")

@@ -1,0 +1,160 @@
+"""Booking on a real database (SQLite and PostgreSQL): reservations, dry run, release,
+conflicts, and the database itself refusing a double-booked tag."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from federica.app import Context
+from federica.config import Settings
+from federica.db import transaction
+from federica.errors import Conflict
+from federica.slices import service
+from federica.slices.embed import EmbeddingFailed
+from federica.slices.lifecycle import SliceStatus
+from federica.slices.models import Reservation, ReservationKind, Slice
+from federica.substrate.models import Link
+from tests.conftest import EXAMPLES
+from tests.helpers import load_file, table_dump
+from tests.service.slices.audit import violations
+
+NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+BGP = (EXAMPLES / "slices" / "bgp-lab.yaml").read_text()
+
+
+@pytest.fixture
+def core4(db: Context) -> Context:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    return db
+
+
+def book(db: Context, settings: Settings, doc: Any, **kw: Any) -> service.Booked:
+    with transaction(db.sessions) as s:
+        return service.book(s, settings, doc, now=NOW, **kw)
+
+
+def small(name: str, vcpu: int = 2, pop: str = "PRG") -> dict[str, Any]:
+    return {
+        "name": name,
+        "window": {"start": "2026-12-01T10:00:00Z", "duration": "2h"},
+        "nodes": [{"name": "a", "pop": pop, "vcpu": vcpu}, {"name": "b", "pop": "ERL"}],
+        "circuits": [{"name": "c", "endpoints": ["a", "b"], "bandwidth_mbps": 100}],
+    }
+
+
+def count(db: Context, kind: ReservationKind) -> int:
+    with transaction(db.read_sessions) as s:
+        return (
+            s.scalar(select(func.count()).select_from(Reservation).where(Reservation.kind == kind))
+            or 0
+        )
+
+
+def test_booking_the_bgp_ring_reserves_everything_it_uses(
+    core4: Context, settings: Settings
+) -> None:
+    b = book(core4, settings, BGP)
+    assert b.slice is not None and b.slice.status is SliceStatus.SCHEDULED
+    assert (
+        count(core4, ReservationKind.COMPUTE),
+        count(core4, ReservationKind.LINK_VLAN),
+        count(core4, ReservationKind.PORT_VLAN),
+    ) == (4, 4, 8)
+    assert set(b.timings_ms) == {"validate", "embed", "reserve"}
+    assert violations(core4.engine) == {k: 0 for k in violations(core4.engine)}
+
+
+def test_a_dry_run_changes_nothing(core4: Context, settings: Settings) -> None:
+    before = table_dump(core4)
+    b = book(core4, settings, BGP, dry_run=True)
+    assert b.dry_run and len(b.embedding.circuits) == 4
+    assert table_dump(core4) == before
+
+
+def test_a_second_ring_gets_other_tags_on_the_same_links(
+    core4: Context, settings: Settings
+) -> None:
+    first = book(core4, settings, BGP)
+    second = book(core4, settings, BGP.replace("name: bgp-lab", "name: bgp-lab-2"))
+    pairs = [
+        {(h.link, h.vlan) for c in b.embedding.circuits.values() for h in c.hops if h.link}
+        for b in (first, second)
+    ]
+    links = [{link for link, _ in p} for p in pairs]
+    assert links[0] & links[1], "the test wants the rings to share links"
+    assert not pairs[0] & pairs[1], "a tag was given twice on one link"
+    assert all(v == 0 for v in violations(core4.engine).values())
+
+
+def test_when_cpu_runs_out_the_answer_names_the_node(core4: Context, settings: Settings) -> None:
+    for i in range(8):  # PRG has two V-nodes of 8 cores: 8 slices of 2 vCPU fill it
+        book(core4, settings, small(f"s{i}"))
+    before = table_dump(core4)
+    with pytest.raises(EmbeddingFailed, match="node a needs 2 vCPU at PoP PRG; at most 0 free"):
+        book(core4, settings, small("one-too-many"))
+    assert table_dump(core4) == before
+    # Outside that window there is room again.
+    later = small("later")
+    later["window"]["start"] = "2026-12-01T12:00:00Z"  # back to back: [10, 12) then [12, 14)
+    assert book(core4, settings, later).slice is not None
+
+
+def test_release_frees_the_rest_of_the_window_and_is_idempotent(
+    core4: Context, settings: Settings
+) -> None:
+    for i in range(8):
+        book(core4, settings, small(f"s{i}"))
+    with transaction(core4.sessions) as s:
+        sl = service.get(s, "s0")
+        service.release(s, sl, now=NOW)  # before it started: its reservations go
+        assert sl.status is SliceStatus.ENDED
+        service.release(s, sl, now=NOW)
+        assert [h.status for h in sl.history] == [
+            SliceStatus.SCHEDULED,
+            SliceStatus.RELEASING,
+            SliceStatus.ENDED,
+        ]
+    assert book(core4, settings, small("s0-again")).slice is not None
+
+
+def test_names_of_live_slices_are_unique(core4: Context, settings: Settings) -> None:
+    book(core4, settings, small("same"))
+    with pytest.raises(Conflict, match="exists already"):
+        book(core4, settings, small("same"))
+
+
+def test_the_database_refuses_a_double_booked_tag(core4: Context, settings: Settings) -> None:
+    if core4.engine.dialect.name != "postgresql":
+        pytest.skip(
+            "SQLite serialises writers instead (BEGIN IMMEDIATE); PostgreSQL enforces "
+            "tag exclusivity with an exclusion constraint"
+        )
+    b = book(core4, settings, small("x"))
+    assert b.slice is not None
+    with transaction(core4.read_sessions) as s:
+        link_id = s.scalars(select(Link.id)).first()
+        slice_id = s.scalars(select(Slice.id)).one()
+    start, end = NOW, NOW + dt.timedelta(hours=3)
+
+    def add_overlapping_twice() -> None:
+        with transaction(core4.sessions) as s:
+            for offset in (0, 1):  # overlapping windows, same link, same tag
+                s.add(
+                    Reservation(
+                        slice_id=slice_id,
+                        kind=ReservationKind.LINK_VLAN,
+                        link_id=link_id,
+                        vlan=3333,
+                        start=start + dt.timedelta(hours=offset),
+                        end=end + dt.timedelta(hours=offset),
+                    )
+                )
+            s.flush()
+
+    with pytest.raises(IntegrityError, match="ex_reservations_link_vlan"):
+        add_overlapping_twice()
