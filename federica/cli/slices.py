@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import click
@@ -11,13 +12,15 @@ from sqlalchemy import select
 from federica.cli import CliState, cli, pass_state
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
+from federica.slices import service
+from federica.slices.models import Slice
 from federica.slices.request import MAX_REQUEST_BYTES, parse_request, schema_json
 from federica.substrate.models import Pop
 
 
 @cli.group(name="slice")
 def slice_group() -> None:
-    """Slice requests (booking comes with the slices issue)."""
+    """Slices: validate, book, list, show, release."""
 
 
 @slice_group.command()
@@ -32,12 +35,7 @@ def schema() -> None:
 def validate(state: CliState, file: Path) -> None:
     """Check a slice request (YAML or JSON) against the format and the inventory's PoPs.
     Changes nothing; every problem is named with its field."""
-    try:
-        if file.stat().st_size > MAX_REQUEST_BYTES:
-            raise InvalidInput([FieldError("", f"{file}: larger than {MAX_REQUEST_BYTES} bytes")])
-        text = file.read_bytes()
-    except OSError as exc:
-        raise InvalidInput([FieldError("", f"{file}: {exc.strerror}")]) from None
+    text = _read(file)
     with transaction(state.context.read_sessions) as s:
         pops = set(s.scalars(select(Pop.name)).all())
     req, window = parse_request(
@@ -51,3 +49,80 @@ def validate(state: CliState, file: Path) -> None:
         f"{len(req.circuits)} circuit(s), {window.start:%Y-%m-%d %H:%M} → "
         f"{window.end:%Y-%m-%d %H:%M} UTC: valid"
     )
+
+
+def _read(file: Path) -> bytes:
+    try:
+        if file.stat().st_size > MAX_REQUEST_BYTES:
+            raise InvalidInput([FieldError("", f"{file}: larger than {MAX_REQUEST_BYTES} bytes")])
+        return file.read_bytes()
+    except OSError as exc:
+        raise InvalidInput([FieldError("", f"{file}: {exc.strerror}")]) from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@slice_group.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show where it would go; book nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def book(state: CliState, file: Path, dry_run: bool, as_json: bool) -> None:
+    """Book the slice described in FILE (YAML or JSON)."""
+    booked = service.book_with_retry(
+        state.context.sessions, state.settings, _read(file), now=_now, dry_run=dry_run
+    )
+    if as_json:
+        out = {
+            "dry_run": booked.dry_run,
+            "embedding": service.describe_embedding(booked.embedding),
+            "timings_ms": booked.timings_ms,
+        }
+        if booked.slice is not None:
+            with transaction(state.context.read_sessions) as s:
+                out["slice"] = service.describe(service.get(s, booked.slice.id))
+        click.echo(json.dumps(out, indent=2))
+        return
+    head = "would book" if booked.dry_run else f"booked slice {booked.slice.id}"  # type: ignore[union-attr]
+    click.echo(
+        f"{head} {booked.request.name!r}: {booked.window.start:%Y-%m-%d %H:%M} → "
+        f"{booked.window.end:%Y-%m-%d %H:%M} UTC"
+    )
+    for node, host in booked.embedding.placement.items():
+        click.echo(f"  node {node:<12} on {host}")
+    for name, cm in booked.embedding.circuits.items():
+        hops = ", ".join(f"{h.device}:{h.port}.{h.vlan}" for h in cm.hops) or "inside its V-node"
+        click.echo(f"  circuit {name:<9} {cm.bandwidth_mbps} Mb/s: {hops}")
+
+
+@slice_group.command(name="list")
+@pass_state
+def list_(state: CliState) -> None:
+    """Slices, newest first."""
+    with transaction(state.context.read_sessions) as s:
+        for sl in s.scalars(select(Slice).order_by(Slice.id.desc())):
+            click.echo(
+                f"{sl.id:>5}  {sl.name:<20} {sl.status.value:<12} "
+                f"{sl.start:%Y-%m-%d %H:%M} → {sl.end:%Y-%m-%d %H:%M} UTC"
+            )
+
+
+@slice_group.command()
+@click.argument("ref")
+@pass_state
+def show(state: CliState, ref: str) -> None:
+    """A slice (by id or name) as JSON: mapping, VLANs, window, history."""
+    with transaction(state.context.read_sessions) as s:
+        click.echo(json.dumps(service.describe(service.get(s, ref)), indent=2))
+
+
+@slice_group.command()
+@click.argument("ref")
+@pass_state
+def release(state: CliState, ref: str) -> None:
+    """Release a slice now (idempotent)."""
+    with transaction(state.context.sessions) as s:
+        sl = service.release(s, service.get(s, ref), now=_now())
+        click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")

@@ -182,7 +182,11 @@ class RankedKShortest:
             request.nodes, key=lambda n: (n.pop is None, -n.vcpu, -n.ram_mb, -bw_need[n.name])
         )
         for node in nodes:
-            host = self._best_host(node, bw_need[node.name], state)
+            # Prefer a V-node whose uplink can carry the node's circuits; if none can, place
+            # it anyway (CPU/RAM permitting) so routing blames the circuit that is too big.
+            host = self._best_host(node, bw_need[node.name], state) or self._best_host(
+                node, 0, state
+            )
             if host is None:
                 reasons.append(
                     FieldError(
@@ -220,7 +224,6 @@ class RankedKShortest:
             return f"node {node.name}: no V-node {where}"
         cpu = max(state.cpu[h] for h in hosts)
         ram = max(state.ram[h] for h in hosts)
-        bwf = max(state.uplink_bw[h] for h in hosts)
         during = f" during {state.view.window_label}" if state.view.window_label else ""
         if cpu < node.vcpu:
             return (
@@ -233,8 +236,8 @@ class RankedKShortest:
                 f"free on any V-node{during}"
             )
         return (
-            f"node {node.name} needs {bw} Mb/s on its V-node's uplink {where}; at most "
-            f"{bwf} Mb/s free{during}"
+            f"node {node.name} needs {node.vcpu} vCPU and {node.ram_mb} MB RAM on one V-node "
+            f"{where}; no single V-node has both free{during}"
         )
 
     # -- circuits ----------------------------------------------------------------------

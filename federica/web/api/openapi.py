@@ -17,6 +17,7 @@ from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 
 from federica import __version__
+from federica.slices.request import SliceRequest
 from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
 from federica.web.api import api
@@ -31,11 +32,23 @@ class Operation:
     summary: str
     param: str | None = None
     tag: str = "substrate"
+    body: str | None = None  # request body schema
+    status: int = 200
+    query: tuple[str, ...] = ()  # boolean query flags
 
 
-def document(schema: str, summary: str, *, param: str | None = None) -> Callable[[F], F]:
+def document(
+    schema: str,
+    summary: str,
+    *,
+    param: str | None = None,
+    tag: str = "substrate",
+    body: str | None = None,
+    status: int = 200,
+    query: tuple[str, ...] = (),
+) -> Callable[[F], F]:
     def mark(fn: F) -> F:
-        setattr(fn, OPENAPI_ATTR, Operation(schema, summary, param))
+        setattr(fn, OPENAPI_ATTR, Operation(schema, summary, param, tag, body, status, query))
         return fn
 
     return mark
@@ -61,6 +74,7 @@ Substrate = create_model(
 )
 
 MODELS: dict[str, type[BaseModel]] = {
+    "SliceRequest": SliceRequest,
     "Substrate": Substrate,
     "Pop": PopSpec,
     "Device": DeviceSpec,
@@ -83,6 +97,17 @@ def _schemas() -> dict[str, Any]:
         if name != model.__name__ and model.__name__ in defs:
             defs[name] = defs[model.__name__]
     defs["OpenAPI"] = {"type": "object", "description": "An OpenAPI 3.1 document"}
+    defs["Slice"] = {
+        "type": "object",
+        "description": "A slice: status, window, nodes with "
+        "their V-nodes, circuits with their hops (device, port, VLAN), history",
+    }
+    defs["SliceList"] = {"type": "array", "items": {"$ref": "#/components/schemas/Slice"}}
+    defs["Booking"] = {
+        "type": "object",
+        "description": "A booking (or dry run): the slice "
+        "(absent for a dry run), the embedding, timings in ms",
+    }
     for list_name, item in LISTS.items():
         defs[list_name] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
     return defs
@@ -115,14 +140,30 @@ def build_document() -> dict[str, Any]:
                 "summary": op.summary,
                 "tags": [op.tag],
                 "responses": {
-                    "200": {"description": op.summary, **_response(op.schema)},
+                    str(op.status): {"description": op.summary, **_response(op.schema)},
                     "default": PROBLEM_RESPONSE,
                 },
             }
+            params: list[dict[str, Any]] = []
             if op.param:
-                operation["parameters"] = [
+                params.append(
                     {"name": op.param, "in": "path", "required": True, "schema": {"type": "string"}}
-                ]
+                )
+            params += [
+                {"name": q, "in": "query", "required": False, "schema": {"type": "boolean"}}
+                for q in op.query
+            ]
+            if params:
+                operation["parameters"] = params
+            if op.body:
+                ref = {"$ref": f"#/components/schemas/{op.body}"}
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": ref},
+                        "application/yaml": {"schema": ref},
+                    },
+                }
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -37,3 +37,22 @@ def test_schema_is_json_schema(cli_env: dict[str, str]) -> None:
     code, out, _ = run(cli_env, "slice", "schema")
     assert code == 0
     assert json.loads(out)["$schema"].startswith("https://json-schema.org/")
+
+
+def test_book_list_show_release(cli_env: dict[str, str], db: Context) -> None:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    bgp = str(EXAMPLES / "slices" / "bgp-lab.yaml")
+    before = table_dump(db)
+    code, out, _ = run(cli_env, "slice", "book", "--dry-run", bgp)
+    assert code == 0 and out.startswith("would book 'bgp-lab'") and "circuit prg-erl" in out
+    assert table_dump(db) == before
+    code, out, _ = run(cli_env, "slice", "book", bgp)
+    assert code == 0 and out.startswith("booked slice")
+    code, out, _ = run(cli_env, "slice", "list")
+    assert "bgp-lab" in out and "scheduled" in out
+    code, out, _ = run(cli_env, "slice", "show", "bgp-lab")
+    assert json.loads(out)["status"] == "scheduled"
+    code, out, _ = run(cli_env, "slice", "release", "bgp-lab")
+    assert code == 0 and out.strip().endswith("ended")
+    code, _, err = run(cli_env, "slice", "show", "no-such-slice")
+    assert code == 1 and "no slice 'no-such-slice'" in err

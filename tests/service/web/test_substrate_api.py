@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -81,11 +83,12 @@ def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> N
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
-            path = rule.rule.replace("<name>", "{name}")
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
             routes |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
     assert routes == documented
     schemas = doc["components"]["schemas"]
     for ops in doc["paths"].values():
         for op in ops.values():
-            ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            (status,) = [k for k in op["responses"] if k != "default"]
+            ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
             assert ref.rsplit("/", 1)[1] in schemas

@@ -1,0 +1,118 @@
+"""Slices over HTTP: book, dry-run, list, show, release; bad input → 4xx problem+json
+naming the field, and nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask.testing import FlaskClient
+
+from federica.app import Context
+from tests.conftest import EXAMPLES
+from tests.helpers import load_file, table_dump
+
+PROBLEM = "application/problem+json"
+BGP = (EXAMPLES / "slices" / "bgp-lab.yaml").read_text()
+
+
+@pytest.fixture
+def core4(db: Context) -> Context:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    return db
+
+
+def test_book_show_list_release(core4: Context, client: FlaskClient) -> None:
+    r = client.post("/api/v1/slices", data=BGP, content_type="application/yaml")
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    sl = body["slice"]
+    assert sl["name"] == "bgp-lab" and sl["status"] == "scheduled"
+    assert len(sl["nodes"]) == 4 and all(c["hops"] for c in sl["circuits"])
+    assert set(body["timings_ms"]) == {"validate", "embed", "reserve"}
+    assert client.get("/api/v1/slices/bgp-lab").get_json()["id"] == sl["id"]
+    assert [s["name"] for s in client.get("/api/v1/slices?status=scheduled").get_json()] == [
+        "bgp-lab"
+    ]
+    r = client.post(f"/api/v1/slices/{sl['id']}/release")
+    assert r.status_code == 200 and r.get_json()["status"] == "ended"
+    assert client.post(f"/api/v1/slices/{sl['id']}/release").status_code == 200  # idempotent
+
+
+def test_dry_run_writes_nothing(core4: Context, client: FlaskClient) -> None:
+    before = table_dump(core4)
+    r = client.post("/api/v1/slices?dry_run=true", data=BGP, content_type="application/yaml")
+    assert r.status_code == 200 and r.get_json()["dry_run"] is True
+    assert len(r.get_json()["embedding"]["circuits"]) == 4
+    assert table_dump(core4) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (
+            json.dumps({"name": "x", "nodes": [{"name": "a", "pop": "NOWHERE"}]}),
+            422,
+            "nodes[0].pop",
+        ),
+        (
+            json.dumps(
+                {
+                    "name": "x",
+                    "nodes": [{"name": "a"}],
+                    "circuits": [{"name": "c", "endpoints": ["a", "b"]}],
+                }
+            ),
+            422,
+            "circuits[0].endpoints[1]",
+        ),
+        ('{"name": "x", "nodes": [', 422, ""),
+        (
+            json.dumps(
+                {
+                    "name": "x",
+                    "nodes": [{"name": "a", "pop": "PRG"}, {"name": "b", "pop": "MIL"}],
+                    "circuits": [{"name": "c", "endpoints": ["a", "b"], "bandwidth_mbps": 5000}],
+                }
+            ),
+            409,
+            "circuits[0]",
+        ),
+        (
+            json.dumps(
+                {
+                    "name": "x",
+                    "nodes": [{"name": "a"}],
+                    "window": {"start": "2026-01-01T00:00:00Z", "duration": "1h"},
+                }
+            ),
+            422,
+            "window.start",
+        ),
+    ],
+    ids=["unknown-pop", "missing-node", "malformed-json", "bandwidth-above-any-path", "past"],
+)
+def test_bad_requests_are_problems_and_change_nothing(
+    core4: Context, client: FlaskClient, body: str, status: int, field: str
+) -> None:
+    before = table_dump(core4)
+    r = client.post("/api/v1/slices", data=body, content_type="application/json")
+    assert r.status_code == status and r.mimetype == PROBLEM
+    problem = r.get_json()
+    assert any(e["field"] == field for e in problem["errors"]), problem
+    assert table_dump(core4) == before
+
+
+def test_a_ten_megabyte_request_is_refused(core4: Context, client: FlaskClient) -> None:
+    r = client.post(
+        "/api/v1/slices", data="x" * (10 * 1024 * 1024), content_type="application/json"
+    )
+    assert r.status_code == 413 and r.mimetype == PROBLEM
+
+
+def test_unknown_slice_and_bad_parameters(core4: Context, client: FlaskClient) -> None:
+    assert client.get("/api/v1/slices/nope").status_code == 404
+    r = client.get("/api/v1/slices?status=sleeping")
+    assert r.status_code == 400 and "status" in r.get_json()["detail"]
+    r = client.post("/api/v1/slices?dry_run=maybe", data=BGP)
+    assert r.status_code == 400 and "dry_run" in r.get_json()["detail"]
