@@ -12,22 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from federica.db import Base, UTCDateTime, utcnow
+from federica.db import Base, UTCDateTime, str_enum, utcnow
 from federica.slices.lifecycle import SliceStatus
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class ReservationKind(enum.StrEnum):
@@ -45,7 +34,7 @@ class Slice(Base):
     name: Mapped[str] = mapped_column(String(32), index=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     project: Mapped[str | None] = mapped_column(String(64), default=None)
-    status: Mapped[SliceStatus] = mapped_column(_enum(SliceStatus, "slice_status"))
+    status: Mapped[SliceStatus] = mapped_column(str_enum(SliceStatus, "slice_status"))
     start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     request: Mapped[str] = mapped_column(Text)  # the request as submitted (JSON)
@@ -102,7 +91,7 @@ class Reservation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[ReservationKind] = mapped_column(_enum(ReservationKind, "reservation_kind"))
+    kind: Mapped[ReservationKind] = mapped_column(str_enum(ReservationKind, "reservation_kind"))
     link_id: Mapped[int | None] = mapped_column(
         ForeignKey("links.id", ondelete="RESTRICT"), default=None
     )
@@ -142,7 +131,7 @@ class StatusChange(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
-    status: Mapped[SliceStatus] = mapped_column(_enum(SliceStatus, "slice_status"))
+    status: Mapped[SliceStatus] = mapped_column(str_enum(SliceStatus, "slice_status"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(Text, default="")
 

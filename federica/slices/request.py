@@ -15,9 +15,9 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from federica import documents
 from federica.errors import FieldError, InvalidInput
 
 NAME = r"^[a-z][a-z0-9-]{0,31}$"
@@ -129,18 +129,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def load_document(text: str | bytes) -> Any:
     """YAML (a superset of JSON) with a size limit and errors that say where."""
-    if len(text) > MAX_REQUEST_BYTES:
-        raise InvalidInput(
-            [FieldError("", f"the request is {len(text)} bytes; the limit is {MAX_REQUEST_BYTES}")]
-        )
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InvalidInput([FieldError("", f"not valid YAML/JSON: {where}{exc.problem}")]) from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput([FieldError("", f"not valid YAML/JSON: {exc}")]) from None
+    return documents.load_yaml(text, limit=MAX_REQUEST_BYTES, what="YAML/JSON")
 
 
 def parse_request(

@@ -13,7 +13,6 @@ import enum
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Enum,
     Float,
     ForeignKey,
     Integer,
@@ -22,21 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from federica.db import Base, UTCDateTime, utcnow
+from federica.db import Base, UTCDateTime, str_enum, utcnow
 
 VLAN_MIN, VLAN_MAX = 1, 4094
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Portable: VARCHAR plus CHECK on every backend, storing the value ("core"), not the name.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class PopRole(enum.StrEnum):
@@ -66,7 +53,7 @@ class Pop(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     country: Mapped[str] = mapped_column(String(2))
-    role: Mapped[PopRole] = mapped_column(_enum(PopRole, "pop_role"))
+    role: Mapped[PopRole] = mapped_column(str_enum(PopRole, "pop_role"))
     site: Mapped[str] = mapped_column(String(128), default="")
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
@@ -90,7 +77,7 @@ class Device(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     pop_id: Mapped[int] = mapped_column(ForeignKey("pops.id", ondelete="RESTRICT"), index=True)
-    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    kind: Mapped[DeviceKind] = mapped_column(str_enum(DeviceKind, "device_kind"))
     model: Mapped[str] = mapped_column(String(128), default="")
     driver: Mapped[str] = mapped_column(String(32))
     mgmt_host: Mapped[str] = mapped_column(String(255))
@@ -116,7 +103,7 @@ class Port(Timestamps, Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     speed_mbps: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[PortKind] = mapped_column(_enum(PortKind, "port_kind"))
+    kind: Mapped[PortKind] = mapped_column(str_enum(PortKind, "port_kind"))
     description: Mapped[str] = mapped_column(String(255), default="")
 
     device: Mapped[Device] = relationship(back_populates="ports")

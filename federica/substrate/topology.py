@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from federica import documents
 from federica.errors import FieldError, InvalidInput
 from federica.substrate.models import VLAN_MAX, VLAN_MIN, DeviceKind, PopRole, PortKind
 
@@ -137,18 +137,7 @@ def format_vlan_range(lo: int, hi: int) -> str:
 
 
 def load_yaml(text: str | bytes) -> Any:
-    if len(text) > MAX_FILE_BYTES:
-        raise InvalidInput(
-            [FieldError("", f"file is {len(text)} bytes; the limit is {MAX_FILE_BYTES}")]
-        )
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InvalidInput([FieldError("", f"not valid YAML: {where}{exc.problem}")]) from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput([FieldError("", f"not valid YAML: {exc}")]) from None
+    return documents.load_yaml(text, limit=MAX_FILE_BYTES)
 
 
 def parse_topology(text: str | bytes) -> Topology:
