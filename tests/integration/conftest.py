@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 from ncclient import manager
 from ncclient.operations import RPCError
+from ncclient.operations.errors import TimeoutExpiredError
 
 from federica.app import Context, make_context
 from federica.config import Settings
@@ -109,21 +110,29 @@ class Facility:
 
     def wipe(self, devices: Sequence[str] | None = None) -> None:
         """No segments and every port enabled, in running and candidate (raw NETCONF, so it
-        does not depend on the drivers under test)."""
+        does not depend on the drivers under test). A reply that times out (netconfd busy
+        reverting a confirmed commit) is retried once on a fresh session."""
         for name in devices or [d.name for d in self.plan.devices]:
-            m = self.netconf(name)
             try:
-                m.discard_changes()
-                cfg = parse_config(m.get_config(source="running").data_ele)
-                down = {p: True for p, up in cfg.port_enabled.items() if not up}
-                el = change_config(
-                    Change(remove=tuple(cfg.segments), port_state=tuple(down.items())), cfg
-                )
-                if el is not None:
-                    m.edit_config(target="candidate", config=to_xml(el))
-                    _commit_when_no_confirmed_commit_pends(m)
-            finally:
-                m.close_session()
+                self._wipe_one(name)
+            except TimeoutExpiredError:
+                time.sleep(2)
+                self._wipe_one(name)
+
+    def _wipe_one(self, name: str) -> None:
+        m = self.netconf(name)
+        try:
+            m.discard_changes()
+            cfg = parse_config(m.get_config(source="running").data_ele)
+            down = {p: True for p, up in cfg.port_enabled.items() if not up}
+            el = change_config(
+                Change(remove=tuple(cfg.segments), port_state=tuple(down.items())), cfg
+            )
+            if el is not None:
+                m.edit_config(target="candidate", config=to_xml(el))
+                _commit_when_no_confirmed_commit_pends(m)
+        finally:
+            m.close_session()
 
     def ns_exec(self, ns: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -12,6 +12,7 @@ from ncclient.operations import RPCError
 from federica.monitoring import snmp
 from federica.substrate.drivers.base import Attachment, Segment
 from federica.substrate.drivers.netconf.federica_l2 import (
+    parse_config,
     segments_config,
     to_xml,
 )
@@ -234,16 +235,24 @@ def test_device_without_translation_refuses_vlan_rewrite(clean_devices: Facility
 
 
 def test_unconfirmed_commit_reverts_the_data_plane(clean_devices: Facility) -> None:
+    """The session stays open and idle, so the revert comes from the confirm timeout (not
+    from the session closing, which also reverts a confirmed commit without persist)."""
     fac = clean_devices
-    commit(fac, "erl-mx", add=[circuit("temp", "ge-1/0/0", 400)], confirmed_timeout=2)
-    assert eventually(
-        lambda: (
-            next((x for x in ns_links(fac, "erl-mx") if x[0] == "ge-0_0_0.400"), ("", None, False))
-            != ("ge-0_0_0.400", None, True)
-        ),
-        1.0,
-    )
-    assert eventually(lambda: all(n != "ge-0_0_0.400" for n, _, _ in ns_links(fac, "erl-mx")), 6.0)
+    m = fac.netconf("erl-mx")
+    try:
+        m.edit_config(
+            target="candidate", config=to_xml(segments_config([circuit("temp", "ge-1/0/0", 400)]))
+        )
+        m.commit(confirmed=True, timeout="2")
+
+        def names() -> set[str]:
+            return {n for n, _, _ in ns_links(fac, "erl-mx")}
+
+        assert eventually(lambda: "ge-0_0_0.400" in names(), 1.0)
+        assert eventually(lambda: "ge-0_0_0.400" not in names(), 8.0)
+        assert "temp" not in parse_config(m.get_config(source="running").data_ele).segments
+    finally:
+        m.close_session()
 
 
 def test_bandwidth_is_a_tbf_on_each_attachment(clean_devices: Facility) -> None:
