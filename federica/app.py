@@ -26,6 +26,9 @@ class Context:
 
 
 def make_context(settings: Settings, engine: Engine | None = None) -> Context:
+    from federica.slices import usage
+
+    usage.register()  # the inventory must not remove what slices hold (idempotent)
     engine = engine or make_engine(
         settings.effective_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )

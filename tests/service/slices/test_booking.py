@@ -158,3 +158,22 @@ def test_the_database_refuses_a_double_booked_tag(core4: Context, settings: Sett
 
     with pytest.raises(IntegrityError, match="ex_reservations_link_vlan"):
         add_overlapping_twice()
+
+
+def test_the_inventory_refuses_to_remove_what_a_slice_holds(
+    core4: Context, settings: Settings
+) -> None:
+    from federica.errors import InUse
+    from federica.substrate.inventory import apply_topology
+    from federica.substrate.topology import parse_topology
+
+    book(core4, settings, BGP)
+    text = (EXAMPLES / "topologies" / "core4.yaml").read_text()
+    cut = text[: text.index("- name: prg-erl")] + text[text.index("- name: prg-mil") :]
+    before = table_dump(core4)
+    with pytest.raises(InUse) as info, transaction(core4.sessions) as s:
+        apply_topology(s, parse_topology(cut))
+    assert info.value.users == [
+        "link held by slice 'bgp-lab' (scheduled, until 2026-12-04 09:00 UTC)"
+    ]
+    assert table_dump(core4) == before
