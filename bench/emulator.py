@@ -39,7 +39,7 @@ def time_up_down(name: str, trials: int, root: Path) -> tuple[list[float], list[
         prefix = f"bu{os.getpid() % 10000}{i}"
         emu = Emulator(root / prefix, prefix)
         t0 = time.perf_counter()
-        emu.up(topo, plan_facility(topo, prefix))
+        emu.up(plan_facility(topo, prefix))
         ups.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         emu.down()
@@ -52,7 +52,7 @@ def commit_latency(commits: int, root: Path) -> tuple[list[float], list[float]]:
     topo = load("core4.yaml")
     prefix = f"bl{os.getpid() % 10000}"
     emu = Emulator(root / prefix, prefix)
-    state = emu.up(topo, plan_facility(topo, prefix))
+    state = emu.up(plan_facility(topo, prefix))
     dev = state.devices["prg-mx"]
     ns = dev["namespace"]
     mgr = connect(

@@ -106,7 +106,7 @@ def main() -> None:
         topo = load("core4.yaml")
         prefix = f"b1{os.getpid() % 10000}"
         emu = Emulator(Path(tmp) / prefix, prefix)
-        state = emu.up(topo, plan_facility(topo, prefix))
+        state = emu.up(plan_facility(topo, prefix))
 
         def endpoint(n: str) -> Endpoint:
             d = state.devices[n]

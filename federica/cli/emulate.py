@@ -46,7 +46,7 @@ def up(state: CliState, topology: Path | None) -> None:
     emu = emulator_for(state)
     try:
         plan = plan_facility(topo, state.settings.emulator_prefix)
-        result = emu.up(topo, plan, progress=lambda m: click.echo(f"  {m}"))
+        result = emu.up(plan, progress=lambda m: click.echo(f"  {m}"))
     except (EmulatorError, PlanError) as exc:
         # Left in place for inspection; `down` or the next `up` removes it.
         raise click.ClickException(f"{exc}\n(run `federica emulate down` to clean up)") from None

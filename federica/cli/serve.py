@@ -74,7 +74,6 @@ def demo(
         emu = emulator_for(state)
         click.echo("bringing up the emulated facility")
         result = emu.up(
-            topo,
             plan_facility(topo, state.settings.emulator_prefix),
             progress=lambda m: click.echo(f"  {m}"),
         )

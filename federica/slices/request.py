@@ -160,16 +160,9 @@ def parse_request(
             detail="the slice request is malformed",
         ) from None
     errors: list[FieldError] = []
-    nodes: dict[str, int] = {}
+    nodes = _first_index("nodes", "node", [n.name for n in req.nodes], errors)
+    _first_index("circuits", "circuit", [c.name for c in req.circuits], errors)
     for i, n in enumerate(req.nodes):
-        if n.name in nodes:
-            errors.append(
-                FieldError(
-                    f"nodes[{i}].name",
-                    f"duplicate node name {n.name!r} (first at nodes[{nodes[n.name]}])",
-                )
-            )
-        nodes.setdefault(n.name, i)
         if known_pops is not None and n.pop is not None and n.pop not in known_pops:
             errors.append(
                 FieldError(
@@ -177,16 +170,7 @@ def parse_request(
                     f"unknown PoP {n.pop!r}; known: {', '.join(sorted(known_pops))}",
                 )
             )
-    circuits: dict[str, int] = {}
     for i, c in enumerate(req.circuits):
-        if c.name in circuits:
-            errors.append(
-                FieldError(
-                    f"circuits[{i}].name",
-                    f"duplicate circuit name {c.name!r} (first at circuits[{circuits[c.name]}])",
-                )
-            )
-        circuits.setdefault(c.name, i)
         seen: set[str] = set()
         for j, end in enumerate(c.endpoints):
             if end not in nodes:
@@ -217,6 +201,23 @@ def parse_request(
         raise InvalidInput(errors, detail=f"{len(errors)} problem(s) in the slice request")
     assert window is not None
     return req, window
+
+
+def _first_index(
+    section: str, noun: str, names: list[str], errors: list[FieldError]
+) -> dict[str, int]:
+    """name -> its first position; a repeated name is an error at the repeat."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            errors.append(
+                FieldError(
+                    f"{section}[{i}].name",
+                    f"duplicate {noun} name {name!r} (first at {section}[{first[name]}])",
+                )
+            )
+        first.setdefault(name, i)
+    return first
 
 
 def _window(

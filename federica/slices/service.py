@@ -163,46 +163,44 @@ def _reservations(
                 if hop.link in seen_links:
                     continue  # a link has two ends; reserve it once
                 seen_links.add(hop.link)
-                link_id = ids.links[hop.link]
-                rows.append(
-                    Reservation(
-                        kind=K.LINK_VLAN,
-                        link_id=link_id,
-                        vlan=hop.vlan,
-                        start=window.start,
-                        end=window.end,
-                    )
-                )
-                rows.append(
-                    Reservation(
-                        kind=K.LINK_BANDWIDTH,
-                        link_id=link_id,
-                        bandwidth_mbps=cm.bandwidth_mbps,
-                        start=window.start,
-                        end=window.end,
-                    )
+                rows += _tag_and_bandwidth(
+                    K.LINK_VLAN,
+                    K.LINK_BANDWIDTH,
+                    "link_id",
+                    ids.links[hop.link],
+                    hop.vlan,
+                    cm.bandwidth_mbps,
+                    window,
                 )
             else:
-                port_id = ids.ports[(hop.device, hop.port)]
-                rows.append(
-                    Reservation(
-                        kind=K.PORT_VLAN,
-                        port_id=port_id,
-                        vlan=hop.vlan,
-                        start=window.start,
-                        end=window.end,
-                    )
-                )
-                rows.append(
-                    Reservation(
-                        kind=K.PORT_BANDWIDTH,
-                        port_id=port_id,
-                        bandwidth_mbps=cm.bandwidth_mbps,
-                        start=window.start,
-                        end=window.end,
-                    )
+                rows += _tag_and_bandwidth(
+                    K.PORT_VLAN,
+                    K.PORT_BANDWIDTH,
+                    "port_id",
+                    ids.ports[(hop.device, hop.port)],
+                    hop.vlan,
+                    cm.bandwidth_mbps,
+                    window,
                 )
     return rows
+
+
+def _tag_and_bandwidth(
+    tag: ReservationKind,
+    bw: ReservationKind,
+    column: str,
+    rid: int,
+    vlan: int,
+    mbps: int,
+    window: Interval,
+) -> list[Reservation]:
+    """The exclusive tag and the shared bandwidth a circuit takes on one link or port."""
+    return [
+        Reservation(kind=tag, vlan=vlan, start=window.start, end=window.end, **{column: rid}),
+        Reservation(
+            kind=bw, bandwidth_mbps=mbps, start=window.start, end=window.end, **{column: rid}
+        ),
+    ]
 
 
 def _lock_and_recheck(

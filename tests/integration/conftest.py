@@ -163,7 +163,7 @@ def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facilit
     emu = Emulator(settings.emulator_dir, prefix)
     plan = plan_facility(topo, prefix)
     try:
-        state = emu.up(topo, plan)
+        state = emu.up(plan)
         with transaction(context.sessions) as s:
             for name, info in state.devices.items():
                 record_host_key(s, name, info["fingerprint"])

@@ -22,7 +22,6 @@ from typing import Any
 
 from federica.substrate.emulator import device, iproute, processes
 from federica.substrate.emulator.plan import UNDERLAY_MTU, DevicePlan, FacilityPlan, HostPlan
-from federica.substrate.topology import Topology
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
@@ -108,9 +107,7 @@ class Emulator:
         return device.Login("root", self.key_file, self.community)
 
     # -- up ------------------------------------------------------------------------
-    def up(
-        self, topo: Topology, plan: FacilityPlan, progress: Callable[[str], None] = lambda _m: None
-    ) -> State:
+    def up(self, plan: FacilityPlan, progress: Callable[[str], None] = lambda _m: None) -> State:
         if os.geteuid() != 0:
             raise EmulatorError("the emulator needs root (network namespaces)")
         self.down(progress)
