@@ -40,6 +40,14 @@ class Settings:
     netconf_confirm_timeout_s: int = 30
     # Slices: the longest window one booking may have.
     max_slice_days: int = 30
+    # How far ahead bookings and find-slot may look.
+    booking_horizon_days: int = 365
+    # A warn-before-end event fires this long before a slice ends.
+    warn_before_end_min: int = 60
+    # Worker: how often it looks for due events; how long a claim lasts before another
+    # worker may take the event over (a worker that died).
+    worker_poll_s: float = 1.0
+    worker_lease_s: int = 300
 
     @property
     def effective_database_url(self) -> str:
@@ -79,6 +87,11 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{var}: expected an integer, got {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}: expected a number, got {raw!r}") from None
     if kind in {"Path", "Path | None"}:
         return Path(raw) if raw else None
     return raw

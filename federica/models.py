@@ -1,9 +1,13 @@
 """Every ORM model, imported once so Base.metadata is complete (Alembic, tests)."""
 
+from federica.revision import Revision
 from federica.slices.models import (
+    MaintenanceWindow,
+    ProjectQuota,
     Reservation,
     Slice,
     SliceCircuit,
+    SliceEvent,
     SliceNode,
     StatusChange,
 )
@@ -25,9 +29,13 @@ __all__ = [
     "PeerFacility",
     "Pop",
     "Port",
+    "MaintenanceWindow",
+    "ProjectQuota",
     "Reservation",
+    "Revision",
     "Slice",
     "SliceCircuit",
+    "SliceEvent",
     "SliceNode",
     "StatusChange",
 ]

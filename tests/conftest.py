@@ -22,6 +22,7 @@ from federica import migrate
 from federica.app import Context, create_app, make_context
 from federica.config import Settings
 from federica.db import Base, make_engine
+from federica.slices.index import drop_index
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -83,6 +84,7 @@ def db(settings: Settings, migrated_engine: Engine) -> Iterator[Context]:
     with migrated_engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(delete(table))
+    drop_index(migrated_engine)
 
 
 @pytest.fixture

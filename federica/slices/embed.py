@@ -25,6 +25,72 @@ K_PATHS = 10
 
 
 @dataclass(frozen=True)
+class TagPool:
+    """VLAN tags lo..hi except `taken`: kept as a range and the (few) tags in use, since
+    copying 4094-element sets per resource per booking costs milliseconds."""
+
+    lo: int
+    hi: int
+    taken: frozenset[int] = frozenset()
+
+    @classmethod
+    def only(cls, tags: set[int] | frozenset[int]) -> TagPool:
+        lo, hi = min(tags), max(tags)
+        return cls(lo, hi, frozenset(range(lo, hi + 1)) - frozenset(tags))
+
+    def __contains__(self, tag: object) -> bool:
+        return isinstance(tag, int) and self.lo <= tag <= self.hi and tag not in self.taken
+
+    def __bool__(self) -> bool:
+        return self.hi - self.lo + 1 > len(self.taken)
+
+    def first(self) -> int | None:
+        return first_common([self])
+
+    def without(self, tag: int) -> TagPool:
+        return TagPool(self.lo, self.hi, self.taken | {tag})
+
+
+def first_common(pools: Sequence[TagPool]) -> int | None:
+    """The lowest tag free in every pool."""
+    lo = max(p.lo for p in pools)
+    hi = min(p.hi for p in pools)
+    taken: set[int] = set().union(*(p.taken for p in pools))
+    for tag in range(lo, hi + 1):
+        if tag not in taken:
+            return tag
+    return None
+
+
+class RouteCache:
+    """k shortest device paths (by hops) on the static topology, computed once per pair.
+    Routing first tries these, in order, against what is free; only when none fits does it
+    search the graph pruned to links with enough bandwidth."""
+
+    def __init__(self, links: Sequence[tuple[str, str, str]]) -> None:
+        self.graph = nx.Graph()
+        self.parallel: dict[frozenset[str], list[str]] = {}
+        self.around: dict[str, list[str]] = {}
+        for name, a, b in links:
+            self.graph.add_edge(a, b)
+            self.parallel.setdefault(frozenset((a, b)), []).append(name)
+            self.around.setdefault(a, []).append(name)
+            self.around.setdefault(b, []).append(name)
+        self._paths: dict[tuple[str, str], list[list[str]]] = {}
+
+    def paths(self, a: str, b: str) -> list[list[str]]:
+        key = (a, b)
+        if key not in self._paths:
+            try:
+                self._paths[key] = list(
+                    itertools.islice(nx.shortest_simple_paths(self.graph, a, b), K_PATHS)
+                )
+            except (nx.NetworkXNoPath, nx.NodeNotFound):
+                self._paths[key] = []
+        return self._paths[key]
+
+
+@dataclass(frozen=True)
 class HostCap:
     name: str
     pop: str
@@ -33,7 +99,7 @@ class HostCap:
     cpu_free: int
     ram_free_mb: int
     uplink_bw_free: int
-    uplink_vlans_free: frozenset[int]
+    uplink_vlans_free: TagPool
 
 
 @dataclass(frozen=True)
@@ -44,7 +110,7 @@ class LinkCap:
     b_device: str
     b_port: str
     bw_free: int
-    vlans_free: frozenset[int]
+    vlans_free: TagPool
 
 
 @dataclass(frozen=True)
@@ -54,6 +120,8 @@ class SubstrateView:
     translating: frozenset[str]  # devices that may rewrite VLAN tags
     pops_of_devices: Mapping[str, str]
     window_label: str = ""  # "2026-12-01 09:00 to 12:00 UTC", for messages
+    routes: RouteCache | None = None  # shared across views of one topology
+    blocked: Mapping[str, str] = field(default_factory=dict)  # resource -> why (maintenance)
 
 
 @dataclass(frozen=True)
@@ -109,28 +177,35 @@ class _State:
         self.cpu = {h: c.cpu_free for h, c in view.hosts.items()}
         self.ram = {h: c.ram_free_mb for h, c in view.hosts.items()}
         self.uplink_bw = {h: c.uplink_bw_free for h, c in view.hosts.items()}
-        self.uplink_vlans = {h: set(c.uplink_vlans_free) for h, c in view.hosts.items()}
-        self.graph = nx.MultiGraph()
-        for link in view.links:
-            self.graph.add_edge(
-                link.a_device,
-                link.b_device,
-                key=link.name,
-                link=link,
-                bw=link.bw_free,
-                vlans=set(link.vlans_free),
-            )
-        for c in view.hosts.values():
-            self.graph.add_node(c.device)
+        self.uplink_vlans = {h: c.uplink_vlans_free for h, c in view.hosts.items()}
+        self.links = {lk.name: lk for lk in view.links}
+        self.bw = {lk.name: lk.bw_free for lk in view.links}
+        self.vlans = {lk.name: lk.vlans_free for lk in view.links}
+        self.routes = view.routes or RouteCache(
+            [(lk.name, lk.a_device, lk.b_device) for lk in view.links]
+        )
+
+    def usable(self, link: str, bw: int) -> bool:
+        return link in self.bw and self.bw[link] >= bw and bool(self.vlans[link])
+
+    def hop_link(self, a: str, b: str, bw: int) -> str | None:
+        """The parallel link between two devices with the most bandwidth free, if usable."""
+        best = None
+        for name in self.routes.parallel.get(frozenset((a, b)), ()):
+            if self.usable(name, bw) and (best is None or self.bw[name] > self.bw[best]):
+                best = name
+        return best
 
     def simple(self, bw: int) -> nx.Graph:
         """Devices joined where some parallel link still has `bw` free (the widest kept)."""
         g = nx.Graph()
-        g.add_nodes_from(self.graph.nodes)
-        for a, b, data in self.graph.edges(data=True):
-            usable = data["bw"] >= bw and data["vlans"]
-            if usable and (not g.has_edge(a, b) or g[a][b]["bw"] < data["bw"]):
-                g.add_edge(a, b, bw=data["bw"], key=data["link"].name)
+        g.add_nodes_from(self.routes.graph.nodes)
+        g.add_nodes_from(c.device for c in self.view.hosts.values())
+        for pair in self.routes.parallel:
+            a, b = sorted(pair)
+            best = self.hop_link(a, b, bw)
+            if best is not None:
+                g.add_edge(a, b, bw=self.bw[best], key=best)
         return g
 
     def widest(self, a: str, b: str) -> int:
@@ -210,7 +285,7 @@ class RankedKShortest:
             if state.uplink_bw[name] < bw and bw > 0:
                 continue
             around = state.uplink_bw[name] + sum(
-                d["bw"] for _, _, d in state.graph.edges(cap.device, data=True)
+                state.bw.get(lk, 0) for lk in state.routes.around.get(cap.device, ())
             )
             rank = state.cpu[name] * (1 + around)
             if rank > best_rank:
@@ -221,7 +296,7 @@ class RankedKShortest:
         hosts = [h for h, c in state.view.hosts.items() if node.pop in (None, c.pop)]
         where = f"at PoP {node.pop}" if node.pop else "anywhere"
         if not hosts:
-            return f"node {node.name}: no V-node {where}"
+            return f"node {node.name}: no V-node {where}{self._blocked_note(state)}"
         cpu = max(state.cpu[h] for h in hosts)
         ram = max(state.ram[h] for h in hosts)
         during = f" during {state.view.window_label}" if state.view.window_label else ""
@@ -262,41 +337,34 @@ class RankedKShortest:
                     f"circuit {c.name} needs {bw} Mb/s on the "
                     f"uplink of V-node {h}; {state.uplink_bw[h]} free{during}",
                 )
-        g = state.simple(bw)
-        trees: list[list[tuple[str, str]]] = []
         if len(devices) == 1:
-            trees = [[]]
-        elif len(devices) == 2:
-            try:
-                for path in itertools.islice(nx.shortest_simple_paths(g, *devices), K_PATHS):
-                    trees.append(list(itertools.pairwise(path)))
-            except (nx.NetworkXNoPath, nx.NodeNotFound):
-                trees = []
-        else:
-            if all(d in g for d in devices) and all(
-                nx.has_path(g, devices[0], d) for d in devices[1:]
-            ):
-                tree = steiner_tree(g, devices)
-                trees = [list(tree.edges())]
+            return self._first_assignable(c, hosts, [[]], state), None
+        if len(devices) == 2:
+            mapping = self._first_assignable(
+                c, hosts, self._cached_paths(devices, bw, state), state
+            )
+            if mapping is not None:
+                return mapping, None
+        trees = self._searched_trees(devices, bw, state)
         if not trees:
             pops = [state.view.pops_of_devices.get(d, d) for d in devices]
+            blocked = self._blocked_note(state)
             if len(devices) == 2:
                 widest = state.widest(*devices)
                 return None, FieldError(
                     path_field,
                     f"circuit {c.name} needs {bw} Mb/s between "
                     f"{pops[0]} and {pops[1]}; at most {widest} Mb/s free on "
-                    f"any path{during}",
+                    f"any path{during}{blocked}",
                 )
             return None, FieldError(
                 path_field,
                 f"circuit {c.name} needs {bw} Mb/s joining "
-                f"{', '.join(pops)}; no tree of links has that free{during}",
+                f"{', '.join(pops)}; no tree of links has that free{during}{blocked}",
             )
-        for edges in trees:
-            mapping = self._assign(c, hosts, edges, g, state)
-            if mapping is not None:
-                return mapping, None
+        mapping = self._first_assignable(c, hosts, trees, state)
+        if mapping is not None:
+            return mapping, None
         return None, FieldError(
             path_field,
             f"circuit {c.name}: no VLAN tag is free on every "
@@ -304,47 +372,83 @@ class RankedKShortest:
             f"tags){during}",
         )
 
+    @staticmethod
+    def _blocked_note(state: _State) -> str:
+        if not state.view.blocked:
+            return ""
+        return "; under maintenance: " + "; ".join(
+            f"{what} ({why})" for what, why in sorted(state.view.blocked.items())
+        )
+
+    @staticmethod
+    def _cached_paths(devices: list[str], bw: int, state: _State) -> list[list[str]]:
+        """The precomputed shortest paths whose every hop has a usable link, as link names."""
+        out = []
+        for path in state.routes.paths(devices[0], devices[1]):
+            links = [state.hop_link(a, b, bw) for a, b in itertools.pairwise(path)]
+            if all(links):
+                out.append([lk for lk in links if lk])
+        return out
+
+    @staticmethod
+    def _searched_trees(devices: list[str], bw: int, state: _State) -> list[list[str]]:
+        """Paths (2 devices) or a Steiner tree (more) in the graph pruned to `bw`."""
+        g = state.simple(bw)
+        if not all(d in g for d in devices):
+            return []
+        if len(devices) == 2:
+            try:
+                paths = itertools.islice(nx.shortest_simple_paths(g, *devices), K_PATHS)
+                return [[g[a][b]["key"] for a, b in itertools.pairwise(p)] for p in paths]
+            except nx.NetworkXNoPath:
+                return []
+        if not all(nx.has_path(g, devices[0], d) for d in devices[1:]):
+            return []
+        tree = steiner_tree(g, devices)
+        return [[g[a][b]["key"] for a, b in tree.edges()]]
+
+    def _first_assignable(
+        self, c: CircuitRequest, hosts: list[str], trees: list[list[str]], state: _State
+    ) -> CircuitMapping | None:
+        for links in trees:
+            mapping = self._assign(c, hosts, links, state)
+            if mapping is not None:
+                return mapping
+        return None
+
     def _assign(
-        self,
-        c: CircuitRequest,
-        hosts: list[str],
-        edges: list[tuple[str, str]],
-        g: nx.Graph,
-        state: _State,
+        self, c: CircuitRequest, hosts: list[str], link_names: list[str], state: _State
     ) -> CircuitMapping | None:
         """Tags for one tree: one tag everywhere if possible, else per link where every
         device on the tree can translate."""
-        links = []
-        for a, b in edges:
-            key = g[a][b]["key"]
-            data = state.graph[a][b][key]
-            links.append(data["link"])
+        links = [state.links[n] for n in link_names]
         uplinks = sorted(set(hosts))
-        pools = [state.graph[lk.a_device][lk.b_device][lk.name]["vlans"] for lk in links]
+        pools = [state.vlans[lk.name] for lk in links]
         pools += [state.uplink_vlans[h] for h in uplinks]
-        common = set.intersection(*pools) if pools else {1}
+        common = first_common(pools) if pools else 1
         tags: dict[str, int] = {}
-        if common:
-            tag = min(common)
-            tags = {lk.name: tag for lk in links} | {f"host:{h}": tag for h in uplinks}
+        if common is not None:
+            tags = {lk.name: common for lk in links} | {f"host:{h}": common for h in uplinks}
         else:
-            devices = {d for e in edges for d in e} | {state.view.hosts[h].device for h in uplinks}
+            devices = {d for lk in links for d in (lk.a_device, lk.b_device)}
+            devices |= {state.view.hosts[h].device for h in uplinks}
             if not devices <= state.view.translating:
                 return None
-            for lk, pool in zip(links, pools, strict=False):
-                if not pool:
+            for lk in links:
+                tag = state.vlans[lk.name].first()
+                if tag is None:
                     return None
-                tags[lk.name] = min(pool)
+                tags[lk.name] = tag
             for h in uplinks:
-                if not state.uplink_vlans[h]:
+                tag = state.uplink_vlans[h].first()
+                if tag is None:
                     return None
-                tags[f"host:{h}"] = min(state.uplink_vlans[h])
+                tags[f"host:{h}"] = tag
         mapping = CircuitMapping(c.name, c.bandwidth_mbps)
         for lk in links:
             t = tags[lk.name]
-            d = state.graph[lk.a_device][lk.b_device][lk.name]
-            d["bw"] -= c.bandwidth_mbps
-            d["vlans"].discard(t)
+            state.bw[lk.name] -= c.bandwidth_mbps
+            state.vlans[lk.name] = state.vlans[lk.name].without(t)
             mapping.hops += [
                 Hop(lk.a_device, lk.a_port, t, lk.name),
                 Hop(lk.b_device, lk.b_port, t, lk.name),
@@ -353,7 +457,7 @@ class RankedKShortest:
             t = tags[f"host:{h}"]
             cap = state.view.hosts[h]
             state.uplink_bw[h] -= c.bandwidth_mbps
-            state.uplink_vlans[h].discard(t)
+            state.uplink_vlans[h] = state.uplink_vlans[h].without(t)
             mapping.hops.append(Hop(cap.device, cap.port, t))
         return mapping
 
@@ -362,7 +466,7 @@ def full_view(topo: Topology, window_label: str = "") -> SubstrateView:
     """The whole substrate free (a dry run on an empty calendar, tests, benchmarks)."""
     devices = {d.name: d for d in topo.devices}
     speeds = {(d.name, p.name): p.speed_mbps for d in topo.devices for p in d.ports}
-    every_tag = frozenset(range(1, 4095))
+    every_tag = TagPool(1, 4094)
     hosts = {
         h.name: HostCap(
             h.name,
@@ -387,7 +491,7 @@ def full_view(topo: Topology, window_label: str = "") -> SubstrateView:
                 lk.b.device,
                 lk.b.port,
                 lk.capacity_mbps,
-                frozenset(range(lo, hi + 1)),
+                TagPool(lo, hi),
             )
         )
     return SubstrateView(

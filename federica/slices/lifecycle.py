@@ -17,6 +17,21 @@ class SliceStatus(enum.StrEnum):
     SHUTDOWN = "shutdown"  # emergency stop: isolated, state kept, lifted by an operator
 
 
+class PartState(enum.StrEnum):
+    """A node's or circuit's own state; the slice's status is derived from these."""
+
+    PLANNED = "planned"
+    READY = "ready"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+class EventKind(enum.StrEnum):
+    START = "start"
+    WARN = "warn"  # warn before end
+    END = "end"
+
+
 S = SliceStatus
 TRANSITIONS: dict[SliceStatus, frozenset[SliceStatus]] = {
     S.SCHEDULED: frozenset({S.PROVISIONING, S.RELEASING, S.FAILED, S.SHUTDOWN}),
@@ -41,3 +56,17 @@ def check_transition(current: SliceStatus, new: SliceStatus, slice_name: str) ->
         raise IllegalTransition(
             f"slice {slice_name} is {current.value}; it can move to {allowed}, not {new.value}"
         )
+
+
+def derived_status(current: SliceStatus, parts: list[PartState]) -> SliceStatus:
+    """What a slice that was `current` is, given its parts: never active while a part
+    failed or is not ready yet."""
+    if current in (S.ENDED, S.RELEASING, S.SHUTDOWN, S.SCHEDULED):
+        return current
+    if any(p is PartState.FAILED for p in parts):
+        return S.FAILED
+    if current is S.PROVISIONING and all(p is PartState.READY for p in parts):
+        return S.ACTIVE
+    if current is S.ACTIVE and any(p is not PartState.READY for p in parts):
+        return S.FAILED
+    return current

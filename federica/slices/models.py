@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from federica.db import Base, UTCDateTime, str_enum, utcnow
-from federica.slices.lifecycle import SliceStatus
+from federica.slices.lifecycle import EventKind, PartState, SliceStatus
 
 
 class ReservationKind(enum.StrEnum):
@@ -40,6 +40,10 @@ class Slice(Base):
     request: Mapped[str] = mapped_column(Text)  # the request as submitted (JSON)
     failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The calendar revision of this slice's last reservation change (see revision.py):
+    # in-memory calendar indexes reload only slices newer than what they hold.
+    rev: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    timings: Mapped[str] = mapped_column(Text, default="{}")  # phase -> ms, as JSON
 
     nodes: Mapped[list[SliceNode]] = relationship(
         back_populates="slice", cascade="all, delete-orphan"
@@ -52,6 +56,9 @@ class Slice(Base):
     )
     history: Mapped[list[StatusChange]] = relationship(
         back_populates="slice", cascade="all, delete-orphan", order_by="StatusChange.id"
+    )
+    events: Mapped[list[SliceEvent]] = relationship(
+        back_populates="slice", cascade="all, delete-orphan", order_by="SliceEvent.due"
     )
 
     __table_args__ = (CheckConstraint('start < "end"', name="window"),)
@@ -70,6 +77,10 @@ class SliceNode(Base):
     host_id: Mapped[int] = mapped_column(
         ForeignKey("compute_hosts.id", ondelete="RESTRICT"), index=True
     )
+    state: Mapped[PartState] = mapped_column(
+        str_enum(PartState, "part_state"), default=PartState.PLANNED
+    )
+    detail: Mapped[str] = mapped_column(Text, default="")  # why it failed, login details
 
     slice: Mapped[Slice] = relationship(back_populates="nodes")
 
@@ -82,6 +93,10 @@ class SliceCircuit(Base):
     name: Mapped[str] = mapped_column(String(32))
     bandwidth_mbps: Mapped[int] = mapped_column(Integer)
     mapping: Mapped[str] = mapped_column(Text)  # hops as JSON: device, port, vlan, link
+    state: Mapped[PartState] = mapped_column(
+        str_enum(PartState, "part_state"), default=PartState.PLANNED
+    )
+    detail: Mapped[str] = mapped_column(Text, default="")
 
     slice: Mapped[Slice] = relationship(back_populates="circuits")
 
@@ -136,3 +151,65 @@ class StatusChange(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
     slice: Mapped[Slice] = relationship(back_populates="history")
+
+
+class SliceEvent(Base):
+    """A due calendar event (start, warn before end, end). The worker claims due events
+    atomically with a lease: a worker that dies leaves its claim to expire and be taken
+    again, so an event is handled at least once and its handler is idempotent."""
+
+    __tablename__ = "slice_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, "event_kind"))
+    due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    result: Mapped[str] = mapped_column(Text, default="")
+
+    slice: Mapped[Slice] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_slice_events_pending", "done_at", "due"),)
+
+
+class MaintenanceTarget(enum.StrEnum):
+    POP = "pop"
+    DEVICE = "device"
+    LINK = "link"
+    HOST = "host"
+
+
+class MaintenanceWindow(Base):
+    """An operator's block on a PoP, device, link or V-node: no booking may use it
+    during [start, end)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_kind: Mapped[MaintenanceTarget] = mapped_column(
+        str_enum(MaintenanceTarget, "maintenance_target")
+    )
+    target: Mapped[str] = mapped_column(String(64))  # the resource's name
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint('start < "end"', name="window"),
+        Index("ix_maintenance_windows_window", "start", "end"),
+    )
+
+
+class ProjectQuota(Base):
+    """vCPU-hours a project may book per calendar month (no row: unlimited)."""
+
+    __tablename__ = "project_quotas"
+
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vcpu_hours_per_month: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("vcpu_hours_per_month >= 0", name="non_negative"),)

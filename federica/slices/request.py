@@ -138,6 +138,7 @@ def parse_request(
     now: dt.datetime,
     max_duration: dt.timedelta,
     known_pops: Collection[str] | None = None,
+    horizon: dt.datetime | None = None,
 ) -> tuple[SliceRequest, ResolvedWindow]:
     """Validate a request document; every problem is reported with its field."""
     if isinstance(data, (str, bytes)):
@@ -197,6 +198,14 @@ def parse_request(
         ):
             errors.append(FieldError("gateway.pop", f"unknown PoP {req.gateway.pop!r}"))
     window = _window(req.window, now, max_duration, errors)
+    if window is not None and horizon is not None and window.start > horizon:
+        errors.append(
+            FieldError(
+                "window.start",
+                f"{window.start.isoformat()} is beyond the booking horizon "
+                f"({horizon:%Y-%m-%d %H:%M} UTC)",
+            )
+        )
     if errors:
         raise InvalidInput(errors, detail=f"{len(errors)} problem(s) in the slice request")
     assert window is not None
@@ -232,6 +241,7 @@ def _window(
             return None
         if start < now - dt.timedelta(minutes=5):
             errors.append(FieldError("window.start", f"{start.isoformat()} is in the past"))
+        start = max(start, now)  # a few minutes late (clock skew, slow typing): start now
     if (w.duration is None) == (w.end is None):
         errors.append(FieldError("window", "give exactly one of duration and end"))
         return None

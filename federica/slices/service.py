@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from federica import revision
 from federica.config import Settings
 from federica.errors import Conflict, FieldError, NotFound
-from federica.slices import availability
+from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.embed import Embedder, Embedding, RankedKShortest
 from federica.slices.lifecycle import HOLDING, SliceStatus, check_transition
@@ -35,8 +36,8 @@ from federica.slices.models import (
     SliceNode,
     StatusChange,
 )
+from federica.slices.index import CalendarIndex, Substrate, held_from_row, index_for
 from federica.slices.request import DEFAULT_IMAGE, SliceRequest, parse_request
-from federica.substrate.models import ComputeHost, Link, Pop, Port
 
 K = ReservationKind
 DEFAULT_EMBEDDER: Embedder = RankedKShortest()
@@ -55,10 +56,6 @@ class Booked:
         return self.slice is None
 
 
-class CapacityRace(Conflict):
-    """Another booking took the capacity between our look and our write; retried."""
-
-
 def book(
     session: Session,
     settings: Settings,
@@ -74,29 +71,54 @@ def book(
     def lap(name: str) -> None:
         timings[name] = round((time.perf_counter() - t0) * 1000 - sum(timings.values()), 3)
 
-    pops = set(session.scalars(select(Pop.name)).all())
+    index = index_for(session)
+    substrate = index.refresh(session, now, upto=index.rev)  # the substrate only
     req, win = parse_request(
-        document, now=now, max_duration=dt.timedelta(days=settings.max_slice_days), known_pops=pops
+        document,
+        now=now,
+        max_duration=dt.timedelta(days=settings.max_slice_days),
+        known_pops=substrate.pops,
+        horizon=now + dt.timedelta(days=settings.booking_horizon_days),
     )
     window = Interval(win.start, win.end)
+    _check_name_free(session, req.name)
     lap("validate")
+    # A writer takes the calendar lock first; then the index is exactly what is committed.
+    rev = None if dry_run else revision.bump(session, revision.CALENDAR)
+    index.refresh(session, now, upto=None if rev is None else rev - 1)
+    quota.check(session, req, window)
+    embedding = embedder.embed(req, index.view(window))
+    lap("embed")
+    if dry_run or rev is None:
+        return Booked(None, req, window, embedding, timings)
+    sl = _insert(session, settings, req, embedding, window, substrate, now, rev, index)
+    lap("reserve")
+    sl.timings = json.dumps({"booking": timings})
+    return Booked(sl, req, window, embedding, timings)
+
+
+def _check_name_free(session: Session, name: str) -> None:
     taken = session.scalars(
-        select(Slice.name).where(
-            Slice.name == req.name, Slice.status.in_([s.value for s in HOLDING])
-        )
+        select(Slice.id).where(Slice.name == name, Slice.status.in_([s.value for s in HOLDING]))
     ).first()
     if taken:
         raise Conflict(
-            f"a slice named {req.name!r} exists already; choose another name",
+            f"a slice named {name!r} exists already; choose another name",
             errors=[FieldError("name", "in use").as_dict()],
         )
-    view, ids = availability.view(session, window)
-    embedding = embedder.embed(req, view)
-    lap("embed")
-    if dry_run:
-        return Booked(None, req, window, embedding, timings)
-    rows = _reservations(req, embedding, ids, window)
-    _lock_and_recheck(session, rows, ids, window)
+
+
+def _insert(
+    session: Session,
+    settings: Settings,
+    req: SliceRequest,
+    emb: Embedding,
+    window: Interval,
+    substrate: Substrate,
+    now: dt.datetime,
+    rev: int,
+    index: CalendarIndex,
+) -> Slice:
     status = SliceStatus.SCHEDULED
     sl = Slice(
         name=req.name,
@@ -106,10 +128,11 @@ def book(
         start=window.start,
         end=window.end,
         request=req.model_dump_json(),
+        rev=rev,
     )
     sl.history.append(StatusChange(status=status, at=now, reason="booked"))
     nodes = {n.name: n for n in req.nodes}
-    for name, host in embedding.placement.items():
+    for name, host in emb.placement.items():
         n = nodes[name]
         sl.nodes.append(
             SliceNode(
@@ -118,10 +141,10 @@ def book(
                 vcpu=n.vcpu,
                 ram_mb=n.ram_mb,
                 image=n.image or DEFAULT_IMAGE[n.kind],
-                host_id=ids.hosts[host],
+                host_id=substrate.host_ids[host],
             )
         )
-    for cm in embedding.circuits.values():
+    for cm in emb.circuits.values():
         sl.circuits.append(
             SliceCircuit(
                 name=cm.name,
@@ -129,17 +152,39 @@ def book(
                 mapping=json.dumps([h.__dict__ for h in cm.hops]),
             )
         )
-    sl.reservations.extend(rows)
+    sl.events.extend(events.for_window(window, settings))
     session.add(sl)
     session.flush()
-    lap("reserve")
-    return Booked(sl, req, window, embedding, timings)
+    rows = reservation_rows(req, emb, substrate, window)
+    for r in rows:
+        r["slice_id"] = sl.id
+    session.execute(insert(Reservation), rows)
+    held = [
+        held_from_row(
+            sl.id,
+            r["kind"],
+            r.get("link_id"),
+            r.get("port_id"),
+            r.get("host_id"),
+            r.get("vlan"),
+            r.get("bandwidth_mbps", 0),
+            r.get("vcpu", 0),
+            r.get("ram_mb", 0),
+            r["start"],
+            r["end"],
+        )
+        for r in rows
+    ]
+    session.info.setdefault(PENDING, []).append((index, sl.id, held, rev))
+    return sl
 
 
-def _reservations(
-    req: SliceRequest, emb: Embedding, ids: availability.Ids, window: Interval
-) -> list[Reservation]:
-    rows: list[Reservation] = []
+def reservation_rows(
+    req: SliceRequest, emb: Embedding, substrate: Substrate, window: Interval
+) -> list[dict[str, Any]]:
+    """What an embedding holds, as reservation rows (for a bulk insert)."""
+    span = {"start": window.start, "end": window.end}
+    rows: list[dict[str, Any]] = []
     nodes = {n.name: n for n in req.nodes}
     per_host: dict[str, tuple[int, int]] = {}
     for name, host in emb.placement.items():
@@ -147,14 +192,8 @@ def _reservations(
         per_host[host] = (cpu + nodes[name].vcpu, ram + nodes[name].ram_mb)
     for host, (cpu, ram) in per_host.items():
         rows.append(
-            Reservation(
-                kind=K.COMPUTE,
-                host_id=ids.hosts[host],
-                vcpu=cpu,
-                ram_mb=ram,
-                start=window.start,
-                end=window.end,
-            )
+            {"kind": K.COMPUTE, "host_id": substrate.host_ids[host], "vcpu": cpu, "ram_mb": ram}
+            | span
         )
     for cm in emb.circuits.values():
         seen_links: set[str] = set()
@@ -163,83 +202,32 @@ def _reservations(
                 if hop.link in seen_links:
                     continue  # a link has two ends; reserve it once
                 seen_links.add(hop.link)
-                rows += _tag_and_bandwidth(
-                    K.LINK_VLAN,
-                    K.LINK_BANDWIDTH,
-                    "link_id",
-                    ids.links[hop.link],
-                    hop.vlan,
-                    cm.bandwidth_mbps,
-                    window,
-                )
+                column, kinds, rid = "link_id", LINK_KINDS, substrate.link_ids[hop.link]
             else:
-                rows += _tag_and_bandwidth(
-                    K.PORT_VLAN,
-                    K.PORT_BANDWIDTH,
+                column, kinds, rid = (
                     "port_id",
-                    ids.ports[(hop.device, hop.port)],
-                    hop.vlan,
-                    cm.bandwidth_mbps,
-                    window,
+                    PORT_KINDS,
+                    substrate.port_ids[(hop.device, hop.port)],
                 )
+            rows.append({"kind": kinds[0], column: rid, "vlan": hop.vlan} | span)
+            rows.append({"kind": kinds[1], column: rid, "bandwidth_mbps": cm.bandwidth_mbps} | span)
     return rows
 
 
-def _tag_and_bandwidth(
-    tag: ReservationKind,
-    bw: ReservationKind,
-    column: str,
-    rid: int,
-    vlan: int,
-    mbps: int,
-    window: Interval,
-) -> list[Reservation]:
-    """The exclusive tag and the shared bandwidth a circuit takes on one link or port."""
-    return [
-        Reservation(kind=tag, vlan=vlan, start=window.start, end=window.end, **{column: rid}),
-        Reservation(
-            kind=bw, bandwidth_mbps=mbps, start=window.start, end=window.end, **{column: rid}
-        ),
-    ]
+LINK_KINDS = (K.LINK_VLAN, K.LINK_BANDWIDTH)
+PORT_KINDS = (K.PORT_VLAN, K.PORT_BANDWIDTH)
+PENDING = "federica.calendar.pending"
 
 
-def _lock_and_recheck(
-    session: Session, rows: list[Reservation], ids: availability.Ids, window: Interval
-) -> None:
-    """Lock the touched resources (fixed order: links, ports, hosts, each by id), then
-    check shared capacity and tags against what is committed now."""
-    link_ids = sorted({r.link_id for r in rows if r.link_id is not None})
-    port_ids = sorted({r.port_id for r in rows if r.port_id is not None})
-    host_ids = sorted({r.host_id for r in rows if r.host_id is not None})
-    if session.get_bind().dialect.name == "postgresql":
-        for model, id_list in ((Link, link_ids), (Port, port_ids), (ComputeHost, host_ids)):
-            if id_list:
-                session.execute(
-                    select(model.id)
-                    .where(model.id.in_(id_list))
-                    .order_by(model.id)
-                    .with_for_update()
-                )
-    current = availability.overlapping(session, window)
-    peak = availability.usage(current, window)
-    mine = availability.usage(rows, window)
-    for (kind, rid), amount in mine.items():
-        cap = {
-            "link": ids.link_capacity,
-            "port": ids.port_speed,
-            "cpu": ids.host_cpu,
-            "ram": ids.host_ram,
-        }[kind].get(rid, 0)
-        if peak.get((kind, rid), 0) + amount > cap:
-            raise CapacityRace(f"{kind} {rid}: taken by a concurrent booking")
-    held = {
-        (r.kind, r.link_id, r.port_id, r.vlan)
-        for r in current
-        if r.kind in (K.LINK_VLAN, K.PORT_VLAN)
-    }
-    for r in rows:
-        if r.kind in (K.LINK_VLAN, K.PORT_VLAN) and (r.kind, r.link_id, r.port_id, r.vlan) in held:
-            raise CapacityRace(f"VLAN {r.vlan} taken by a concurrent booking")
+@event.listens_for(Session, "after_commit")
+def _advance_indexes(session: Session) -> None:
+    for index, slice_id, held, rev in session.info.pop(PENDING, []):
+        index.advance(slice_id, held, rev)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def book_with_retry(
@@ -251,19 +239,18 @@ def book_with_retry(
     dry_run: bool = False,
     attempts: int = 40,
 ) -> Booked:
-    """One booking in its own transaction; lost races are retried with fresh data, so a
-    loser ends with either its booking or the real reason it no longer fits."""
+    """One booking in its own transaction. Writers are serialised by the calendar lock, so
+    a retry is only needed when the database itself breaks a deadlock or refuses a row
+    (an exclusion constraint: a bug elsewhere that the database catches)."""
     last: Exception | None = None
     for attempt in range(attempts):
         try:
             with sessions() as s, s.begin():
                 return book(s, settings, document, now=now(), dry_run=dry_run)
-        except (CapacityRace, IntegrityError) as exc:
-            last = exc  # a concurrent booking won; look again
-        except OperationalError as exc:  # e.g. a deadlock the database broke
+        except (IntegrityError, OperationalError) as exc:
             last = exc
         time.sleep(random.uniform(0.001, 0.004) * min(attempt + 1, 8))  # noqa: S311
-    raise Conflict(f"the resources kept being taken by concurrent bookings ({last})")
+    raise Conflict(f"the database kept refusing the booking ({last})")
 
 
 def get(session: Session, ref: int | str) -> Slice:
@@ -285,6 +272,16 @@ def release(session: Session, sl: Slice, *, now: dt.datetime, reason: str = "rel
         check_transition(sl.status, step, sl.name)
         sl.status = step
         sl.history.append(StatusChange(status=step, at=now, reason=reason))
+    free_from(session, sl, now)
+    events.cancel_pending(sl, now, reason)
+    session.flush()
+    return sl
+
+
+def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
+    """Give back the rest of the slice's window: reservations end now (what was held
+    before stays, as the accounting record)."""
+    sl.rev = revision.bump(session, revision.CALENDAR)
     for r in list(sl.reservations):
         if r.start >= now:
             sl.reservations.remove(r)
@@ -292,8 +289,6 @@ def release(session: Session, sl: Slice, *, now: dt.datetime, reason: str = "rel
             r.end = now
     if sl.end > now:
         sl.end = max(sl.start + dt.timedelta(microseconds=1), now)
-    session.flush()
-    return sl
 
 
 def describe(sl: Slice) -> dict[str, Any]:

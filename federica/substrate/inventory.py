@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from federica import revision
 from federica.errors import InUse, NotFound
 from federica.substrate.models import (
     BorderPort,
@@ -259,6 +260,8 @@ def apply_topology(session: Session, topo: Topology) -> LoadReport:
             session.delete(row)
         a.removed(kind, gone_names[kind])
         session.flush()
+    if a.report.changed:
+        revision.bump(session, revision.SUBSTRATE)
     return a.report
 
 

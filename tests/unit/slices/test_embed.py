@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from federica.slices.embed import Embedding, EmbeddingFailed, RankedKShortest, full_view
+from federica.slices.embed import (
+    Embedding,
+    EmbeddingFailed,
+    RankedKShortest,
+    TagPool,
+    full_view,
+)
 from federica.slices.request import SliceRequest, parse_request
 from federica.substrate.topology import Topology, parse_topology
 from tests.conftest import EXAMPLES
@@ -134,10 +140,10 @@ def test_vlans_must_be_common_unless_every_device_translates() -> None:
     view = full_view(topo())
     # Give each link a different single free tag: no tag is free end to end.
     split = [
-        dataclasses.replace(lk, vlans_free=frozenset({100 + i})) for i, lk in enumerate(view.links)
+        dataclasses.replace(lk, vlans_free=TagPool.only({100 + i})) for i, lk in enumerate(view.links)
     ]
     hosts = {
-        n: dataclasses.replace(h, uplink_vlans_free=frozenset({500 + i}))
+        n: dataclasses.replace(h, uplink_vlans_free=TagPool.only({500 + i}))
         for i, (n, h) in enumerate(view.hosts.items())
     }
     req = request(

@@ -1,0 +1,101 @@
+"""Calendar events of a slice (start, warn before end, end) and their atomic claiming.
+
+Events live in the database, so any worker process can run them and none is lost when a
+worker dies. Only the earliest pending event of a slice is claimable (a slice's end never
+overtakes its start); a claim is a lease, and an expired lease can be taken again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from federica.config import Settings
+from federica.slices.calendar import Interval
+from federica.slices.lifecycle import EventKind
+from federica.slices.models import Slice, SliceEvent
+
+
+def for_window(window: Interval, settings: Settings) -> list[SliceEvent]:
+    events = [SliceEvent(kind=EventKind.START, due=window.start)]
+    warn = window.end - dt.timedelta(minutes=settings.warn_before_end_min)
+    if warn > window.start:
+        events.append(SliceEvent(kind=EventKind.WARN, due=warn))
+    events.append(SliceEvent(kind=EventKind.END, due=window.end))
+    return events
+
+
+def reschedule_end(sl: Slice, settings: Settings) -> None:
+    """After an extension: the pending warning and end move with the slice's end."""
+    warn_at = sl.end - dt.timedelta(minutes=settings.warn_before_end_min)
+    has_warn = False
+    for e in sl.events:
+        if e.done_at is not None:
+            continue
+        if e.kind is EventKind.END:
+            e.due = sl.end
+        elif e.kind is EventKind.WARN:
+            e.due, has_warn = warn_at, True
+    if not has_warn and warn_at > sl.start:
+        sl.events.append(SliceEvent(kind=EventKind.WARN, due=warn_at))
+
+
+def cancel_pending(sl: Slice, now: dt.datetime, why: str) -> None:
+    for e in sl.events:
+        if e.done_at is None:
+            e.done_at, e.result = now, f"cancelled: {why}"
+
+
+def claim(
+    session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int = 10
+) -> list[int]:
+    """Take up to `limit` due events for `worker`; returns their ids, earliest first."""
+    earlier = aliased(SliceEvent)
+    blocked_by_earlier = exists().where(
+        earlier.slice_id == SliceEvent.slice_id,
+        earlier.done_at.is_(None),
+        earlier.id != SliceEvent.id,
+        or_(
+            earlier.due < SliceEvent.due,
+            and_(earlier.due == SliceEvent.due, earlier.id < SliceEvent.id),
+        ),
+    )
+    due = (
+        select(SliceEvent.id)
+        .where(
+            SliceEvent.done_at.is_(None),
+            SliceEvent.due <= now,
+            or_(SliceEvent.claimed_until.is_(None), SliceEvent.claimed_until < now),
+            ~blocked_by_earlier,
+        )
+        .order_by(SliceEvent.due, SliceEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = session.scalars(
+        update(SliceEvent)
+        .where(SliceEvent.id.in_(due.scalar_subquery()))
+        .values(claimed_by=worker, claimed_until=now + lease, attempts=SliceEvent.attempts + 1)
+        .returning(SliceEvent.id)
+    ).all()
+    return sorted(ids)
+
+
+def finish(session: Session, event_id: int, worker: str, now: dt.datetime, result: str) -> bool:
+    """Mark an event done if this worker still holds it; False if the lease was lost."""
+    done = session.execute(
+        update(SliceEvent)
+        .where(
+            SliceEvent.id == event_id, SliceEvent.claimed_by == worker, SliceEvent.done_at.is_(None)
+        )
+        .values(done_at=now, result=result[:2000])
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def next_due(session: Session) -> dt.datetime | None:
+    return session.scalar(
+        select(SliceEvent.due).where(SliceEvent.done_at.is_(None)).order_by(SliceEvent.due).limit(1)
+    )

@@ -1,0 +1,461 @@
+"""An in-memory calendar of the substrate, kept in step with the database.
+
+Booking must answer in milliseconds with hundreds of slices booked, so each process keeps
+the reservations that are not over yet, per resource, and the substrate's static shape
+(links, V-nodes, precomputed routes). Both carry the revision they were loaded at (see
+revision.py); `refresh` reloads only the slices whose reservations changed since. A
+writer first bumps the calendar revision (which serialises writers), then refreshes: from
+then on the index is exactly what is committed, so checking against it is authoritative.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from federica import revision
+from federica.slices.calendar import Booking, Interval, peak_usage
+from federica.slices.embed import HostCap, LinkCap, RouteCache, SubstrateView, TagPool
+from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
+from federica.slices.models import ReservationKind as K
+from federica.substrate.models import ComputeHost, Device, Link, Pop, Port
+
+PRUNE_EVERY = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One reservation, as the index keeps it."""
+
+    slice_id: int
+    kind: K
+    resource: tuple[str, int]  # ("link"|"port"|"host", id)
+    vlan: int | None
+    amount: int  # Mb/s, or vCPU for compute
+    ram_mb: int
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    id: int
+    name: str
+    a_device: str
+    a_port: str
+    b_device: str
+    b_port: str
+    capacity: int
+    vlan_min: int
+    vlan_max: int
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    id: int
+    name: str
+    pop: str
+    device: str
+    port: str
+    port_id: int
+    cpu: int
+    ram_mb: int
+    speed: int
+    driver: str
+
+
+@dataclass
+class Substrate:
+    """The static shape of the facility at one substrate revision."""
+
+    rev: int
+    pops: frozenset[str]
+    links: list[LinkInfo]
+    hosts: list[HostInfo]
+    device_pop: dict[str, str]
+    translating: frozenset[str]
+    routes: RouteCache
+    link_ids: dict[str, int] = field(init=False)
+    host_ids: dict[str, int] = field(init=False)
+    port_ids: dict[tuple[str, str], int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.link_ids = {lk.name: lk.id for lk in self.links}
+        self.host_ids = {h.name: h.id for h in self.hosts}
+        self.port_ids = {(h.device, h.port): h.port_id for h in self.hosts}
+
+    def capacity(self, resource: tuple[str, int], *, ram: bool = False) -> int:
+        kind, rid = resource
+        if kind == "link":
+            return next(lk.capacity for lk in self.links if lk.id == rid)
+        if kind == "port":
+            return next((h.speed for h in self.hosts if h.port_id == rid), 0)
+        host = next(h for h in self.hosts if h.id == rid)
+        return host.ram_mb if ram else host.cpu
+
+    def label(self, resource: tuple[str, int]) -> str:
+        kind, rid = resource
+        if kind == "link":
+            return "link " + next(lk.name for lk in self.links if lk.id == rid)
+        if kind == "host":
+            return "V-node " + next(h.name for h in self.hosts if h.id == rid)
+        name = next((f"{d}:{p}" for (d, p), pid in self.port_ids.items() if pid == rid), str(rid))
+        return f"port {name}"
+
+    def resources_of(self, kind: str, target: str) -> set[tuple[str, int]]:
+        """Every calendar resource a PoP, device, link or V-node (by name) covers."""
+        out: set[tuple[str, int]] = set()
+        for lk in self.links:
+            ends = (lk.a_device, lk.b_device)
+            pops = {self.device_pop.get(d) for d in ends}
+            if (
+                (kind == "link" and lk.name == target)
+                or (kind == "device" and target in ends)
+                or (kind == "pop" and target in pops)
+            ):
+                out.add(("link", lk.id))
+        for h in self.hosts:
+            if (
+                (kind == "host" and h.name == target)
+                or (kind == "device" and h.device == target)
+                or (kind == "pop" and h.pop == target)
+            ):
+                out |= {("host", h.id), ("port", h.port_id)}
+        return out
+
+    def exists(self, kind: str, target: str) -> bool:
+        names = {
+            "pop": self.pops,
+            "device": set(self.device_pop),
+            "link": set(self.link_ids),
+            "host": set(self.host_ids),
+        }
+        return target in names.get(kind, set())
+
+    @classmethod
+    def load(cls, session: Session, rev: int) -> Substrate:
+        devices = {
+            d.name: (pop, d.vlan_translation)
+            for d, pop in session.execute(select(Device, Pop.name).join(Pop))
+        }
+        ports = {
+            p.id: (dev, p.name, p.speed_mbps)
+            for p, dev in session.execute(select(Port, Device.name).join(Device))
+        }
+        links = [
+            LinkInfo(
+                lk.id,
+                lk.name,
+                ports[lk.port_a_id][0],
+                ports[lk.port_a_id][1],
+                ports[lk.port_b_id][0],
+                ports[lk.port_b_id][1],
+                lk.capacity_mbps,
+                lk.vlan_min,
+                lk.vlan_max,
+            )
+            for lk in session.scalars(select(Link).order_by(Link.name))
+        ]
+        hosts = [
+            HostInfo(
+                h.id,
+                h.name,
+                pop,
+                ports[h.uplink_port_id][0],
+                ports[h.uplink_port_id][1],
+                h.uplink_port_id,
+                h.cpu_cores,
+                h.ram_mb,
+                ports[h.uplink_port_id][2],
+                h.driver,
+            )
+            for h, pop in session.execute(
+                select(ComputeHost, Pop.name).join(Pop).order_by(ComputeHost.name)
+            )
+        ]
+        substrate = cls(
+            rev=rev,
+            pops=frozenset(session.scalars(select(Pop.name))),
+            links=links,
+            hosts=hosts,
+            device_pop={n: pop for n, (pop, _) in devices.items()},
+            translating=frozenset(n for n, (_, tr) in devices.items() if tr),
+            routes=RouteCache([(lk.name, lk.a_device, lk.b_device) for lk in links]),
+        )
+        for lk in links:  # link ports too, for provisioning and the per-resource calendar
+            substrate.port_ids[(lk.a_device, lk.a_port)] = _port_id(ports, lk.a_device, lk.a_port)
+            substrate.port_ids[(lk.b_device, lk.b_port)] = _port_id(ports, lk.b_device, lk.b_port)
+        return substrate
+
+
+def _port_id(ports: dict[int, tuple[str, str, int]], device: str, name: str) -> int:
+    return next(pid for pid, (d, n, _) in ports.items() if d == device and n == name)
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    target_kind: MaintenanceTarget
+    target: str
+    interval: Interval
+    reason: str
+
+
+def held_from_row(
+    slice_id: int,
+    kind: K,
+    link_id: int | None,
+    port_id: int | None,
+    host_id: int | None,
+    vlan: int | None,
+    bandwidth: int,
+    vcpu: int,
+    ram: int,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> Held:
+    if kind in (K.LINK_VLAN, K.LINK_BANDWIDTH):
+        res = ("link", int(link_id or 0))
+    elif kind in (K.PORT_VLAN, K.PORT_BANDWIDTH):
+        res = ("port", int(port_id or 0))
+    else:
+        res = ("host", int(host_id or 0))
+    amount = vcpu if kind is K.COMPUTE else bandwidth
+    return Held(slice_id, kind, res, vlan, amount, ram, start, end)
+
+
+class CalendarIndex:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.rev = -1
+        self.substrate: Substrate | None = None
+        self.by_slice: dict[int, list[Held]] = {}
+        self.by_resource: dict[tuple[str, int], dict[int, list[Held]]] = defaultdict(dict)
+        self.maintenance: list[Maintenance] = []
+        self._pruned_at: dt.datetime | None = None
+
+    # -- keeping in step -------------------------------------------------------------
+    def refresh(self, session: Session, now: dt.datetime, upto: int | None = None) -> Substrate:
+        """Load what changed since the last refresh. `upto`: the revision the caller knows
+        to be committed (a writer that has just bumped passes its revision - 1).
+
+        Database reads happen outside `self.lock`: on SQLite a session's first statement
+        may wait for the database lock, and a thread holding that lock may be waiting for
+        ours. Changes are applied only onto the revision they were loaded against."""
+        sub_rev = revision.current(session, revision.SUBSTRATE)
+        with self.lock:
+            substrate = self.substrate
+        if substrate is None or substrate.rev != sub_rev:
+            substrate = Substrate.load(session, sub_rev)
+            with self.lock:
+                self.substrate = substrate
+        cal_rev = upto if upto is not None else revision.current(session, revision.CALENDAR)
+        while True:
+            with self.lock:
+                base = self.rev
+            if cal_rev == base:
+                break
+            changed, fresh, maintenance = self._load_changes(session, base, now)
+            with self.lock:
+                if self.rev != base:
+                    continue  # another thread moved on meanwhile: load again from there
+                for sid in changed:
+                    self._forget(sid)
+                for sid, held in fresh.items():
+                    self.add(sid, held)
+                self.maintenance = maintenance
+                self.rev = cal_rev
+                break
+        with self.lock:
+            if self._pruned_at is None or now - self._pruned_at > PRUNE_EVERY:
+                self._prune(now)
+        return substrate
+
+    @staticmethod
+    def _load_changes(
+        session: Session, base: int, now: dt.datetime
+    ) -> tuple[set[int], dict[int, list[Held]], list[Maintenance]]:
+        changed = set(session.scalars(select(Slice.id).where(Slice.rev > base)))
+        fresh: dict[int, list[Held]] = defaultdict(list)
+        if changed:
+            rows = session.execute(
+                select(
+                    Reservation.slice_id,
+                    Reservation.kind,
+                    Reservation.link_id,
+                    Reservation.port_id,
+                    Reservation.host_id,
+                    Reservation.vlan,
+                    Reservation.bandwidth_mbps,
+                    Reservation.vcpu,
+                    Reservation.ram_mb,
+                    Reservation.start,
+                    Reservation.end,
+                )
+                .join(Slice)
+                .where(Slice.rev > base, Reservation.end > now)
+            )
+            for row in rows:
+                fresh[row[0]].append(held_from_row(*row))
+        maintenance = [
+            Maintenance(m.target_kind, m.target, Interval(m.start, m.end), m.reason)
+            for m in session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.end > now))
+        ]
+        return changed, fresh, maintenance
+
+    def add(self, slice_id: int, held: list[Held]) -> None:
+        with self.lock:
+            self._forget(slice_id)
+            self.by_slice[slice_id] = held
+            for h in held:
+                self.by_resource[h.resource].setdefault(slice_id, []).append(h)
+
+    def advance(self, slice_id: int, held: list[Held], rev: int) -> None:
+        """Our own committed booking at `rev`: add it without a reload, if nothing else
+        happened in between (otherwise the next refresh loads it)."""
+        with self.lock:
+            if self.rev == rev - 1:
+                self.add(slice_id, held)
+                self.rev = rev
+
+    def _forget(self, slice_id: int) -> None:
+        for h in self.by_slice.pop(slice_id, []):
+            per = self.by_resource.get(h.resource)
+            if per is not None:
+                per.pop(slice_id, None)
+
+    def _prune(self, now: dt.datetime) -> None:
+        """Drop what is over: no view looks before now."""
+        for sid in [s for s, held in self.by_slice.items() if all(h.end <= now for h in held)]:
+            self._forget(sid)
+        self._pruned_at = now
+
+    # -- reading ---------------------------------------------------------------------
+    def held(
+        self, resource: tuple[str, int], window: Interval, exclude: int | None = None
+    ) -> list[Held]:
+        out = []
+        for sid, items in self.by_resource.get(resource, {}).items():
+            if sid == exclude:
+                continue
+            for h in items:
+                if h.start < window.end and window.start < h.end:
+                    out.append(h)
+        return out
+
+    def blocked(self, window: Interval) -> dict[str, str]:
+        """Resources under maintenance during the window: 'PoP MIL' -> reason."""
+        return {
+            f"{m.target_kind.value} {m.target}": m.reason
+            for m in self.maintenance
+            if m.interval.overlaps(window)
+        }
+
+    def view(
+        self, window: Interval, exclude: int | None = None, label: str | None = None
+    ) -> SubstrateView:
+        """What is free over the whole window (optionally as if slice `exclude` held
+        nothing: for extending it)."""
+        with self.lock:
+            sub = self.substrate
+            assert sub is not None, "refresh() first"
+            blocked = self.blocked(window)
+            down = self._down(sub, window)
+            hosts: dict[str, HostCap] = {}
+            for h in sub.hosts:
+                if h.name in down["host"] or h.device in down["device"] or h.pop in down["pop"]:
+                    continue
+                compute = self.held(("host", h.id), window, exclude)
+                uplink = self.held(("port", h.port_id), window, exclude)
+                hosts[h.name] = HostCap(
+                    h.name,
+                    h.pop,
+                    h.device,
+                    h.port,
+                    h.cpu - _peak(compute, window, ram=False),
+                    h.ram_mb - _peak(compute, window, ram=True),
+                    h.speed - _peak(uplink, window),
+                    TagPool(1, 4094, _tags(uplink)),
+                )
+            links: list[LinkCap] = []
+            for lk in sub.links:
+                ends = {lk.a_device, lk.b_device}
+                if (
+                    lk.name in down["link"]
+                    or ends & down["device"]
+                    or {sub.device_pop.get(d, "") for d in ends} & down["pop"]
+                ):
+                    continue
+                held = self.held(("link", lk.id), window, exclude)
+                links.append(
+                    LinkCap(
+                        lk.name,
+                        lk.a_device,
+                        lk.a_port,
+                        lk.b_device,
+                        lk.b_port,
+                        lk.capacity - _peak(held, window),
+                        TagPool(lk.vlan_min, lk.vlan_max, _tags(held)),
+                    )
+                )
+            return SubstrateView(
+                hosts=hosts,
+                links=links,
+                translating=sub.translating,
+                pops_of_devices=sub.device_pop,
+                window_label=label or window_label(window),
+                routes=sub.routes,
+                blocked=blocked,
+            )
+
+    def _down(self, sub: Substrate, window: Interval) -> dict[str, set[str]]:
+        down: dict[str, set[str]] = {k.value: set() for k in MaintenanceTarget}
+        for m in self.maintenance:
+            if m.interval.overlaps(window):
+                down[m.target_kind.value].add(m.target)
+        return down
+
+
+def _peak(held: list[Held], window: Interval, *, ram: bool = False) -> int:
+    shared = [h for h in held if h.kind in (K.LINK_BANDWIDTH, K.PORT_BANDWIDTH, K.COMPUTE)]
+    if not shared:
+        return 0
+    return peak_usage(
+        (Booking(Interval(h.start, h.end), h.ram_mb if ram else h.amount) for h in shared),
+        window,
+    )
+
+
+def _tags(held: list[Held]) -> frozenset[int]:
+    return frozenset(h.vlan for h in held if h.vlan is not None)
+
+
+def window_label(window: Interval) -> str:
+    same_day = window.start.date() == window.end.date()
+    end = f"{window.end:%H:%M}" if same_day else f"{window.end:%Y-%m-%d %H:%M}"
+    return f"{window.start:%Y-%m-%d %H:%M} to {end} UTC"
+
+
+_indexes: weakref.WeakKeyDictionary[Engine, CalendarIndex] = weakref.WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def index_for(session: Session) -> CalendarIndex:
+    """One index per engine (per database) in this process."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with _indexes_lock:
+        if engine not in _indexes:
+            _indexes[engine] = CalendarIndex()
+        return _indexes[engine]
+
+
+def drop_index(engine: Engine) -> None:
+    """Forget this process's index of a database (after it was wiped behind our back)."""
+    with _indexes_lock:
+        _indexes.pop(engine, None)
