@@ -43,3 +43,7 @@ def bump(session: Session, name: str) -> int:
 def current(session: Session, name: str) -> int:
     value = session.scalar(select(Revision.value).where(Revision.name == name))
     return int(value or 0)
+
+
+def all_current(session: Session) -> dict[str, int]:
+    return {n: int(v) for n, v in session.execute(select(Revision.name, Revision.value))}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 from federica.slices.lifecycle import EventKind, PartState, SliceStatus
+from federica.substrate.models import ComputeHost
 
 
 class ReservationKind(enum.StrEnum):
@@ -83,6 +84,7 @@ class SliceNode(Base):
     detail: Mapped[str] = mapped_column(Text, default="")  # why it failed, login details
 
     slice: Mapped[Slice] = relationship(back_populates="nodes")
+    host: Mapped[ComputeHost] = relationship()
 
 
 class SliceCircuit(Base):

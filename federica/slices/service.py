@@ -23,20 +23,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federica import revision
 from federica.config import Settings
+from federica.db import Base
 from federica.errors import Conflict, FieldError, NotFound
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.embed import Embedder, Embedding, RankedKShortest
-from federica.slices.lifecycle import HOLDING, SliceStatus, check_transition
+from federica.slices.index import CalendarIndex, Substrate, held_from_row, index_for
+from federica.slices.lifecycle import HOLDING, PartState, SliceStatus, check_transition
 from federica.slices.models import (
     Reservation,
     ReservationKind,
     Slice,
     SliceCircuit,
+    SliceEvent,
     SliceNode,
     StatusChange,
 )
-from federica.slices.index import CalendarIndex, Substrate, held_from_row, index_for
 from federica.slices.request import DEFAULT_IMAGE, SliceRequest, parse_request
 
 K = ReservationKind
@@ -130,46 +132,65 @@ def _insert(
         request=req.model_dump_json(),
         rev=rev,
     )
-    sl.history.append(StatusChange(status=status, at=now, reason="booked"))
-    nodes = {n.name: n for n in req.nodes}
-    for name, host in emb.placement.items():
-        n = nodes[name]
-        sl.nodes.append(
-            SliceNode(
-                name=name,
-                kind=n.kind.value,
-                vcpu=n.vcpu,
-                ram_mb=n.ram_mb,
-                image=n.image or DEFAULT_IMAGE[n.kind],
-                host_id=substrate.host_ids[host],
-            )
-        )
-    for cm in emb.circuits.values():
-        sl.circuits.append(
-            SliceCircuit(
-                name=cm.name,
-                bandwidth_mbps=cm.bandwidth_mbps,
-                mapping=json.dumps([h.__dict__ for h in cm.hops]),
-            )
-        )
-    sl.events.extend(events.for_window(window, settings))
     session.add(sl)
     session.flush()
+    # The parts go in as one multi-row INSERT per table: the ORM's unit of work would
+    # spend milliseconds per booking on them.
+    nodes = {n.name: n for n in req.nodes}
+    node_rows = [
+        {
+            "slice_id": sl.id,
+            "name": name,
+            "kind": nodes[name].kind.value,
+            "vcpu": nodes[name].vcpu,
+            "ram_mb": nodes[name].ram_mb,
+            "image": nodes[name].image or DEFAULT_IMAGE[nodes[name].kind],
+            "host_id": substrate.host_ids[host],
+            "state": PartState.PLANNED,
+            "detail": "",
+        }
+        for name, host in emb.placement.items()
+    ]
+    circuit_rows = [
+        {
+            "slice_id": sl.id,
+            "name": cm.name,
+            "bandwidth_mbps": cm.bandwidth_mbps,
+            "mapping": json.dumps([h.__dict__ for h in cm.hops]),
+            "state": PartState.PLANNED,
+            "detail": "",
+        }
+        for cm in emb.circuits.values()
+    ]
+    event_rows = [
+        {"slice_id": sl.id, "kind": e.kind, "due": e.due, "attempts": 0, "result": ""}
+        for e in events.for_window(window, settings)
+    ]
+    history = {"slice_id": sl.id, "status": status, "at": now, "reason": "booked"}
     rows = reservation_rows(req, emb, substrate, window)
     for r in rows:
         r["slice_id"] = sl.id
-    session.execute(insert(Reservation), rows)
+    tables: list[tuple[type[Base], list[dict[str, Any]]]] = [
+        (SliceNode, node_rows),
+        (SliceCircuit, circuit_rows),
+        (SliceEvent, event_rows),
+        (StatusChange, [history]),
+        (Reservation, rows),
+    ]
+    for model, values in tables:
+        if values:
+            session.connection().execute(insert(model), values)
     held = [
         held_from_row(
             sl.id,
             r["kind"],
-            r.get("link_id"),
-            r.get("port_id"),
-            r.get("host_id"),
-            r.get("vlan"),
-            r.get("bandwidth_mbps", 0),
-            r.get("vcpu", 0),
-            r.get("ram_mb", 0),
+            r["link_id"],
+            r["port_id"],
+            r["host_id"],
+            r["vlan"],
+            r["bandwidth_mbps"],
+            r["vcpu"],
+            r["ram_mb"],
             r["start"],
             r["end"],
         )
@@ -183,7 +204,10 @@ def reservation_rows(
     req: SliceRequest, emb: Embedding, substrate: Substrate, window: Interval
 ) -> list[dict[str, Any]]:
     """What an embedding holds, as reservation rows (for a bulk insert)."""
-    span = {"start": window.start, "end": window.end}
+    blank = dict.fromkeys(
+        ("link_id", "port_id", "host_id", "vlan", "bandwidth_mbps", "vcpu", "ram_mb")
+    ) | {"bandwidth_mbps": 0, "vcpu": 0, "ram_mb": 0}
+    span = blank | {"start": window.start, "end": window.end}
     rows: list[dict[str, Any]] = []
     nodes = {n.name: n for n in req.nodes}
     per_host: dict[str, tuple[int, int]] = {}
@@ -192,8 +216,8 @@ def reservation_rows(
         per_host[host] = (cpu + nodes[name].vcpu, ram + nodes[name].ram_mb)
     for host, (cpu, ram) in per_host.items():
         rows.append(
-            {"kind": K.COMPUTE, "host_id": substrate.host_ids[host], "vcpu": cpu, "ram_mb": ram}
-            | span
+            span
+            | {"kind": K.COMPUTE, "host_id": substrate.host_ids[host], "vcpu": cpu, "ram_mb": ram}
         )
     for cm in emb.circuits.values():
         seen_links: set[str] = set()
@@ -209,8 +233,8 @@ def reservation_rows(
                     PORT_KINDS,
                     substrate.port_ids[(hop.device, hop.port)],
                 )
-            rows.append({"kind": kinds[0], column: rid, "vlan": hop.vlan} | span)
-            rows.append({"kind": kinds[1], column: rid, "bandwidth_mbps": cm.bandwidth_mbps} | span)
+            rows.append(span | {"kind": kinds[0], column: rid, "vlan": hop.vlan})
+            rows.append(span | {"kind": kinds[1], column: rid, "bandwidth_mbps": cm.bandwidth_mbps})
     return rows
 
 
@@ -292,11 +316,13 @@ def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
 
 
 def describe(sl: Slice) -> dict[str, Any]:
+    req = SliceRequest.model_validate_json(sl.request)
     return {
         "id": sl.id,
         "name": sl.name,
         "status": sl.status.value,
         "project": sl.project,
+        "description": sl.description,
         "start": sl.start.isoformat(),
         "end": sl.end.isoformat(),
         "nodes": [
@@ -306,18 +332,38 @@ def describe(sl: Slice) -> dict[str, Any]:
                 "vcpu": n.vcpu,
                 "ram_mb": n.ram_mb,
                 "image": n.image,
-                "host_id": n.host_id,
+                "v_node": n.host.name,
+                "pop": n.host.pop.name,
+                "state": n.state.value,
+                "detail": n.detail,
             }
             for n in sl.nodes
         ],
         "circuits": [
-            {"name": c.name, "bandwidth_mbps": c.bandwidth_mbps, "hops": json.loads(c.mapping)}
+            {
+                "name": c.name,
+                "bandwidth_mbps": c.bandwidth_mbps,
+                "endpoints": next((r.endpoints for r in req.circuits if r.name == c.name), []),
+                "state": c.state.value,
+                "hops": json.loads(c.mapping),
+            }
             for c in sl.circuits
         ],
+        "gateway": req.gateway.model_dump() if req.gateway else None,
         "history": [
             {"status": h.status.value, "at": h.at.isoformat(), "reason": h.reason}
             for h in sl.history
         ],
+        "events": [
+            {
+                "kind": e.kind.value,
+                "due": e.due.isoformat(),
+                "done_at": e.done_at.isoformat() if e.done_at else None,
+                "result": e.result,
+            }
+            for e in sl.events
+        ],
+        "timings_ms": json.loads(sl.timings or "{}"),
         "failure_reason": sl.failure_reason,
     }
 

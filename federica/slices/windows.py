@@ -85,12 +85,13 @@ def _extent(index: CalendarIndex, settings: Settings, sl: Slice, now: dt.datetim
                 best = Extent(end, f"{what} on {sub.label(res)}")
     touched = {h.resource for h in mine}
     for m in index.maintenance:
-        if m.interval.end > sl.end and m.interval.start < best.latest:
-            if touched & sub.resources_of(m.target_kind.value, m.target):
-                start = max(m.interval.start, sl.end)
-                best = Extent(
-                    start, f"maintenance of {m.target_kind.value} {m.target} ({m.reason})"
-                )
+        if (
+            m.interval.end > sl.end
+            and m.interval.start < best.latest
+            and touched & sub.resources_of(m.target_kind.value, m.target)
+        ):
+            start = max(m.interval.start, sl.end)
+            best = Extent(start, f"maintenance of {m.target_kind.value} {m.target} ({m.reason})")
     return best
 
 
@@ -200,6 +201,6 @@ def find_slot(
         raise Conflict(
             f"no window of {length} fits before the booking horizon "
             f"({horizon:%Y-%m-%d %H:%M} UTC){why}",
-            errors=last_failure[0].errors if last_failure else None,
+            errors=[r.as_dict() for r in last_failure[0].reasons] if last_failure else [],
         )
     return Slot(slot, found[slot], req)

@@ -83,6 +83,17 @@ MODELS: dict[str, type[BaseModel]] = {
     "Peer": PeerSpec,
     "Problem": Problem,
 }
+OBJECTS = {
+    "Extension": "{'by': duration like '2h' or 'P1D'} or {'to': ISO 8601 time}",
+    "Extent": "latest_end (ISO 8601) and limited_by (what stops a longer extension)",
+    "Slot": "start, end and the embedding of the earliest window that fits",
+    "Calendar": "resource (with capacity), bookings (slice, kind, window, VLAN or "
+    "amount) and maintenance over the range",
+    "Maintenance": "id, target_kind (pop|device|link|host), target, start, end, reason",
+    "MaintenanceRequest": "target_kind, target, start ('now' or ISO 8601), end, reason",
+    "Quota": "project, vcpu_hours_per_month (null: unlimited), month, used_vcpu_hours",
+    "QuotaRequest": "vcpu_hours_per_month: a whole number, or null for unlimited",
+}
 LISTS = {f"{name}List": name for name in ("Pop", "Device", "Link", "Host", "Peer")}
 
 
@@ -107,6 +118,12 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "description": "A booking (or dry run): the slice "
         "(absent for a dry run), the embedding, timings in ms",
+    }
+    for name, text in OBJECTS.items():
+        defs[name] = {"type": "object", "description": text}
+    defs["MaintenanceList"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Maintenance"},
     }
     for list_name, item in LISTS.items():
         defs[list_name] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
@@ -149,10 +166,16 @@ def build_document() -> dict[str, Any]:
                 params.append(
                     {"name": op.param, "in": "path", "required": True, "schema": {"type": "string"}}
                 )
-            params += [
-                {"name": q, "in": "query", "required": False, "schema": {"type": "boolean"}}
-                for q in op.query
-            ]
+            for q in op.query:
+                name, _, kind = q.partition(":")
+                params.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": kind or "boolean"},
+                    }
+                )
             if params:
                 operation["parameters"] = params
             if op.body:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from federica.errors import BadRequest
-from federica.slices import service
+from federica.errors import BadRequest, Conflict, FieldError, InvalidInput
+from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
+from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.util import ctx, read_session, write_session
@@ -79,8 +82,104 @@ def show_slice(ref: str) -> ResponseReturnValue:
 
 
 @api.post("/slices/<ref>/release")
-@document("Slice", "Release a slice now (idempotent)", param="ref", tag="slices")
+@document(
+    "Slice",
+    "Release a slice now (idempotent). A slice not yet built ends at once (200); a built "
+    "one becomes releasing and a worker takes it down (202)",
+    param="ref",
+    tag="slices",
+)
 def release_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        sl = service.release(s, service.get(s, ref), now=_now())
+        sl = runner.request_release(s, service.get(s, ref), _now())
+        code = 202 if sl.status is SliceStatus.RELEASING else 200
+        return jsonify(service.describe(sl)), code
+
+
+@api.post("/slices/<ref>/extend")
+@document(
+    "Slice",
+    'Extend a slice: body {"by": "2h"} or {"to": "2026-12-03T18:00:00Z"}',
+    param="ref",
+    tag="slices",
+    body="Extension",
+)
+def extend_slice(ref: str) -> ResponseReturnValue:
+    body = json_object(("by", "to"))
+    to = by = None
+    try:
+        if "to" in body:
+            to = parse_instant(str(body["to"]))
+        if "by" in body:
+            by = parse_duration(str(body["by"]))
+    except ValueError as exc:
+        field = "to" if "to" in body and to is None else "by"
+        raise InvalidInput([FieldError(field, str(exc))]) from None
+    with write_session() as s:
+        sl = windows.extend(s, ctx().settings, service.get(s, ref), now=_now(), to=to, by=by)
         return jsonify(service.describe(sl))
+
+
+@api.get("/slices/<ref>/extent")
+@document(
+    "Extent", "How far the slice can be extended, and what limits it", param="ref", tag="slices"
+)
+def slice_extent(ref: str) -> ResponseReturnValue:
+    with read_session() as s:
+        sl = service.get(s, ref)
+        if sl.status not in windows.EXTENDABLE:
+            raise Conflict(f"slice {sl.name} is {sl.status.value}; it cannot be extended")
+        return jsonify(windows.extent(s, ctx().settings, sl, _now()).as_dict())
+
+
+@api.post("/slots")
+@document(
+    "Slot",
+    "Find the earliest window (of the request's length, at or after ?after=) where the "
+    "request fits; books nothing",
+    tag="slices",
+    body="SliceRequest",
+    query=("after:string",),
+)
+def find_slot() -> ResponseReturnValue:
+    after = _time_arg("after")
+    with read_session() as s:
+        slot = windows.find_slot(
+            s,
+            ctx().settings,
+            request.get_data(),
+            now=_now(),
+            after=after,
+            embedder=service.DEFAULT_EMBEDDER,
+        )
+        return jsonify(
+            {
+                "start": slot.window.start.isoformat(),
+                "end": slot.window.end.isoformat(),
+                "embedding": service.describe_embedding(slot.embedding),
+            }
+        )
+
+
+def _time_arg(name: str) -> dt.datetime | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError as exc:
+        raise BadRequest(f"query parameter {name}: {exc}") from None
+
+
+def json_object(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A small JSON object body; unknown fields are an error, named."""
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError as exc:
+        raise InvalidInput([FieldError("", f"not JSON: {exc}")]) from None
+    if not isinstance(body, dict):
+        raise InvalidInput([FieldError("", "expected a JSON object")])
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidInput([FieldError(k, "unknown field") for k in unknown])
+    return body

@@ -1,0 +1,1 @@
+"""Compute drivers: where a slice's virtual nodes run (a V-node's hypervisor)."""

@@ -1,0 +1,76 @@
+"""`fake` compute driver: in-memory nodes for fast service tests, with fault injection.
+It passes the compute conformance suite; it never counts as the feature."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from federica.substrate.drivers.compute.base import ComputeError, NodeSpec, NodeState
+
+
+@dataclass
+class FakeHost:
+    name: str
+    nodes: dict[str, tuple[NodeSpec, NodeState]] = field(default_factory=dict)
+    fail: dict[str, str] = field(default_factory=dict)  # verb -> reason (every call)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeLab:
+    def __init__(self) -> None:
+        self.hosts: dict[str, FakeHost] = {}
+        self.guard = threading.Lock()
+
+    def host(self, name: str) -> FakeHost:
+        with self.guard:
+            return self.hosts.setdefault(name, FakeHost(name))
+
+    def reset(self) -> None:
+        with self.guard:
+            self.hosts.clear()
+
+
+LAB = FakeLab()
+
+
+class FakeCompute:
+    def __init__(self, host: FakeHost) -> None:
+        self.host = host.name
+        self._h = host
+
+    def _check(self, verb: str, node: str) -> None:
+        if verb in self._h.fail:
+            raise ComputeError(self.host, node, self._h.fail[verb])
+
+    def define(self, spec: NodeSpec) -> None:
+        with self._h.guard:
+            self._check("define", spec.id)
+            self._h.nodes[spec.id] = (spec, NodeState.DEFINED)
+
+    def _set(self, verb: str, node_id: str, state: NodeState) -> None:
+        with self._h.guard:
+            self._check(verb, node_id)
+            if node_id not in self._h.nodes:
+                raise ComputeError(self.host, node_id, "no such node")
+            self._h.nodes[node_id] = (self._h.nodes[node_id][0], state)
+
+    def boot(self, node_id: str) -> None:
+        self._set("boot", node_id, NodeState.RUNNING)
+
+    def stop(self, node_id: str) -> None:
+        self._set("stop", node_id, NodeState.STOPPED)
+
+    def destroy(self, node_id: str) -> None:
+        with self._h.guard:
+            self._check("destroy", node_id)
+            self._h.nodes.pop(node_id, None)
+
+    def status(self, node_id: str) -> NodeState:
+        with self._h.guard:
+            entry = self._h.nodes.get(node_id)
+            return NodeState.ABSENT if entry is None else entry[1]
+
+    def nodes(self) -> list[str]:
+        with self._h.guard:
+            return sorted(self._h.nodes)

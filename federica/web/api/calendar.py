@@ -1,0 +1,130 @@
+"""Calendars of resources, maintenance windows (operators) and project quotas over REST."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from federica.errors import FieldError, InvalidInput
+from federica.slices import maintenance, quota
+from federica.slices.calendar import Interval
+from federica.slices.models import ProjectQuota
+from federica.web.api import api
+from federica.web.api.openapi import document
+from federica.web.api.slices import _now, _time_arg, json_object
+from federica.web.api.util import read_session, write_session
+
+
+def _range() -> tuple[dt.datetime, dt.datetime]:
+    start = _time_arg("from") or _now()
+    end = _time_arg("to") or start + dt.timedelta(days=7)
+    if end <= start:
+        raise InvalidInput([FieldError("to", "must be after from")])
+    return start, end
+
+
+@api.get("/calendar/links/<name>")
+@document(
+    "Calendar",
+    "Who holds a link when (?from=&to=, default the next 7 days), and its maintenance",
+    param="name",
+    tag="calendar",
+    query=("from:string", "to:string"),
+)
+def link_calendar(name: str) -> ResponseReturnValue:
+    start, end = _range()
+    with read_session() as s:
+        return jsonify(maintenance.resource_calendar(s, "link", name, start, end))
+
+
+@api.get("/calendar/hosts/<name>")
+@document(
+    "Calendar",
+    "Who holds a V-node when (?from=&to=, default the next 7 days), and its maintenance",
+    param="name",
+    tag="calendar",
+    query=("from:string", "to:string"),
+)
+def host_calendar(name: str) -> ResponseReturnValue:
+    start, end = _range()
+    with read_session() as s:
+        return jsonify(maintenance.resource_calendar(s, "host", name, start, end))
+
+
+@api.get("/maintenance")
+@document("MaintenanceList", "Maintenance windows not over yet", tag="calendar")
+def list_maintenance() -> ResponseReturnValue:
+    with read_session() as s:
+        return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, _now())])
+
+
+@api.post("/maintenance")
+@document(
+    "Maintenance",
+    "Block a PoP, device, link or V-node for maintenance (operators); lists the slices "
+    "that already hold it then",
+    tag="calendar",
+    body="MaintenanceRequest",
+    status=201,
+)
+def create_maintenance() -> ResponseReturnValue:
+    body = json_object(("target_kind", "target", "start", "end", "reason"))
+    missing = [k for k in ("target_kind", "target", "end", "reason") if k not in body]
+    if missing:
+        raise InvalidInput([FieldError(k, "required") for k in missing])
+    with write_session() as s:
+        mw, slices = maintenance.create(
+            s,
+            target_kind=str(body["target_kind"]),
+            target=str(body["target"]),
+            start=str(body.get("start", "now")),
+            end=str(body["end"]),
+            reason=str(body["reason"]),
+            now=_now(),
+        )
+        return jsonify(maintenance.describe(mw) | {"affected_slices": slices}), 201
+
+
+@api.delete("/maintenance/<int:window_id>")
+@document("Maintenance", "Cancel a maintenance window", param="window_id", tag="calendar")
+def delete_maintenance(window_id: int) -> ResponseReturnValue:
+    with write_session() as s:
+        maintenance.cancel(s, window_id, _now())
+        return jsonify({"id": window_id, "cancelled": True})
+
+
+@api.put("/quotas/<project>")
+@document(
+    "Quota",
+    'Set a project\'s quota in vCPU-hours per month ({"vcpu_hours_per_month": N}; null: unlimited)',
+    param="project",
+    tag="calendar",
+    body="QuotaRequest",
+)
+def set_quota(project: str) -> ResponseReturnValue:
+    body = json_object(("vcpu_hours_per_month",))
+    value = body.get("vcpu_hours_per_month")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise InvalidInput([FieldError("vcpu_hours_per_month", "a whole number >= 0, or null")])
+    with write_session() as s:
+        quota.set_quota(s, project, value)
+    return show_quota(project)
+
+
+@api.get("/quotas/<project>")
+@document("Quota", "A project's quota and its use this month", param="project", tag="calendar")
+def show_quota(project: str) -> ResponseReturnValue:
+    now = _now()
+    month = quota.months(Interval(now, now + dt.timedelta(seconds=1)))[0]
+    with read_session() as s:
+        limit = s.get(ProjectQuota, project)
+        return jsonify(
+            {
+                "project": project,
+                "vcpu_hours_per_month": limit.vcpu_hours_per_month if limit else None,
+                "month": f"{month.start:%Y-%m}",
+                "used_vcpu_hours": round(quota.used(s, project, month), 2),
+            }
+        )
