@@ -72,6 +72,6 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from federica.cli import db, device, emulate, serve, slices, substrate  # noqa: F401
+    from federica.cli import db, device, emulate, operations, serve, slices, substrate  # noqa: F401
 
     cli.main(args=list(argv) if argv is not None else None, prog_name="federica")

@@ -82,9 +82,15 @@ def demo(
                 record_host_key(session, name, info["fingerprint"])
     # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from federica.worker import Worker
+
+    worker = Worker(state.context)
+    worker.start()
+    click.echo(f"worker running in this process (events every {state.settings.worker_poll_s} s)")
     try:
         _serve(state, host or state.settings.host, port or state.settings.port)
     finally:
+        worker.stop()
         if emu is not None:
             click.echo("taking the emulated facility down")
             emu.down()

@@ -12,9 +12,15 @@ from sqlalchemy import select
 from federica.cli import CliState, cli, pass_state
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
-from federica.slices import service
+from federica.slices import maintenance, runner, service, windows
 from federica.slices.models import Slice
-from federica.slices.request import MAX_REQUEST_BYTES, parse_request, schema_json
+from federica.slices.request import (
+    MAX_REQUEST_BYTES,
+    parse_duration,
+    parse_instant,
+    parse_request,
+    schema_json,
+)
 from federica.substrate.models import Pop
 
 
@@ -122,7 +128,80 @@ def show(state: CliState, ref: str) -> None:
 @click.argument("ref")
 @pass_state
 def release(state: CliState, ref: str) -> None:
-    """Release a slice now (idempotent)."""
+    """Release a slice now (idempotent). A built slice is taken down by the worker."""
     with transaction(state.context.sessions) as s:
-        sl = service.release(s, service.get(s, ref), now=_now())
+        sl = runner.request_release(s, service.get(s, ref), _now())
         click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")
+
+
+@slice_group.command()
+@click.argument("ref")
+@click.option("--by", "by_", help="Extend by a duration: 2h, 1d, P1D.")
+@click.option("--to", help="Extend to a time (ISO 8601 with a zone).")
+@pass_state
+def extend(state: CliState, ref: str, by_: str | None, to: str | None) -> None:
+    """Extend a slice, keeping its mapping (see `slice extent` for how far)."""
+    try:
+        by = parse_duration(by_) if by_ is not None else None
+        until = parse_instant(to) if to is not None else None
+    except ValueError as exc:
+        raise InvalidInput([FieldError("--by" if by_ else "--to", str(exc))]) from None
+    with transaction(state.context.sessions) as s:
+        sl = windows.extend(s, state.settings, service.get(s, ref), now=_now(), to=until, by=by)
+        click.echo(f"slice {sl.id} {sl.name!r} now ends {sl.end:%Y-%m-%d %H:%M} UTC")
+
+
+@slice_group.command()
+@click.argument("ref")
+@pass_state
+def extent(state: CliState, ref: str) -> None:
+    """How far a slice can be extended, and what stops it there."""
+    with transaction(state.context.read_sessions) as s:
+        sl = service.get(s, ref)
+        ext = windows.extent(s, state.settings, sl, _now())
+        click.echo(
+            f"slice {sl.name!r} ends {sl.end:%Y-%m-%d %H:%M} UTC; it can be extended to "
+            f"{ext.latest:%Y-%m-%d %H:%M} UTC (limited by {ext.limited_by})"
+        )
+
+
+@slice_group.command(name="find-slot")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--after", help="Earliest start (ISO 8601); default: the request's start.")
+@pass_state
+def find_slot(state: CliState, file: Path, after: str | None) -> None:
+    """The earliest window of the request's length in which it fits (books nothing)."""
+    try:
+        start = parse_instant(after) if after else None
+    except ValueError as exc:
+        raise InvalidInput([FieldError("--after", str(exc))]) from None
+    with transaction(state.context.read_sessions) as s:
+        slot = windows.find_slot(
+            s,
+            state.settings,
+            _read(file),
+            now=_now(),
+            after=start,
+            embedder=service.DEFAULT_EMBEDDER,
+        )
+    click.echo(
+        f"{slot.request.name!r} fits {slot.window.start:%Y-%m-%d %H:%M} → "
+        f"{slot.window.end:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@slice_group.command()
+@click.argument("kind", type=click.Choice(["link", "host"]))
+@click.argument("name")
+@click.option("--from", "from_", help="Start (ISO 8601); default now.")
+@click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@pass_state
+def calendar(state: CliState, kind: str, name: str, from_: str | None, days: int) -> None:
+    """Who holds a link or V-node when, and its maintenance windows."""
+    try:
+        start = parse_instant(from_) if from_ else _now()
+    except ValueError as exc:
+        raise InvalidInput([FieldError("--from", str(exc))]) from None
+    with transaction(state.context.read_sessions) as s:
+        cal = maintenance.resource_calendar(s, kind, name, start, start + dt.timedelta(days=days))
+    click.echo(json.dumps(cal, indent=2))

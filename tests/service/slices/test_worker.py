@@ -1,0 +1,224 @@
+"""The worker runs a slice's calendar on both databases: provisioning at its start
+(devices and V-nodes through the driver contracts; fakes here, the real drivers in the
+integration tests), warning before its end, taking it down at its end; failures roll
+everything back and free the reservations; an interrupted provisioning is cleaned up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from federica.app import Context
+from federica.config import Settings
+from federica.db import transaction
+from federica.slices import events, runner, service
+from federica.slices.lifecycle import EventKind, PartState, SliceStatus
+from federica.slices.models import Reservation, Slice, SliceEvent
+from federica.substrate.drivers import fake
+from federica.substrate.drivers.base import LockDenied
+from federica.substrate.drivers.compute import fake as fake_compute
+from federica.substrate.inventory import apply_topology
+from federica.substrate.topology import parse_topology
+from federica.worker import Worker
+from tests.conftest import EXAMPLES
+
+T0 = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+
+@pytest.fixture
+def lab(db: Context) -> Iterator[Context]:
+    """core4 with every device and V-node on the fake drivers."""
+    text = (EXAMPLES / "topologies" / "core4.yaml").read_text()
+    text = text.replace("driver: ietf", "driver: fake").replace("driver: netns", "driver: fake")
+    with transaction(db.sessions) as s:
+        apply_topology(s, parse_topology(text))
+    fake.LAB.reset()
+    fake_compute.LAB.reset()
+    yield db
+    fake.LAB.reset()
+    fake_compute.LAB.reset()
+
+
+def request(name: str, start: dt.datetime, hours: int = 3, pop: str = "PRG") -> dict[str, Any]:
+    return {
+        "name": name,
+        "window": {"start": start.isoformat(), "duration": f"{hours}h"},
+        "nodes": [{"name": "a", "pop": pop, "vcpu": 2}, {"name": "b", "pop": "MIL"}],
+        "circuits": [{"name": "c", "endpoints": ["a", "b"], "bandwidth_mbps": 100}],
+    }
+
+
+def book(db: Context, settings: Settings, doc: dict[str, Any], now: dt.datetime) -> int:
+    with transaction(db.sessions) as s:
+        b = service.book(s, settings, doc, now=now)
+        assert b.slice is not None
+        return b.slice.id
+
+
+def status(db: Context, sid: int) -> Slice:
+    with transaction(db.read_sessions) as s:
+        sl = s.get(Slice, sid)
+        assert sl is not None
+        _ = (sl.history, sl.circuits, sl.events, [n.host.pop for n in sl.nodes])
+        s.expunge_all()
+        return sl
+
+
+def segments_everywhere() -> dict[str, list[str]]:
+    out = {}
+    for name in ("prg-mx", "erl-mx", "mil-mx", "psn-mx", "prg-ex", "mil-ex"):
+        dev = fake.LAB.device(name, ())
+        if dev.running.segments:
+            out[name] = sorted(dev.running.segments)
+    return out
+
+
+def nodes_everywhere() -> list[str]:
+    return sorted(n for h in fake_compute.LAB.hosts.values() for n in h.nodes)
+
+
+def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
+    clock = Clock(T0)
+    sid = book(lab, settings, request("cal", T0 + dt.timedelta(hours=1)), T0)
+    w = Worker(lab, name="w1", now=clock)
+    assert w.run_once() == 0  # nothing due yet
+    assert status(lab, sid).status is SliceStatus.SCHEDULED
+
+    clock.at = T0 + dt.timedelta(hours=1)
+    assert w.run_once() == 1
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.ACTIVE, sl.failure_reason
+    assert all(n.state is PartState.READY for n in sl.nodes)
+    assert {f"fed{sid}-c"} == {seg for segs in segments_everywhere().values() for seg in segs}
+    assert nodes_everywhere() == [f"s{sid}-a", f"s{sid}-b"]
+    assert set(service.describe(sl)["timings_ms"]["provisioning"]) >= {"netconf", "spawn"}
+
+    clock.at = T0 + dt.timedelta(hours=3)  # an hour before the end: the warning
+    assert w.run_once() == 1
+    sl = status(lab, sid)
+    warn = next(e for e in sl.events if e.kind is EventKind.WARN)
+    assert warn.result.startswith("warned: ends at 2026-12-01 13:00")
+
+    clock.at = T0 + dt.timedelta(hours=4)
+    assert w.run_once() == 1
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.ENDED
+    assert [h.status for h in sl.history] == [
+        SliceStatus.SCHEDULED,
+        SliceStatus.PROVISIONING,
+        SliceStatus.ACTIVE,
+        SliceStatus.RELEASING,
+        SliceStatus.ENDED,
+    ]
+    assert segments_everywhere() == {} and nodes_everywhere() == []
+    assert w.run_once() == 0
+
+
+def test_a_node_that_cannot_start_fails_the_slice_and_frees_everything(
+    lab: Context, settings: Settings
+) -> None:
+    sid = book(lab, settings, request("doomed", T0), T0)
+    with transaction(lab.read_sessions) as s:
+        host_of_b = next(n.host.name for n in s.get(Slice, sid).nodes if n.name == "b")  # type: ignore[union-attr]
+    fake_compute.LAB.host(host_of_b).fail["boot"] = "out of memory"
+    Worker(lab, name="w1", now=Clock(T0)).run_once()
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.FAILED
+    assert sl.failure_reason is not None
+    assert "node b" in sl.failure_reason and host_of_b in sl.failure_reason
+    assert "out of memory" in sl.failure_reason
+    assert segments_everywhere() == {} and nodes_everywhere() == []
+    # The reservations are free again: the same request books at once.
+    fake_compute.LAB.host(host_of_b).fail.clear()
+    assert book(lab, settings, request("again", T0), T0)
+    # A failed slice can always be released.
+    with transaction(lab.sessions) as s:
+        sl2 = runner.request_release(s, s.get(Slice, sid), T0)  # type: ignore[arg-type]
+        assert sl2.status is SliceStatus.RELEASING
+    Worker(lab, name="w1", now=Clock(T0)).run_once()
+    assert status(lab, sid).status is SliceStatus.ENDED
+
+
+def test_a_device_that_refuses_fails_the_slice_before_any_node_starts(
+    lab: Context, settings: Settings
+) -> None:
+    sid = book(lab, settings, request("locked", T0), T0)
+    fake.LAB.device("mil-mx", ()).fail["lock"] = LockDenied("mil-mx", "held by another session")
+    Worker(lab, name="w1", now=Clock(T0)).run_once()
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.FAILED
+    assert "mil-mx" in (sl.failure_reason or "")
+    assert segments_everywhere() == {} and nodes_everywhere() == []
+
+
+def test_releasing_an_active_slice_takes_it_down(lab: Context, settings: Settings) -> None:
+    clock = Clock(T0)
+    sid = book(lab, settings, request("rel", T0), T0)
+    w = Worker(lab, name="w1", now=clock)
+    w.run_once()
+    assert status(lab, sid).status is SliceStatus.ACTIVE
+    clock.at = T0 + dt.timedelta(minutes=30)
+    with transaction(lab.sessions) as s:
+        runner.request_release(s, service.get(s, "rel"), clock.at)
+    w.run_once()
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.ENDED
+    assert segments_everywhere() == {} and nodes_everywhere() == []
+    with transaction(lab.read_sessions) as s:
+        latest = s.scalar(select(func.max(Reservation.end)).where(Reservation.slice_id == sid))
+    assert latest == clock.at  # the rest of the window is free again
+    with transaction(lab.sessions) as s:  # idempotent
+        assert runner.request_release(s, service.get(s, sid), clock.at).status is SliceStatus.ENDED
+
+
+def test_an_interrupted_provisioning_is_cleaned_up_and_redone(
+    lab: Context, settings: Settings
+) -> None:
+    sid = book(lab, settings, request("crash", T0), T0)
+    # A worker claimed the start, moved the slice to provisioning, built half of it, died.
+    with transaction(lab.sessions) as s:
+        assert events.claim(s, "dead", T0, dt.timedelta(minutes=5))
+        sl = s.get(Slice, sid)
+        assert sl is not None
+        runner.move(sl, SliceStatus.PROVISIONING, T0, "window started")
+        p = runner.plan_of(s, sl)
+    part = p.nodes[0]
+    fake_compute.FakeCompute(fake_compute.LAB.host(part.host)).define(part.spec)
+    # Before the lease runs out nobody takes the event; after it, the next worker does.
+    assert Worker(lab, name="w2", now=Clock(T0 + dt.timedelta(minutes=1))).run_once() == 0
+    assert Worker(lab, name="w2", now=Clock(T0 + dt.timedelta(minutes=6))).run_once() == 1
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.ACTIVE, sl.failure_reason
+    assert nodes_everywhere() == [f"s{sid}-a", f"s{sid}-b"]
+    start = next(e for e in sl.events if e.kind is EventKind.START)
+    assert start.attempts == 2 and start.claimed_by == "w2"
+
+
+def test_concurrent_workers_run_each_event_once(lab: Context, settings: Settings) -> None:
+    ids = [book(lab, settings, request(f"p{i}", T0, pop="PRG"), T0) for i in range(4)]
+    workers = [Worker(lab, name=f"w{i}", now=Clock(T0)) for i in range(4)]
+    counts: list[int] = []
+    threads = [threading.Thread(target=lambda w=w: counts.append(w.run_once())) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == 4
+    with transaction(lab.read_sessions) as s:
+        starts = s.scalars(select(SliceEvent).where(SliceEvent.kind == EventKind.START)).all()
+        assert sorted(e.slice_id for e in starts) == sorted(ids)
+        assert all(e.attempts == 1 and e.done_at is not None for e in starts)
+    assert all(status(lab, i).status is SliceStatus.ACTIVE for i in ids)
