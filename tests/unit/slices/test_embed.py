@@ -140,7 +140,8 @@ def test_vlans_must_be_common_unless_every_device_translates() -> None:
     view = full_view(topo())
     # Give each link a different single free tag: no tag is free end to end.
     split = [
-        dataclasses.replace(lk, vlans_free=TagPool.only({100 + i})) for i, lk in enumerate(view.links)
+        dataclasses.replace(lk, vlans_free=TagPool.only({100 + i}))
+        for i, lk in enumerate(view.links)
     ]
     hosts = {
         n: dataclasses.replace(h, uplink_vlans_free=TagPool.only({500 + i}))
