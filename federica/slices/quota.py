@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from federica.errors import Conflict, FieldError
+from federica.errors import Conflict, FieldError, InvalidInput
 from federica.slices.calendar import Interval
 from federica.slices.models import ProjectQuota, Reservation, ReservationKind, Slice
 from federica.slices.request import SliceRequest
@@ -83,6 +83,10 @@ def check(
 
 
 def set_quota(session: Session, project: str, vcpu_hours_per_month: int | None) -> None:
+    if not 1 <= len(project) <= 64:
+        raise InvalidInput([FieldError("project", "a project name is 1 to 64 characters")])
+    if vcpu_hours_per_month is not None and vcpu_hours_per_month < 0:
+        raise InvalidInput([FieldError("vcpu_hours_per_month", "a whole number >= 0")])
     row = session.get(ProjectQuota, project)
     if vcpu_hours_per_month is None:
         if row is not None:

@@ -103,7 +103,10 @@ def schema() -> dict[str, Any]:
 def parse_duration(text: str) -> dt.timedelta:
     m = _SHORT.match(text)
     if m:
-        return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError:
+            raise ValueError(f"{text!r} is longer than any calendar") from None
     try:
         return _TIMEDELTA.validate_python(text)
     except ValidationError:

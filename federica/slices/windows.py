@@ -109,8 +109,11 @@ def extend(
         raise InvalidInput(
             [FieldError("", "give exactly one of 'to' (a time) or 'by' (a duration)")]
         )
-    new_end = to if to is not None else sl.end + by  # type: ignore[operator]
     field = "to" if to is not None else "by"
+    try:
+        new_end = to if to is not None else sl.end + by  # type: ignore[operator]
+    except OverflowError:
+        raise InvalidInput([FieldError(field, "longer than any calendar")]) from None
     if sl.status not in EXTENDABLE:
         raise Conflict(
             f"slice {sl.name} is {sl.status.value}; only scheduled, provisioning or active "

@@ -66,6 +66,8 @@ def test_extend_up_to_the_next_booking_and_no_further(core4: Context, client: Fl
         ({"by": "1h", "to": f"{DAY}T15:00:00Z"}, ""),
         ({"until": "1h"}, "until"),
         ({"by": "31d"}, "to"),  # past the maximum length: limited, refused
+        ({"by": "99999999999d"}, "by"),
+        ({"by": "P999999999D"}, "by"),
     ):
         r = client.post("/api/v1/slices/mine/extend", json=body)
         assert 400 <= r.status_code < 500 and r.content_type == PROBLEM, body
@@ -145,8 +147,12 @@ def test_a_booking_over_quota_is_refused_naming_the_quota(
     assert r.get_json()["errors"][0]["field"] == "project"
     assert client.post("/api/v1/slices/q1/extend", json={"by": "1h"}).status_code == 409
     book(client, prg("q3", "12:00", 1, vcpu=4, project="bgp-study"))  # 20: exactly the quota
+    before = table_dump(core4)
     r = client.put("/api/v1/quotas/bgp-study", json={"vcpu_hours_per_month": -1})
     assert r.status_code == 422
+    r = client.put("/api/v1/quotas/" + "p" * 65, json={"vcpu_hours_per_month": 1})
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "project"
+    assert table_dump(core4) == before
 
 
 def test_the_calendar_of_a_resource(core4: Context, client: FlaskClient) -> None:
