@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, Enum, MetaData, Table, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -120,3 +120,37 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A multi-row INSERT through the driver's executemany, values converted by each
+    column type's own bind processor. Same result as `conn.execute(insert(table), rows)`,
+    without SQLAlchemy's per-row parameter handling, which costs ~25 µs a row: a booking
+    writes ~100 reservation rows and must answer in milliseconds."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    dialect = conn.dialect
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  (names from metadata, values bound)
+        f"VALUES ({', '.join(mark for _ in columns)})"
+    )
+    # Rows of one booking repeat most values (its window, the kinds): convert each once.
+    memo: list[dict[Any, Any]] = [{} for _ in columns]
+
+    def convert(i: int, value: Any) -> Any:
+        proc = processors[i]
+        if proc is None:
+            return value
+        seen = memo[i]
+        if value not in seen:
+            seen[value] = proc(value)
+        return seen[value]
+
+    params = [tuple(convert(i, row[name]) for i, name in enumerate(columns)) for row in rows]
+    conn.exec_driver_sql(sql, params)

@@ -15,15 +15,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica import revision
 from federica.config import Settings
-from federica.db import Base
+from federica.db import Base, insert_rows
 from federica.errors import Conflict, FieldError, NotFound
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
@@ -100,9 +100,15 @@ def book(
 
 
 def _check_name_free(session: Session, name: str) -> None:
-    taken = session.scalars(
-        select(Slice.id).where(Slice.name == name, Slice.status.in_([s.value for s in HOLDING]))
-    ).first()
+    taken = (
+        session.connection()
+        .execute(
+            select(Slice.id)
+            .where(Slice.name == name, Slice.status.in_([s.value for s in HOLDING]))
+            .limit(1)
+        )
+        .first()
+    )
     if taken:
         raise Conflict(
             f"a slice named {name!r} exists already; choose another name",
@@ -177,9 +183,9 @@ def _insert(
         (StatusChange, [history]),
         (Reservation, rows),
     ]
+    conn = session.connection()
     for model, values in tables:
-        if values:
-            session.connection().execute(insert(model), values)
+        insert_rows(conn, cast(Table, model.__table__), values)
     held = [
         held_from_row(
             sl.id,

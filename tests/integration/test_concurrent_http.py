@@ -61,7 +61,7 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
-            with urllib.request.urlopen(  # noqa: S310
+            with urllib.request.urlopen(
                 f"http://127.0.0.1:{port}/api/v1/substrate", timeout=1
             ):
                 return
