@@ -28,12 +28,16 @@ class Revision(Base):
 def bump(session: Session, name: str) -> int:
     """The next revision of `name`; holds the counter's lock until the transaction ends."""
     # Core on the session's connection: the ORM layer would double this hot query's cost.
-    new = session.connection().execute(
-        update(Revision)
-        .where(Revision.name == name)
-        .values(value=Revision.value + 1)
-        .returning(Revision.value)
-    ).scalar()
+    new = (
+        session.connection()
+        .execute(
+            update(Revision)
+            .where(Revision.name == name)
+            .values(value=Revision.value + 1)
+            .returning(Revision.value)
+        )
+        .scalar()
+    )
     if new is None:  # first use of this counter (migrations also seed the known ones)
         session.add(Revision(name=name, value=1))
         session.flush()

@@ -93,9 +93,3 @@ def finish(session: Session, event_id: int, worker: str, now: dt.datetime, resul
         .values(done_at=now, result=result[:2000])
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
-def next_due(session: Session) -> dt.datetime | None:
-    return session.scalar(
-        select(SliceEvent.due).where(SliceEvent.done_at.is_(None)).order_by(SliceEvent.due).limit(1)
-    )

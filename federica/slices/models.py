@@ -2,9 +2,9 @@
 
 Exclusive resources (a VLAN tag on a link or on a V-node's uplink port) can never be held
 twice at once: PostgreSQL enforces it with exclusion constraints over tstzrange (see the
-migration); SQLite serialises writers (BEGIN IMMEDIATE) and the booking service checks.
-Shared capacity (link and uplink bandwidth, host CPU/RAM) is checked by a sweep over the
-overlapping bookings after locking the resource rows in a fixed order.
+migration). Every calendar writer first takes the calendar revision's lock (revision.py),
+then checks tags and shared capacity (link and uplink bandwidth, host CPU/RAM) with a
+sweep over the in-memory index, which is then exactly what is committed.
 """
 
 from __future__ import annotations

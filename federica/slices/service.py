@@ -1,10 +1,9 @@
 """Slice use cases: book (or dry-run), show, list, release. The caller owns the transaction.
 
-Booking: validate → what is free over the window → embed → lock the touched resource rows
-in a fixed order → re-check shared capacity against what is committed now → insert the
-reservations. Exclusive tags are guarded by the database (PostgreSQL exclusion
-constraints; on SQLite the whole booking runs under BEGIN IMMEDIATE). A booking that
-loses a race is retried by `book_with_retry` with fresh availability.
+Booking: validate → take the calendar lock (bump the calendar revision) → bring the
+in-memory calendar index up to what is committed → embed against what is free over the
+window → insert the slice, its parts, events and reservations. Exclusive tags are also
+guarded by the database itself (PostgreSQL exclusion constraints).
 """
 
 from __future__ import annotations
