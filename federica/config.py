@@ -48,6 +48,13 @@ class Settings:
     # worker may take the event over (a worker that died).
     worker_poll_s: float = 1.0
     worker_lease_s: int = 300
+    # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
+    # domain type, storage pool of the images, how interfaces reach the VLANs.
+    libvirt_uri: str = "qemu+ssh://root@{host}/system"
+    libvirt_domain_type: str = "kvm"
+    libvirt_pool: str = "default"
+    libvirt_networking: str = "ovs"  # ovs | bridge
+    libvirt_bridge: str = "br-uplink"  # ovs: the uplink trunk's bridge; bridge: "br{vlan}"
 
     @property
     def effective_database_url(self) -> str:
@@ -58,6 +65,11 @@ class Settings:
     @property
     def emulator_dir(self) -> Path:
         return self.data_dir / "emulator" / self.emulator_prefix
+
+    @property
+    def gateway_dir(self) -> Path:
+        """The slices' login gateways (their sshd files) of this controller."""
+        return self.data_dir / "gateways"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

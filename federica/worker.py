@@ -30,6 +30,7 @@ from federica.substrate.drivers import registry
 from federica.substrate.drivers.base import DeviceDriver
 from federica.substrate.drivers.compute import registry as compute_registry
 from federica.substrate.drivers.pool import DriverPool
+from federica.substrate.gateway import Gateways
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
 
     prov = Provisioner(
         checkout,
-        lambda driver, host: compute_registry.create(driver, host),
+        lambda driver, host: compute_registry.create(driver, host, ctx.settings),
+        gateway=Gateways(ctx.settings.gateway_dir),
         confirm_timeout_s=ctx.settings.netconf_confirm_timeout_s,
     )
     return prov, pool

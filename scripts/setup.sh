@@ -36,7 +36,7 @@ stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -f $stamp ]]; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install -q --upgrade pip </dev/null
-    .venv/bin/pip install -q -e '.[dev]' </dev/null
+    .venv/bin/pip install -q -e '.[dev,libvirt]' </dev/null
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -24,6 +24,9 @@ from federica.config import Settings
 from federica.db import Base, make_engine
 from federica.slices.index import drop_index
 
+# The shared driver suites are plain modules: let pytest explain their failed asserts.
+pytest.register_assert_rewrite("tests.driver_conformance", "tests.compute_conformance")
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 DATA = Path(__file__).resolve().parent / "data"

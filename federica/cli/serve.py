@@ -65,32 +65,41 @@ def demo(
     with transaction(state.context.sessions) as session:
         report = apply_topology(session, topo)
     click.echo(f"substrate {topology.name}: {len(report.changes)} change(s) applied")
-    emu: Emulator | None = None
-    if no_emulator:
-        pass
-    elif os.geteuid() != 0:
-        click.echo("not root: serving without the emulated facility (it needs namespaces)")
-    else:
-        emu = emulator_for(state)
-        click.echo("bringing up the emulated facility")
-        result = emu.up(
-            plan_facility(topo, state.settings.emulator_prefix),
-            progress=lambda m: click.echo(f"  {m}"),
-        )
-        with transaction(state.context.sessions) as session:
-            for name, info in result.devices.items():
-                record_host_key(session, name, info["fingerprint"])
-    # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down.
+    # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down, even
+    # when it arrives while the facility is still coming up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from federica.substrate.gateway import Gateways
     from federica.worker import Worker
 
-    worker = Worker(state.context)
-    worker.start()
-    click.echo(f"worker running in this process (events every {state.settings.worker_poll_s} s)")
+    emu: Emulator | None = None
+    worker: Worker | None = None
     try:
+        if no_emulator:
+            pass
+        elif os.geteuid() != 0:
+            click.echo("not root: serving without the emulated facility (it needs namespaces)")
+        else:
+            emu = emulator_for(state)
+            click.echo("bringing up the emulated facility")
+            result = emu.up(
+                plan_facility(topo, state.settings.emulator_prefix),
+                progress=lambda m: click.echo(f"  {m}"),
+            )
+            with transaction(state.context.sessions) as session:
+                for name, info in result.devices.items():
+                    record_host_key(session, name, info["fingerprint"])
+        worker = Worker(state.context)
+        worker.start()
+        click.echo(
+            f"worker running in this process (events every {state.settings.worker_poll_s} s)"
+        )
         _serve(state, host or state.settings.host, port or state.settings.port)
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
+        closed = Gateways(state.settings.gateway_dir).close_all()
+        if closed:
+            click.echo(f"closed {closed} slice gateway(s)")
         if emu is not None:
             click.echo("taking the emulated facility down")
             emu.down()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from federica.slices import maintenance, runner, service, windows
 from federica.slices.models import Slice
 from federica.slices.request import (
     MAX_REQUEST_BYTES,
+    load_document,
     parse_duration,
     parse_instant,
     parse_request,
@@ -66,6 +68,15 @@ def _read(file: Path) -> bytes:
         raise InvalidInput([FieldError("", f"{file}: {exc.strerror}")]) from None
 
 
+def _read_key(path: Path) -> str:
+    try:
+        if path.stat().st_size > 65536:
+            raise InvalidInput([FieldError("--ssh-key", f"{path}: not a public key (too large)")])
+        return path.read_text(errors="replace").strip()
+    except OSError as exc:
+        raise InvalidInput([FieldError("--ssh-key", f"{path}: {exc.strerror}")]) from None
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -74,11 +85,28 @@ def _now() -> dt.datetime:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show where it would go; book nothing.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--ssh-key",
+    "ssh_keys",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A public key file (e.g. ~/.ssh/id_ed25519.pub) that may log in through the "
+    "slice's gateway; repeatable; added to the request's ssh_keys.",
+)
 @pass_state
-def book(state: CliState, file: Path, dry_run: bool, as_json: bool) -> None:
+def book(
+    state: CliState, file: Path, dry_run: bool, as_json: bool, ssh_keys: tuple[Path, ...]
+) -> None:
     """Book the slice described in FILE (YAML or JSON)."""
+    document: Any = _read(file)
+    if ssh_keys:
+        document = load_document(document)
+        have = document.get("ssh_keys", []) if isinstance(document, dict) else None
+        if isinstance(have, list):  # otherwise validation names what is wrong
+            extra = [_read_key(k) for k in ssh_keys]
+            document["ssh_keys"] = [*have, *extra]
     booked = service.book_with_retry(
-        state.context.sessions, state.settings, _read(file), now=_now, dry_run=dry_run
+        state.context.sessions, state.settings, document, now=_now, dry_run=dry_run
     )
     if as_json:
         out = {
@@ -122,6 +150,33 @@ def show(state: CliState, ref: str) -> None:
     """A slice (by id or name) as JSON: mapping, VLANs, window, history."""
     with transaction(state.context.read_sessions) as s:
         click.echo(json.dumps(service.describe(service.get(s, ref)), indent=2))
+
+
+@slice_group.command()
+@click.argument("ref")
+@pass_state
+def summary(state: CliState, ref: str) -> None:
+    """A slice for people: its nodes and addresses, circuits, how to log in, timings."""
+    with transaction(state.context.read_sessions) as s:
+        d = service.describe(service.get(s, ref))
+    click.echo(f"slice {d['id']} {d['name']!r}: {d['status']}  {d['start']} → {d['end']}")
+    if d["failure_reason"]:
+        click.echo(f"  failed: {d['failure_reason']}")
+    for n in d["nodes"]:
+        addrs = ", ".join(f"{i['name']} {i['address']} ({i['circuit']})" for i in n["interfaces"])
+        click.echo(f"  node {n['name']:<12} {n['state']:<8} on {n['v_node']} ({n['pop']})  {addrs}")
+    for c in d["circuits"]:
+        hops = ", ".join(f"{h['device']}:{h['port']}.{h['vlan']}" for h in c["hops"])
+        click.echo(
+            f"  circuit {c['name']:<9} {c['bandwidth_mbps']} Mb/s {c['state']:<8} "
+            f"{hops or 'inside its V-node'}"
+        )
+    access = d["access"]
+    if access:
+        click.echo(f"  log in: {access['ssh']}   (any node: replace the last word)")
+        click.echo(f"  gateway host key: {access['host_key']}")
+    for phase, laps in d["timings_ms"].items():
+        click.echo(f"  {phase}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in laps.items()))
 
 
 @slice_group.command()

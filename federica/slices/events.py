@@ -43,8 +43,11 @@ def reschedule_end(sl: Slice, settings: Settings) -> None:
 
 
 def cancel_pending(sl: Slice, now: dt.datetime, why: str) -> None:
+    """Cancel the slice's events not done yet, except one a worker is running right now
+    (its worker records its own result)."""
     for e in sl.events:
-        if e.done_at is None:
+        running = e.claimed_until is not None and e.claimed_until > now
+        if e.done_at is None and not running:
             e.done_at, e.result = now, f"cancelled: {why}"
 
 

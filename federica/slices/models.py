@@ -45,6 +45,8 @@ class Slice(Base):
     # in-memory calendar indexes reload only slices newer than what they hold.
     rev: Mapped[int] = mapped_column(Integer, default=0, index=True)
     timings: Mapped[str] = mapped_column(Text, default="{}")  # phase -> ms, as JSON
+    # How to reach the running slice (the gateway's endpoint), as JSON; {} when not running.
+    access: Mapped[str] = mapped_column(Text, default="{}")
 
     nodes: Mapped[list[SliceNode]] = relationship(
         back_populates="slice", cascade="all, delete-orphan"

@@ -8,6 +8,8 @@ is geni_start_time/geni_end_time. Pure: parsing and checks need no database.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import enum
 import json
@@ -15,7 +17,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from federica import documents
 from federica.errors import FieldError, InvalidInput
@@ -62,6 +64,41 @@ class CircuitRequest(Strict):
     bandwidth_mbps: Annotated[int, Field(ge=1, le=100_000)] = 100
 
 
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+
+
+def _check_ssh_key(text: str) -> str:
+    """An OpenSSH public key line: type, base64 blob whose own type matches, comment."""
+    parts = text.strip().split(None, 2)
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        raise ValueError(f"not an OpenSSH public key (expected one of {', '.join(SSH_KEY_TYPES)})")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except binascii.Error:
+        raise ValueError("the key's base64 part is not valid base64") from None
+    n = int.from_bytes(blob[:4], "big")
+    if blob[4 : 4 + n].decode(errors="replace") != parts[0]:
+        raise ValueError(f"the key's data is not a {parts[0]} key")
+    if any(c in text.strip() for c in "\r\n\0"):
+        raise ValueError("one key per entry, on one line")
+    return " ".join(parts)
+
+
+SshKey = Annotated[
+    str,
+    Field(min_length=20, max_length=8192, description="an OpenSSH public key line"),
+    AfterValidator(_check_ssh_key),
+]
+
+
 class GatewayRequest(Strict):
     """FEDERICA's virtual gateway: the researcher's way into the slice."""
 
@@ -86,6 +123,10 @@ class SliceRequest(Strict):
     nodes: Annotated[list[NodeRequest], Field(min_length=1, max_length=200)]
     circuits: Annotated[list[CircuitRequest], Field(max_length=500)] = []
     gateway: GatewayRequest | None = None
+    ssh_keys: Annotated[
+        list[SshKey],
+        Field(max_length=32, description="who may log in to the nodes through the gateway"),
+    ] = []
 
 
 class ResolvedWindow(BaseModel):

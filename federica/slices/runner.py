@@ -71,7 +71,10 @@ def plan_of(session: Session, sl: Slice) -> SlicePlan:
             for n in sl.nodes
         ],
         circuits,
+        endpoints,
         node_vlans_from(circuits, placement, uplinks, endpoints),
+        req.ssh_keys,
+        req.gateway.node if req.gateway else None,
     )
 
 
@@ -107,6 +110,7 @@ def start(
         for c in sl.circuits:
             c.state, c.detail = outcome.circuits.get(c.name, (PartState.PLANNED, ""))
         _record_timings(sl, "provisioning", outcome.timings_ms)
+        sl.access = json.dumps(outcome.access)
         parts = [n.state for n in sl.nodes] + [c.state for c in sl.circuits]
         status = derived_status(sl.status, parts)
         if outcome.ok and status is S.ACTIVE:
@@ -169,6 +173,7 @@ def end(
             move(sl, S.FAILED, at, why)
             sl.failure_reason = why
             return why
+        sl.access = "{}"
         for n in sl.nodes:
             n.state = PartState.REMOVED
         for c in sl.circuits:

@@ -23,6 +23,7 @@ from federica.config import Settings
 from federica.db import make_engine, transaction
 from federica.migrate import upgrade
 from federica.substrate.drivers.base import Change
+from federica.substrate.drivers.compute.cgroups import Cgroups
 from federica.substrate.drivers.netconf.federica_l2 import change_config, parse_config, to_xml
 from federica.substrate.drivers.netconf.session import Endpoint, connect
 from federica.substrate.emulator import iproute, processes
@@ -176,3 +177,4 @@ def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facilit
     assert not leftovers, f"processes left running: {leftovers}"
     assert processes.find_by_argument(f"{emu.run_dir}/") == [], "unrecorded processes left"
     assert host_snapshot() == before, "namespaces or links left behind"
+    assert not Cgroups.detect(prefix).group_exists(), "the nodes' cgroup group left behind"

@@ -61,9 +61,7 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/api/v1/substrate", timeout=1
-            ):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/substrate", timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -114,9 +112,7 @@ def test_fifty_concurrent_bookings_over_http(
     assert codes.count(201) == FEASIBLE, codes
     assert codes.count(409) == CLIENTS - FEASIBLE, codes
     refusals = [body for code, ctype, body in results if code == 409]
-    assert all(
-        ctype == "application/problem+json" for code, ctype, _ in results if code == 409
-    )
+    assert all(ctype == "application/problem+json" for code, ctype, _ in results if code == 409)
     assert all("PRG" in body["detail"] for body in refusals), refusals[0]
     assert violations(db.engine) == {
         "double-booked tags": 0,

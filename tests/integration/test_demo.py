@@ -25,10 +25,22 @@ from tests.integration.conftest import host_snapshot, needs_root, with_free_port
 pytestmark = [pytest.mark.integration, needs_root]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(taken: set[int]) -> int:
+    """A free port that is not one of `taken` (ports chosen but not bound yet)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            return port
+
+
+def post_json(url: str, body: Any) -> Any:
+    req = urllib.request.Request(  # noqa: S310  (loopback only)
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        return json.load(r)
 
 
 def get_json(url: str) -> Any:
@@ -41,7 +53,7 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
     topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
     topo_file = tmp_path / "core4.yaml"
     topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
-    port = free_port()
+    port = free_port({d.management.port for d in topo.devices})
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
         "FEDERICA_EMULATOR_PREFIX": f"fd{os.getpid() % 100000}",
@@ -79,6 +91,27 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         assert all(d["host_key"].startswith("SHA256:") for d in body["devices"])
         assert "emulated facility" in log.read_text()
         assert host_snapshot() != before  # the facility is up
+
+        # The README's walk-through: book bgp-lab, the demo's worker builds it, log in.
+        key = tmp_path / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        lab = yaml.safe_load((EXAMPLES / "slices" / "bgp-lab.yaml").read_text())
+        lab["ssh_keys"] = [key.with_suffix(".pub").read_text()]
+        booked = post_json(f"http://127.0.0.1:{port}/api/v1/slices", lab)
+        url = f"http://127.0.0.1:{port}/api/v1/slices/{booked['slice']['id']}"
+        deadline = time.monotonic() + 60
+        while get_json(url)["status"] in ("scheduled", "provisioning"):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        sl = get_json(url)
+        assert sl["status"] == "active", sl["history"]
+        login = subprocess.run(
+            ["ssh", "-p", str(sl["access"]["port"]), "-i", str(key), "-o", "BatchMode=yes",
+             "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={tmp_path / 'kh'}",
+             "root@127.0.0.1", "r-prg", "ping -c 1 -W 2 10.0.1.2"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert login.returncode == 0, login.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -86,5 +119,35 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    assert "taking the emulated facility down" in log.read_text()
+    assert host_snapshot() == before
+
+
+def test_sigterm_while_the_facility_comes_up_leaves_nothing(tmp_path: Path) -> None:
+    before = host_snapshot()
+    topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
+    topo_file = tmp_path / "core4.yaml"
+    topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
+    env = os.environ | {
+        "FEDERICA_DATA_DIR": str(tmp_path / "var"),
+        "FEDERICA_EMULATOR_PREFIX": f"fe{os.getpid() % 100000}",
+    }
+    env.pop("FEDERICA_DATABASE_URL", None)
+    log = tmp_path / "demo.log"
+    port = free_port({d.management.port for d in topo.devices})
+    argv = [sys.executable, "-m", "federica", "demo", "--port", str(port)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*argv, "--topology", str(topo_file)], cwd=REPO, env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "wires" not in log.read_text():  # namespaces made, servers starting
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
     assert "taking the emulated facility down" in log.read_text()
     assert host_snapshot() == before

@@ -17,7 +17,7 @@ from typing import Any
 
 from federica.substrate.drivers.base import DeviceConfig
 from federica.substrate.emulator import iproute
-from federica.substrate.emulator.plan import DevicePlan, vlan_ifname
+from federica.substrate.emulator.plan import DevicePlan, vlan_ifname, vxlan_add
 
 log = logging.getLogger(__name__)
 BRIDGE_PREFIX = "xc"
@@ -114,10 +114,7 @@ def reconcile(plan: DevicePlan, cfg: DeviceConfig, obs: Observed) -> tuple[list[
         assert port.underlay is not None
         u = port.underlay
         if dev not in obs.vxlans:
-            ip.append(
-                f"link add name {dev} mtu 1500 type vxlan id {w.vni} local {u.local_ip} "
-                f"remote {u.remote_ip} dstport {u.vxlan_port} dev {port.ifname}"
-            )
+            ip.append(vxlan_add(dev, w.vni, u, port.ifname))
         if obs.vxlans.get(dev) != w.master:
             ip.append(f"link set dev {dev} master {w.master}")
         if obs.up.get(dev, False) != w.up:

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from federica.substrate.emulator import device, iproute, processes
-from federica.substrate.emulator.plan import UNDERLAY_MTU, DevicePlan, FacilityPlan, HostPlan
+from federica.substrate.emulator.plan import (
+    UNDERLAY_MTU,
+    DevicePlan,
+    FacilityPlan,
+    HostPlan,
+    vxlan_add,
+)
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
@@ -239,6 +245,9 @@ class Emulator:
         state = self.load_state()
         if state is None:
             return False
+        nodes = self._remove_nodes(state)
+        if nodes:
+            progress(f"removed {nodes} virtual node(s) still on the V-nodes")
         # A kill -9 of `up` between starting a process and recording it leaves one process
         # unrecorded: find it by this emulator's own run directory in its command line.
         strays = processes.find_by_argument(str(self.run_dir) + "/")
@@ -258,6 +267,16 @@ class Emulator:
         self.state_path.unlink(missing_ok=True)
         progress(f"removed {len(state.namespaces)} namespaces and {len(state.processes)} processes")
         return True
+
+    def _remove_nodes(self, state: State) -> int:
+        from federica.substrate.drivers.compute.cgroups import Cgroups
+        from federica.substrate.drivers.compute.netns import remove_all
+
+        hosts = [HostPlan.from_json(h) for h in state.hosts.values()]
+        cgroups = Cgroups.detect(self.prefix)
+        count = remove_all(self.socket_dir, hosts, cgroups)
+        cgroups.remove_group()
+        return count
 
     # -- status --------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -337,33 +356,10 @@ def _wire(plan: FacilityPlan) -> None:
 
 
 def host_vlan_interface(host: HostPlan, vlan: int) -> str:
-    """Create (idempotently) the V-node side of VLAN `vlan` on its uplink; returns its name.
-
-    What the netns compute driver does for a virtual node's interface; tests use it too."""
+    """Create (idempotently) the V-node side of VLAN `vlan` on its uplink, as the netns
+    compute driver does for a node's interface; returns its name (tests use it)."""
     name = f"{host.ifname}.{vlan}"
-    existing = {link["ifname"] for link in iproute.links(host.namespace)}
-    if name not in existing:
-        u = host.underlay
-        iproute.ip(
-            "link",
-            "add",
-            "name",
-            name,
-            "mtu",
-            "1500",
-            "type",
-            "vxlan",
-            "id",
-            str(vlan),
-            "local",
-            u.local_ip,
-            "remote",
-            u.remote_ip,
-            "dstport",
-            str(u.vxlan_port),
-            "dev",
-            host.ifname,
-            ns=host.namespace,
-        )
-        iproute.ip("link", "set", "dev", name, "up", ns=host.namespace)
+    if name not in {link["ifname"] for link in iproute.links(host.namespace)}:
+        lines = [vxlan_add(name, vlan, host.underlay, host.ifname), f"link set dev {name} up"]
+        iproute.ip_batch(lines, ns=host.namespace)
     return name

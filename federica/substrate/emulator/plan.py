@@ -148,6 +148,15 @@ def vlan_ifname(port_ifname: str, vlan: int) -> str:
     return name
 
 
+def vxlan_add(name: str, vni: int, underlay: Underlay, dev: str) -> str:
+    """The `ip` batch line making "VLAN vni on this wire": a VXLAN device over `dev`."""
+    u = underlay
+    return (
+        f"link add name {name} mtu 1500 type vxlan id {vni} local {u.local_ip} "
+        f"remote {u.remote_ip} dstport {u.vxlan_port} dev {dev}"
+    )
+
+
 def _wire_ips(index: int) -> tuple[str, str]:
     if index >= MAX_WIRES:
         raise PlanError(f"more than {MAX_WIRES} wires; the underlay range is exhausted")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -41,9 +42,15 @@ def _flag(name: str) -> bool:
     query=("dry_run",),
 )
 def create_slice() -> ResponseReturnValue:
+    received = g.get("received", time.perf_counter())
     dry_run = _flag("dry_run")
     booked = service.book_with_retry(
-        ctx().sessions, ctx().settings, request.get_data(), now=_now, dry_run=dry_run
+        ctx().sessions,
+        ctx().settings,
+        request.get_data(),
+        now=_now,
+        dry_run=dry_run,
+        received=received,
     )
     body = {
         "dry_run": booked.dry_run,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from federica.substrate.drivers.base import Attachment, Change, Segment
+from federica.substrate.drivers.base import Attachment, Change, Segment, Unreachable
 from federica.substrate.drivers.netconf.ietf import IetfDriver
 from federica.substrate.emulator import iproute
 from federica.substrate.emulator.facility import host_vlan_interface
@@ -67,12 +67,18 @@ def drivers(fac: Facility) -> Iterator[dict[str, IetfDriver]]:
 def running(fac: Facility) -> dict[str, str]:
     out = {}
     for n in DEVICES:
-        d = IetfDriver(n, fac.endpoint(n))
-        d.open()
-        try:
-            out[n] = d.get_config_text("running")
-        finally:
-            d.close()
+        for attempt in range(3):  # netconfd may be busy reverting a dead session's commit
+            d = IetfDriver(n, fac.endpoint(n))
+            try:
+                d.open()
+                out[n] = d.get_config_text("running")
+                break
+            except Unreachable:
+                if attempt == 2:
+                    raise
+                time.sleep(2)
+            finally:
+                d.close()
     return out
 
 
@@ -141,7 +147,10 @@ def test_device_3_sshd_killed_mid_transaction(
         with pytest.raises(TransactionFailed) as info:
             run_transaction(drivers, changes(), observer=kill_sshd)
         assert info.value.device == THIRD
-        assert "session lost" in info.value.reason or "no open" in info.value.reason
+        # The dead transport shows as a lost session, or (on a loaded machine, when the
+        # RPC is written before the client notices) as an RPC that is never answered.
+        reason = info.value.reason
+        assert any(w in reason for w in ("session lost", "no open", "no answer in time")), reason
     finally:
         fac.emulator.restart(THIRD, "sshd")
     assert running(fac) == before
@@ -187,7 +196,9 @@ run_transaction(drivers, changes, confirm_timeout_s=spec["timeout"], observer=st
 def test_controller_killed_after_the_confirmed_commits(fac: Facility, tmp_path: Path) -> None:
     before = running(fac)
     spec = {
-        "timeout": 3,
+        # Long enough that reading four devices on a loaded 2-core CI machine still sees
+        # the unconfirmed change; the roll-back is awaited below, not slept for.
+        "timeout": 10,
         "endpoints": {
             n: {
                 "host": e.host,
@@ -222,6 +233,5 @@ def test_controller_killed_after_the_confirmed_commits(fac: Facility, tmp_path: 
             proc.kill()
             proc.wait()
     # Nothing talks to the devices now; each rolls back when its confirm timeout ends.
-    time.sleep(5)
-    assert eventually(lambda: running(fac) == before, 10.0, every=1.5)
+    assert eventually(lambda: running(fac) == before, 30.0, every=1.5)
     assert eventually(lambda: no_circuit_anywhere(fac), 3.0)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from federica.app import Context
 from federica.cli import cli
 from federica.cli import main as _register  # noqa: F401
+from federica.db import transaction
+from federica.slices.models import Slice
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 
@@ -56,3 +60,25 @@ def test_book_list_show_release(cli_env: dict[str, str], db: Context) -> None:
     assert code == 0 and out.strip().endswith("ended")
     code, _, err = run(cli_env, "slice", "show", "no-such-slice")
     assert code == 1 and "no slice 'no-such-slice'" in err
+
+
+def test_book_with_ssh_keys_names_a_bad_key_and_books_nothing(
+    cli_env: dict[str, str], db: Context, tmp_path: Path
+) -> None:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    before = table_dump(db)
+    lab = str(EXAMPLES / "slices" / "bgp-lab.yaml")
+    code, _, err = run(cli_env, "slice", "book", lab, "--ssh-key", str(tmp_path / "missing.pub"))
+    assert code == 2 and "--ssh-key" in err and "missing.pub" in err
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("this is not a key at all\n")
+    code, _, err = run(cli_env, "slice", "book", lab, "--ssh-key", str(garbage))
+    assert code == 2 and "ssh_keys[0]: " in err and "not an OpenSSH public key" in err
+    assert table_dump(db) == before
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    code, out, _ = run(cli_env, "slice", "book", lab, "--ssh-key", f"{key}.pub", "--json")
+    assert code == 0, out
+    with transaction(db.read_sessions) as s:
+        stored = json.loads(s.scalars(select(Slice.request)).one())
+    assert stored["ssh_keys"] == [Path(f"{key}.pub").read_text().strip()]

@@ -29,7 +29,7 @@ def test_book_show_list_release(core4: Context, client: FlaskClient) -> None:
     sl = body["slice"]
     assert sl["name"] == "bgp-lab" and sl["status"] == "scheduled"
     assert len(sl["nodes"]) == 4 and all(c["hops"] for c in sl["circuits"])
-    assert set(body["timings_ms"]) == {"validate", "embed", "reserve"}
+    assert set(body["timings_ms"]) == {"api", "validate", "embed", "reserve"}
     assert client.get("/api/v1/slices/bgp-lab").get_json()["id"] == sl["id"]
     assert [s["name"] for s in client.get("/api/v1/slices?status=scheduled").get_json()] == [
         "bgp-lab"
@@ -89,8 +89,22 @@ def test_dry_run_writes_nothing(core4: Context, client: FlaskClient) -> None:
             422,
             "window.start",
         ),
+        (
+            json.dumps(
+                {"name": "x", "nodes": [{"name": "a"}], "ssh_keys": ["ssh-rsa AAAA-garbage!!"]}
+            ),
+            422,
+            "ssh_keys[0]",
+        ),
     ],
-    ids=["unknown-pop", "missing-node", "malformed-json", "bandwidth-above-any-path", "past"],
+    ids=[
+        "unknown-pop",
+        "missing-node",
+        "malformed-json",
+        "bandwidth-above-any-path",
+        "past",
+        "not-an-ssh-key",
+    ],
 )
 def test_bad_requests_are_problems_and_change_nothing(
     core4: Context, client: FlaskClient, body: str, status: int, field: str

@@ -25,7 +25,9 @@ class InterfaceSpec:
 
     name: str  # inside the node, e.g. eth1
     circuit: str
-    vlan: int
+    vlan: int  # 0: the circuit stays inside this V-node (no tag on the uplink)
+    segment: str = ""  # the circuit's name on the devices, unique across slices
+    address: str | None = None  # IPv4 address/prefix the node starts with, if any
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class NodeSpec:
     image: str
     interfaces: tuple[InterfaceSpec, ...] = ()
     ssh_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InterfaceState:
+    name: str
+    circuit: str
+    address: str | None
+    up: bool
 
 
 class ComputeError(Exception):
@@ -56,3 +66,9 @@ class ComputeDriver(Protocol):
     def destroy(self, node_id: str) -> None: ...
     def status(self, node_id: str) -> NodeState: ...
     def nodes(self) -> list[str]: ...
+    def interfaces(self, node_id: str) -> list[InterfaceState]: ...
+
+    def console(self, node_id: str) -> tuple[str, ...]:
+        """The command, run on the controller's machine, that opens a shell (or the
+        console) of the node: what the slice's gateway runs for a researcher."""
+        ...

@@ -6,7 +6,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from federica.substrate.drivers.compute.base import ComputeError, NodeSpec, NodeState
+from federica.substrate.drivers.compute.base import (
+    ComputeError,
+    InterfaceState,
+    NodeSpec,
+    NodeState,
+)
 
 
 @dataclass
@@ -32,6 +37,7 @@ class FakeLab:
 
 
 LAB = FakeLab()
+IMAGES = ("debian", "frr")  # as the netns driver offers
 
 
 class FakeCompute:
@@ -44,8 +50,15 @@ class FakeCompute:
             raise ComputeError(self.host, node, self._h.fail[verb])
 
     def define(self, spec: NodeSpec) -> None:
+        if spec.image not in IMAGES:
+            raise ComputeError(self.host, spec.id, f"image {spec.image!r} is not available")
         with self._h.guard:
             self._check("define", spec.id)
+            have = self._h.nodes.get(spec.id)
+            if have is not None:
+                if have[0] != spec:
+                    raise ComputeError(self.host, spec.id, "a different node with this id")
+                return
             self._h.nodes[spec.id] = (spec, NodeState.DEFINED)
 
     def _set(self, verb: str, node_id: str, state: NodeState) -> None:
@@ -74,3 +87,18 @@ class FakeCompute:
     def nodes(self) -> list[str]:
         with self._h.guard:
             return sorted(self._h.nodes)
+
+    def interfaces(self, node_id: str) -> list[InterfaceState]:
+        with self._h.guard:
+            entry = self._h.nodes.get(node_id)
+        if entry is None:
+            raise ComputeError(self.host, node_id, "no such node")
+        spec, state = entry
+        up = state is NodeState.RUNNING
+        return [InterfaceState(i.name, i.circuit, i.address, up) for i in spec.interfaces]
+
+    def console(self, node_id: str) -> tuple[str, ...]:
+        if self.status(node_id) is NodeState.ABSENT:
+            raise ComputeError(self.host, node_id, "no such node")
+        # Nothing to enter: commands run on the controller's machine, labelled.
+        return ("env", f"FEDERICA_FAKE_NODE={node_id}")

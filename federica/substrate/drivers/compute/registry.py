@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from federica.substrate.drivers.compute.base import ComputeDriver
+from federica.config import Settings
+from federica.substrate.drivers.compute.base import ComputeDriver, ComputeError
 
-Factory = Callable[[str], ComputeDriver]  # V-node name -> driver
+Factory = Callable[[str, Settings], ComputeDriver]  # (V-node name, settings) -> driver
 _factories: dict[str, Factory] = {}
 
 
@@ -24,20 +25,57 @@ def names() -> list[str]:
     return sorted(_factories)
 
 
-def create(driver: str, host: str) -> ComputeDriver:
+def create(driver: str, host: str, settings: Settings) -> ComputeDriver:
     _load_builtin()
     try:
-        return _factories[driver](host)
+        factory = _factories[driver]
     except KeyError:
         raise UnknownComputeDriver(
             f"V-node {host}: no compute driver named {driver!r} in this controller "
             f"(known: {', '.join(sorted(_factories))})"
         ) from None
+    return factory(host, settings)
+
+
+def _fake(host: str, _settings: Settings) -> ComputeDriver:
+    from federica.substrate.drivers.compute import fake
+
+    return fake.FakeCompute(fake.LAB.host(host))
+
+
+def _netns(host: str, settings: Settings) -> ComputeDriver:
+    from federica.substrate.drivers.compute.netns import for_emulated_host
+
+    return for_emulated_host(host, settings)
+
+
+def _libvirt(host: str, settings: Settings) -> ComputeDriver:
+    from federica.substrate.drivers.compute.libvirt import LibvirtCompute
+    from federica.substrate.drivers.compute.libvirt_xml import Networking
+
+    if settings.libvirt_networking == "ovs":
+        net = Networking("ovs", bridge=settings.libvirt_bridge)
+    elif settings.libvirt_networking == "bridge":
+        net = Networking("bridge", bridge_template=settings.libvirt_bridge)
+    else:
+        raise ComputeError(
+            host,
+            "-",
+            f"FEDERICA_LIBVIRT_NETWORKING: expected ovs or bridge, "
+            f"got {settings.libvirt_networking!r}",
+        )
+    return LibvirtCompute(
+        host,
+        settings.libvirt_uri.format(host=host),
+        domain_type=settings.libvirt_domain_type,
+        pool=settings.libvirt_pool,
+        networking=net,
+    )
 
 
 def _load_builtin() -> None:
     if "fake" in _factories:
         return
-    from federica.substrate.drivers.compute import fake
-
-    register("fake", lambda host: fake.FakeCompute(fake.LAB.host(host)))
+    register("fake", _fake)
+    register("netns", _netns)
+    register("libvirt", _libvirt)

@@ -1,0 +1,135 @@
+"""CPU, memory and process-count limits for a namespace node, through whichever cgroup
+hierarchy the kernel offers: v2 (`cpu.max`, `memory.max`) or v1 (`cpu.cfs_quota_us`,
+`memory.limit_in_bytes`, the `pids` controller). Where neither can be written, the node
+runs without limits and `notes` says so; nothing pretends otherwise.
+
+The cgroup is also how a node's processes are found and stopped: every process started
+in the node (routing daemons, a researcher's login shell) is put in it first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000
+MAX_PIDS = 512  # per node: a runaway fork loop in one node cannot starve the machine
+
+
+@dataclass
+class Cgroups:
+    """The cgroup directories of nodes under `<controller>/federica/<group>/<node>`."""
+
+    group: str
+    root: Path = ROOT
+    version: int = 0  # 0: no usable hierarchy
+    controllers: dict[str, Path] = field(default_factory=dict)  # v1: name -> mount
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def detect(cls, group: str, root: Path = ROOT) -> Cgroups:
+        cg = cls(group, root)
+        if (root / "cgroup.controllers").exists():
+            have = set((root / "cgroup.controllers").read_text().split())
+            if {"cpu", "memory", "pids"} <= have:
+                cg.version = 2
+                return cg
+            cg.notes.append(f"cgroup v2 without cpu/memory/pids controllers (has: {have})")
+        mounts = {name: root / name for name in ("cpu", "memory", "pids")}
+        if all((p / "cgroup.procs").exists() and os.access(p, os.W_OK) for p in mounts.values()):
+            cg.version, cg.controllers = 1, mounts
+        else:
+            cg.notes.append("no writable cgroup hierarchy: nodes run without CPU/RAM limits")
+        return cg
+
+    def _dirs(self, node: str) -> list[Path]:
+        rel = Path("federica") / self.group / node
+        if self.version == 2:
+            return [self.root / rel]
+        if self.version == 1:
+            return [mount / rel for mount in self.controllers.values()]
+        return []
+
+    def create(self, node: str, vcpu: int, ram_mb: int) -> str:
+        """Make the node's cgroup with its limits; returns what is enforced, for people."""
+        if self.version == 0:
+            return "; ".join(self.notes)
+        if self.version == 2:
+            self._enable_v2_controllers()
+            d = self._dirs(node)[0]
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "cpu.max").write_text(f"{vcpu * PERIOD_US} {PERIOD_US}")
+            (d / "memory.max").write_text(str(ram_mb * 1024 * 1024))
+            (d / "pids.max").write_text(str(MAX_PIDS))
+        else:
+            for d in self._dirs(node):
+                d.mkdir(parents=True, exist_ok=True)
+            cpu, mem, pids = (
+                self.controllers[c] / "federica" / self.group / node
+                for c in ("cpu", "memory", "pids")
+            )
+            (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (cpu / "cpu.cfs_quota_us").write_text(str(vcpu * PERIOD_US))
+            (mem / "memory.limit_in_bytes").write_text(str(ram_mb * 1024 * 1024))
+            (pids / "pids.max").write_text(str(MAX_PIDS))
+        return f"cgroup v{self.version}: {vcpu} CPU, {ram_mb} MiB, {MAX_PIDS} processes"
+
+    def _enable_v2_controllers(self) -> None:
+        path = self.root
+        for part in ("federica", self.group):
+            with contextlib.suppress(OSError):
+                (path / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+            path = path / part
+            path.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            (path / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+
+    def enter_script(self, node: str) -> str:
+        """Shell that moves the current shell (`$$`) into the node's cgroup; a command
+        `exec`ed after it, and everything it forks, stays there."""
+        return "".join(f"echo $$ > {d / 'cgroup.procs'}; " for d in self._dirs(node))
+
+    def pids(self, node: str) -> list[int]:
+        found: set[int] = set()
+        for d in self._dirs(node):
+            with contextlib.suppress(OSError):
+                found.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+        return sorted(found)
+
+    def kill(self, node: str, grace_s: float = 2.0) -> None:
+        """SIGTERM every process of the node, then SIGKILL what is left."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.pids(node):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + grace_s
+            while self.pids(node) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self.pids(node):
+                return
+
+    def remove(self, node: str) -> None:
+        for d in self._dirs(node):
+            with contextlib.suppress(FileNotFoundError):
+                d.rmdir()
+
+    def remove_group(self) -> None:
+        """This group's own directories, once its nodes are gone (and `federica/` if it is
+        then empty): what `federica emulate down` leaves is nothing."""
+        tops = [self.root] if self.version == 2 else list(self.controllers.values())
+        for top in tops:
+            for d in (top / "federica" / self.group, top / "federica"):
+                with contextlib.suppress(OSError):  # not empty (another group), or gone
+                    d.rmdir()
+
+    def group_exists(self) -> bool:
+        tops = [self.root] if self.version == 2 else list(self.controllers.values())
+        return any((top / "federica" / self.group).exists() for top in tops)
+
+    def exists(self, node: str) -> bool:
+        return any(d.exists() for d in self._dirs(node))
