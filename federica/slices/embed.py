@@ -71,11 +71,14 @@ class RouteCache:
         self.graph = nx.Graph()
         self.parallel: dict[frozenset[str], list[str]] = {}
         self.around: dict[str, list[str]] = {}
+        self.adjacent: dict[str, list[tuple[str, str]]] = {}  # device -> (neighbour, link)
         for name, a, b in links:
             self.graph.add_edge(a, b)
             self.parallel.setdefault(frozenset((a, b)), []).append(name)
             self.around.setdefault(a, []).append(name)
             self.around.setdefault(b, []).append(name)
+            self.adjacent.setdefault(a, []).append((b, name))
+            self.adjacent.setdefault(b, []).append((a, name))
         self._paths: dict[tuple[str, str], list[list[str]]] = {}
 
     def paths(self, a: str, b: str) -> list[list[str]]:
@@ -122,6 +125,9 @@ class SubstrateView:
     window_label: str = ""  # "2026-12-01 09:00 to 12:00 UTC", for messages
     routes: RouteCache | None = None  # shared across views of one topology
     blocked: Mapping[str, str] = field(default_factory=dict)  # resource -> why (maintenance)
+    # At most one node of a slice per V-node (the VNE benchmark's rule; the testbed itself
+    # lets nodes share a V-node, which saves the circuit between them).
+    distinct_hosts: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,11 @@ class CircuitMapping:
     bandwidth_mbps: int
     hops: list[Hop] = field(default_factory=list)  # every (device, port, vlan) it uses
 
+    @property
+    def links(self) -> set[str]:
+        """The physical links it crosses (host uplinks are not links)."""
+        return {h.link for h in self.hops if h.link is not None}
+
     def attachments_by_device(self) -> dict[str, list[tuple[str, int]]]:
         out: dict[str, list[tuple[str, int]]] = {}
         for h in self.hops:
@@ -151,6 +162,11 @@ class CircuitMapping:
 class Embedding:
     placement: dict[str, str]  # node -> host
     circuits: dict[str, CircuitMapping]
+
+    @property
+    def bandwidth_cost(self) -> int:
+        """Mb/s times links crossed, summed over circuits: the network the slice takes."""
+        return sum(c.bandwidth_mbps * len(c.links) for c in self.circuits.values())
 
 
 class EmbeddingFailed(FedericaError):
@@ -184,6 +200,31 @@ class _State:
         self.routes = view.routes or RouteCache(
             [(lk.name, lk.a_device, lk.b_device) for lk in view.links]
         )
+        self.used: set[str] = set()  # hosts holding a node of this slice
+
+    def copy(self) -> _State:
+        """A trial copy: what-if placements are cheap (a few dict copies)."""
+        new = object.__new__(_State)
+        new.view, new.links, new.routes = self.view, self.links, self.routes
+        new.cpu, new.ram = dict(self.cpu), dict(self.ram)
+        new.uplink_bw, new.uplink_vlans = dict(self.uplink_bw), dict(self.uplink_vlans)
+        new.bw, new.vlans = dict(self.bw), dict(self.vlans)
+        new.used = set(self.used)
+        return new
+
+    def fits(self, node: NodeRequest, host: str) -> bool:
+        cap = self.view.hosts[host]
+        return (
+            (node.pop is None or cap.pop == node.pop)
+            and self.cpu[host] >= node.vcpu
+            and self.ram[host] >= node.ram_mb
+            and not (self.view.distinct_hosts and host in self.used)
+        )
+
+    def place(self, node: NodeRequest, host: str) -> None:
+        self.cpu[host] -= node.vcpu
+        self.ram[host] -= node.ram_mb
+        self.used.add(host)
 
     def usable(self, link: str, bw: int) -> bool:
         return link in self.bw and self.bw[link] >= bw and bool(self.vlans[link])
@@ -222,6 +263,10 @@ class _State:
 
 class RankedKShortest:
     """Node ranking + k-shortest paths: the classic baseline."""
+
+    # When none of the k shortest paths has the bandwidth, search the graph pruned to the
+    # links that do. The published k-shortest-path baselines do not; the controller does.
+    search_fallback = True
 
     def embed(self, request: SliceRequest, view: SubstrateView) -> Embedding:
         state = _State(view)
@@ -271,16 +316,13 @@ class RankedKShortest:
                 )
                 continue
             placement[node.name] = host
-            state.cpu[host] -= node.vcpu
-            state.ram[host] -= node.ram_mb
+            state.place(node, host)
         return placement, reasons
 
     def _best_host(self, node: NodeRequest, bw: int, state: _State) -> str | None:
         best, best_rank = None, -1.0
         for name, cap in sorted(state.view.hosts.items()):
-            if node.pop is not None and cap.pop != node.pop:
-                continue
-            if state.cpu[name] < node.vcpu or state.ram[name] < node.ram_mb:
+            if not state.fits(node, name):
                 continue
             if state.uplink_bw[name] < bw and bw > 0:
                 continue
@@ -309,6 +351,13 @@ class RankedKShortest:
             return (
                 f"node {node.name} needs {node.ram_mb} MB RAM {where}; at most {ram} MB "
                 f"free on any V-node{during}"
+            )
+        if state.view.distinct_hosts and any(
+            state.cpu[h] >= node.vcpu and state.ram[h] >= node.ram_mb for h in hosts
+        ):
+            return (
+                f"node {node.name}: every V-node {where} with {node.vcpu} vCPU and "
+                f"{node.ram_mb} MB RAM free already holds a node of this slice{during}"
             )
         return (
             f"node {node.name} needs {node.vcpu} vCPU and {node.ram_mb} MB RAM on one V-node "
@@ -345,12 +394,19 @@ class RankedKShortest:
             )
             if mapping is not None:
                 return mapping, None
-        trees = self._searched_trees(devices, bw, state)
+        search = self.search_fallback or len(devices) > 2
+        trees = self._searched_trees(devices, bw, state) if search else []
         if not trees:
             pops = [state.view.pops_of_devices.get(d, d) for d in devices]
             blocked = self._blocked_note(state)
             if len(devices) == 2:
                 widest = state.widest(*devices)
+                if widest >= bw:  # only without the search fallback
+                    return None, FieldError(
+                        path_field,
+                        f"circuit {c.name} needs {bw} Mb/s between {pops[0]} and {pops[1]}; "
+                        f"none of the {K_PATHS} shortest paths has that free{during}",
+                    )
                 return None, FieldError(
                     path_field,
                     f"circuit {c.name} needs {bw} Mb/s between "
@@ -402,9 +458,12 @@ class RankedKShortest:
                 return [[g[a][b]["key"] for a, b in itertools.pairwise(p)] for p in paths]
             except nx.NetworkXNoPath:
                 return []
-        if not all(nx.has_path(g, devices[0], d) for d in devices[1:]):
+        reachable = nx.node_connected_component(g, devices[0])
+        if not all(d in reachable for d in devices[1:]):
             return []
-        tree = steiner_tree(g, devices)
+        # networkx's Steiner tree needs a connected graph (else KeyError): keep the part
+        # the terminals are in.
+        tree = steiner_tree(g.subgraph(reachable), devices)
         return [[g[a][b]["key"] for a, b in tree.edges()]]
 
     def _first_assignable(

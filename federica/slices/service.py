@@ -26,7 +26,8 @@ from federica.db import Base, insert_rows
 from federica.errors import Conflict, FieldError, NotFound
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
-from federica.slices.embed import Embedder, Embedding, RankedKShortest
+from federica.slices.coordinated import Coordinated
+from federica.slices.embed import Embedder, Embedding
 from federica.slices.index import CalendarIndex, Substrate, held_from_row, index_for
 from federica.slices.lifecycle import HOLDING, PartState, SliceStatus, check_transition
 from federica.slices.models import (
@@ -42,7 +43,7 @@ from federica.slices.provision import interface_plan
 from federica.slices.request import DEFAULT_IMAGE, SliceRequest, parse_request
 
 K = ReservationKind
-DEFAULT_EMBEDDER: Embedder = RankedKShortest()
+DEFAULT_EMBEDDER: Embedder = Coordinated()
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The baseline embedder on the example topologies: placement, routing, VLANs, and
-failures that name the constraint and the place."""
+"""The embedders on the example topologies: placement, routing, VLANs, and failures that
+name the constraint and the place. Every test runs against each embedder the controller
+can use (the classic baseline and the default, coordinated one): this is their contract."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from federica.slices.coordinated import Coordinated
 from federica.slices.embed import (
+    Embedder,
     Embedding,
     EmbeddingFailed,
     RankedKShortest,
@@ -36,8 +39,17 @@ def request(nodes: list[dict[str, Any]], circuits: list[dict[str, Any]]) -> Slic
     return r
 
 
+EMBEDDER: list[Embedder] = [RankedKShortest()]
+
+
+@pytest.fixture(autouse=True, params=[RankedKShortest, Coordinated])
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    EMBEDDER[0] = request.param()
+    return EMBEDDER[0]
+
+
 def embed(req: SliceRequest, view: Any = None) -> Embedding:
-    return RankedKShortest().embed(req, view or full_view(topo(), "2026-12-01 09:00-12:00"))
+    return EMBEDDER[0].embed(req, view or full_view(topo(), "2026-12-01 09:00-12:00"))
 
 
 def assert_consistent(e: Embedding, t: Topology) -> None:
@@ -192,4 +204,25 @@ def test_ten_nodes_twelve_circuits_on_federica() -> None:
     ]
     e = embed(request(nodes, circuits), full_view(t))
     assert len(e.placement) == 10 and len(e.circuits) == 12
+    assert_consistent(e, t)
+
+
+def test_multipoint_circuit_when_part_of_the_network_is_full() -> None:
+    # KTH's links have nothing free: the pruned graph falls apart, and the tree is built in
+    # the part the endpoints are in (this raised KeyError inside networkx once).
+    t = topo("federica")
+    view = full_view(t)
+    full = dataclasses.replace(
+        view,
+        links=[
+            dataclasses.replace(lk, bw_free=0) if "kth" in (lk.a_device + lk.b_device) else lk
+            for lk in view.links
+        ],
+    )
+    req = request(
+        [{"name": "a", "pop": "PRG"}, {"name": "b", "pop": "MIL"}, {"name": "c", "pop": "NIIF"}],
+        [{"name": "lan", "endpoints": ["a", "b", "c"], "bandwidth_mbps": 50}],
+    )
+    e = embed(req, full)
+    assert not any("kth" in (h.link or "") for h in e.circuits["lan"].hops)
     assert_consistent(e, t)
