@@ -10,6 +10,7 @@ then on the index is exactly what is committed, so checking against it is author
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 import weakref
@@ -41,6 +42,41 @@ class Held:
     ram_mb: int
     start: dt.datetime
     end: dt.datetime
+
+
+class Timeline:
+    """One resource's reservations sorted by start, so a window reads only those that can
+    overlap it (start before the window's end, and after its start minus the longest
+    reservation) instead of every reservation of the resource."""
+
+    __slots__ = ("items", "longest", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[dt.datetime] = []
+        self.items: list[Held] = []
+        self.longest = dt.timedelta(0)  # never shrinks: a wider scan is still correct
+
+    def add(self, h: Held) -> None:
+        i = bisect.bisect_right(self.starts, h.start)
+        self.starts.insert(i, h.start)
+        self.items.insert(i, h)
+        self.longest = max(self.longest, h.end - h.start)
+
+    def remove(self, slice_id: int) -> None:
+        keep = [h for h in self.items if h.slice_id != slice_id]
+        if len(keep) != len(self.items):
+            self.items = keep
+            self.starts = [h.start for h in keep]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def overlapping(
+        self, start: dt.datetime, end: dt.datetime, exclude: int | None = None
+    ) -> list[Held]:
+        lo = bisect.bisect_right(self.starts, start - self.longest)
+        hi = bisect.bisect_left(self.starts, end)
+        return [h for h in self.items[lo:hi] if h.end > start and h.slice_id != exclude]
 
 
 @dataclass(frozen=True)
@@ -235,7 +271,7 @@ class CalendarIndex:
         self.rev = -1
         self.substrate: Substrate | None = None
         self.by_slice: dict[int, list[Held]] = {}
-        self.by_resource: dict[tuple[str, int], dict[int, list[Held]]] = defaultdict(dict)
+        self.by_resource: dict[tuple[str, int], Timeline] = defaultdict(Timeline)
         self.maintenance: list[Maintenance] = []
         self._pruned_at: dt.datetime | None = None
 
@@ -314,7 +350,7 @@ class CalendarIndex:
             self._forget(slice_id)
             self.by_slice[slice_id] = held
             for h in held:
-                self.by_resource[h.resource].setdefault(slice_id, []).append(h)
+                self.by_resource[h.resource].add(h)
 
     def advance(self, slice_id: int, held: list[Held], rev: int) -> None:
         """Our own committed booking at `rev`: add it without a reload, if nothing else
@@ -325,10 +361,12 @@ class CalendarIndex:
                 self.rev = rev
 
     def _forget(self, slice_id: int) -> None:
-        for h in self.by_slice.pop(slice_id, []):
-            per = self.by_resource.get(h.resource)
-            if per is not None:
-                per.pop(slice_id, None)
+        for resource in {h.resource for h in self.by_slice.pop(slice_id, [])}:
+            timeline = self.by_resource.get(resource)
+            if timeline is not None:
+                timeline.remove(slice_id)
+                if not timeline:
+                    del self.by_resource[resource]
 
     def _prune(self, now: dt.datetime) -> None:
         """Drop what is over: no view looks before now."""
@@ -340,14 +378,10 @@ class CalendarIndex:
     def held(
         self, resource: tuple[str, int], window: Interval, exclude: int | None = None
     ) -> list[Held]:
-        ws, we = window.start, window.end
-        return [
-            h
-            for sid, items in self.by_resource.get(resource, {}).items()
-            if sid != exclude
-            for h in items
-            if h.start < we and ws < h.end
-        ]
+        timeline = self.by_resource.get(resource)
+        if timeline is None:
+            return []
+        return timeline.overlapping(window.start, window.end, exclude)
 
     def blocked(self, window: Interval) -> dict[str, str]:
         """Resources under maintenance during the window: 'PoP MIL' -> reason."""
