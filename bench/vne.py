@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import random
 import statistics
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,27 +69,32 @@ PUBLISHED = {  # Virne (ICLR 2026) Table 3, WX100: acceptance, long-term R/C
 }
 TARGET = {"acceptance": 0.72, "rc": 0.68, "p95_ms": 50.0}
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-READING = """\
-Reading the results. "links per circuit" is the bandwidth-weighted mean path length: cost
-minus revenue is bandwidth times the extra links, so it decides R/C. Each run checks every
-accepted embedding independently (distinct substrate nodes, CPU and link bandwidth within
-what was free, each circuit a simple path joining its ends), so the figures are of valid
-embeddings only. The GRC baseline in the same run lands close to its published figures
-(acceptance within one standard deviation over the seeds; it is GRC exactly: rank-ordered
-first fit, then the first of the 10 shortest paths with the bandwidth, no other path). The coordinated embedder's lead comes
-from path length: GRC sends the heaviest virtual nodes to the highest-ranked, mutually
-distant substrate nodes, so its circuits cross far more links (the column above); the
-network, not CPU, then runs out (almost every GRC rejection is a routing one). Placing each node next to
-its placed neighbours over links that still have the bandwidth, and routing at once, keeps
-circuits near one link long and leaves the network free for later requests. We have not
-run the published learning-based solvers here, so their rows are their papers' figures on
-the same setting, not a same-run comparison. Mapping times are wall-clock on this machine
-with two simulations running in parallel; GRC's rank iteration and path cache make it
-faster per request. The coordinated embedder tries no new start after 25 ms, so on a
-loaded machine a run can differ slightly from the last (by about half a point of
-acceptance between two of our runs). The testbed variant is harder for both: pinned
-nodes cannot move next to their neighbours, and a booking ahead must fit the busiest
-instant of its window."""
+READING = " ".join(
+    [
+        'Reading the results. "links per circuit" is the bandwidth-weighted mean path length:',
+        "cost minus revenue is bandwidth times the extra links, so it decides R/C. Each run",
+        "checks every accepted embedding independently (distinct substrate nodes, CPU and",
+        "link bandwidth within what was free, each circuit a simple path joining its ends),",
+        "so the figures are of valid embeddings only. The GRC baseline in the same run lands",
+        "close to its published figures (acceptance within one standard deviation over the",
+        "seeds; it is GRC exactly: rank-ordered first fit, then the first of the 10 shortest",
+        "paths with the bandwidth, no other path). The coordinated embedder's lead comes from",
+        "path length: GRC sends the heaviest virtual nodes to the highest-ranked, mutually",
+        "distant substrate nodes, so its circuits cross far more links (the column above);",
+        "the network, not CPU, then runs out (almost every GRC rejection is a routing one).",
+        "Placing each node next to its placed neighbours over links that still have the",
+        "bandwidth, and routing at once, keeps circuits near one link long and leaves the",
+        "network free for later requests. We have not run the published learning-based",
+        "solvers here, so their rows are their papers' figures on the same setting, not a",
+        "same-run comparison. Mapping times are wall-clock on this machine with two",
+        "simulations running in parallel; GRC's rank iteration and path cache make it faster",
+        "per request. The coordinated embedder tries no new start after 25 ms, so on a loaded",
+        "machine a run can differ slightly from the last (by about half a point of acceptance",
+        "between two of our runs). The testbed variant is harder for both: pinned nodes",
+        "cannot move next to their neighbours, and a booking ahead must fit the busiest",
+        "instant of its window.",
+    ]
+)
 FORMAT = "federica-vne/1"
 PLOT = RESULTS.parent / "img" / "vne-acceptance.svg"
 
@@ -548,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             main_table(runs, v, ETA, algorithms),
         ]
     if "plain" in variants and {"coordinated", "grc"} <= set(algorithms):
-        body += ["", "Verdict (plain variant, eta = 0.14):", "", *verdict(runs), "", READING]
+        reading = textwrap.fill(READING, 90)
+        body += ["", "Verdict (plain variant, eta = 0.14):", "", *verdict(runs), "", reading]
     if a.sweep:
         body += [
             "",
