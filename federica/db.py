@@ -140,17 +140,19 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  (names from metadata, values bound)
         f"VALUES ({', '.join(mark for _ in columns)})"
     )
-    # Rows of one booking repeat most values (its window, the kinds): convert each once.
-    memo: list[dict[Any, Any]] = [{} for _ in columns]
-
-    def convert(i: int, value: Any) -> Any:
-        proc = processors[i]
-        if proc is None:
-            return value
-        seen = memo[i]
-        if value not in seen:
-            seen[value] = proc(value)
-        return seen[value]
-
-    params = [tuple(convert(i, row[name]) for i, name in enumerate(columns)) for row in rows]
+    # Rows of one booking repeat most values (its window, the kinds): convert each once,
+    # and touch only the columns whose type converts at all.
+    converting: list[tuple[int, Any, dict[Any, Any]]] = [
+        (i, proc, {}) for i, proc in enumerate(processors) if proc is not None
+    ]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[name] for name in columns]
+        for i, proc, seen in converting:
+            value = values[i]
+            if value in seen:
+                values[i] = seen[value]
+            else:
+                values[i] = seen[value] = proc(value)
+        params.append(tuple(values))
     conn.exec_driver_sql(sql, params)

@@ -60,15 +60,22 @@ class Coordinated(RankedKShortest):
         return super().embed(request, view)  # a last try, and the explanation if it fails
 
     def _roots(self, first: NodeRequest, state: _State) -> list[str]:
-        """The V-nodes with the most CPU and link bandwidth free around them."""
+        """The V-nodes with the most CPU and link bandwidth free around them, one per
+        device."""
 
         def room(h: str) -> float:
             device = state.view.hosts[h].device
             around = sum(state.bw[lk] for lk in state.routes.around.get(device, ()))
             return state.cpu[h] * (1 + around)
 
-        fitting = [h for h in state.view.hosts if state.fits(first, h)]
-        return sorted(fitting, key=lambda h: (-room(h), h))[: self.starts]
+        fitting = sorted(
+            (h for h in state.view.hosts if state.fits(first, h)), key=lambda h: (-room(h), h)
+        )
+        # Starts on one device lead to the same paths: keep the roomiest V-node of each.
+        roots: dict[str, str] = {}
+        for h in fitting:
+            roots.setdefault(state.view.hosts[h].device, h)
+        return list(roots.values())[: self.starts]
 
     def _greedy(
         self,

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -81,20 +81,29 @@ def book(
         timings[name] = round((time.perf_counter() - t0) * 1000 - sum(timings.values()), 3)
 
     index = index_for(session)
-    substrate = index.refresh(session, now, upto=index.rev)  # the substrate only
-    req, win = parse_request(
-        document,
-        now=now,
-        max_duration=dt.timedelta(days=settings.max_slice_days),
-        known_pops=substrate.pops,
-        horizon=now + dt.timedelta(days=settings.booking_horizon_days),
-    )
-    window = Interval(win.start, win.end)
+    # Validate against the substrate this process knows (loading it the first time); the
+    # refresh under the calendar lock below says whether it is still current.
+    substrate = index.substrate or index.refresh(session, now, upto=index.rev)
+
+    def parse(pops: Collection[str]) -> tuple[SliceRequest, Interval]:
+        req, win = parse_request(
+            document,
+            now=now,
+            max_duration=dt.timedelta(days=settings.max_slice_days),
+            known_pops=pops,
+            horizon=now + dt.timedelta(days=settings.booking_horizon_days),
+        )
+        return req, Interval(win.start, win.end)
+
+    req, window = parse(substrate.pops)
     _check_name_free(session, req.name)
     lap("validate")
     # A writer takes the calendar lock first; then the index is exactly what is committed.
     rev = None if dry_run else revision.bump(session, revision.CALENDAR)
-    index.refresh(session, now, upto=None if rev is None else rev - 1)
+    current = index.refresh(session, now, upto=None if rev is None else rev - 1)
+    if current is not substrate:  # the inventory changed meanwhile: check the pins again
+        substrate = current
+        req, window = parse(substrate.pops)
     quota.check(session, req, window)
     embedding = embedder.embed(req, index.view(window))
     lap("embed")
@@ -107,15 +116,15 @@ def book(
 
 
 def _check_name_free(session: Session, name: str) -> None:
-    taken = (
-        session.connection()
-        .execute(
-            select(Slice.id)
-            .where(Slice.name == name, Slice.status.in_([s.value for s in HOLDING]))
-            .limit(1)
-        )
-        .first()
-    )
+    conn = session.connection()
+    # Plain SQL on the driver: this runs on every booking and SQLAlchemy's statement
+    # handling would cost more than the query.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    holding = ", ".join(f"'{s.value}'" for s in sorted(HOLDING))
+    taken = conn.exec_driver_sql(
+        f"SELECT id FROM slices WHERE name = {mark} AND status IN ({holding}) LIMIT 1",  # noqa: S608  (constants only; the name is bound)
+        (name,),
+    ).first()
     if taken:
         raise Conflict(
             f"a slice named {name!r} exists already; choose another name",

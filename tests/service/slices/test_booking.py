@@ -177,3 +177,34 @@ def test_the_inventory_refuses_to_remove_what_a_slice_holds(
         "link held by slice 'bgp-lab' (scheduled, until 2026-12-04 09:00 UTC)"
     ]
     assert table_dump(core4) == before
+
+
+def test_a_pin_to_a_pop_removed_since_the_last_booking_is_refused(
+    core4: Context, settings: Settings
+) -> None:
+    # This process validated the first booking against the substrate it had cached; the
+    # inventory then loses PSN, and the next booking must see that (checked under the lock).
+    from federica.errors import InvalidInput
+    from federica.substrate.inventory import apply_topology
+    from federica.substrate.topology import parse_topology
+
+    book(core4, settings, small("first"))
+    topo = parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes())
+    psn = {d.name for d in topo.devices if d.pop == "PSN"}
+    without = topo.model_copy(
+        update={
+            "pops": [p for p in topo.pops if p.name != "PSN"],
+            "devices": [d for d in topo.devices if d.pop != "PSN"],
+            "links": [lk for lk in topo.links if not {lk.a.device, lk.b.device} & psn],
+            "hosts": [h for h in topo.hosts if h.pop != "PSN"],
+        }
+    )
+    with transaction(core4.sessions) as s:
+        apply_topology(s, without)
+    before = table_dump(core4)
+    with pytest.raises(InvalidInput) as info:
+        book(core4, settings, small("second", pop="PSN"))
+    assert info.value.errors[0].field == "nodes[0].pop"
+    assert "unknown PoP 'PSN'" in str(info.value.errors[0])
+    assert table_dump(core4) == before
+    assert book(core4, settings, small("third", pop="MIL")).slice is not None
