@@ -500,15 +500,26 @@ def export(inst: Instance, directory: Path) -> tuple[Path, Path]:
     return gml, path
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1 (the statistics need at least one run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--seeds", type=positive, default=10)
+    p.add_argument("--requests", type=positive, default=1000)
     p.add_argument("--algorithms", default="coordinated,grc")
     p.add_argument("--variants", default="plain,testbed")
     p.add_argument("--sweep", action="store_true", help="also eta 0.04..0.16 (plain)")
-    p.add_argument("--sweep-seeds", type=int, default=3)
-    p.add_argument("--jobs", type=int, default=max(1, (multiprocessing.cpu_count() or 1)))
+    p.add_argument("--sweep-seeds", type=positive, default=3)
+    p.add_argument("--jobs", type=positive, default=max(1, (multiprocessing.cpu_count() or 1)))
     p.add_argument("--export", type=Path, help="write the instances there and stop")
     p.add_argument("--record", action="store_true", help="write docs/benchmarks.md and the plot")
     a = p.parse_args(argv)

@@ -107,3 +107,22 @@ def test_the_plot_is_an_svg_with_a_line_per_embedder() -> None:
     lines = root.findall("{http://www.w3.org/2000/svg}polyline")
     assert len(lines) == 3  # the axes and one per series
     assert "ours" in svg and "grc" in svg
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--seeds", "0"], "--seeds: 0 is not >= 1"),
+        (["--requests", "many"], "--requests: 'many' is not a whole number"),
+        (["--jobs", "-2"], "--jobs: -2 is not >= 1"),
+        (["--algorithms", "magic"], "--algorithms: unknown embedder 'magic'"),
+        (["--variants", "lab"], "--variants: unknown variant 'lab'"),
+    ],
+)
+def test_bad_arguments_are_named_and_nothing_runs(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        vne.main(argv)
+    assert info.value.code == 2
+    assert says in capsys.readouterr().err
