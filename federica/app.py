@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass
 
 from flask import Flask
@@ -42,11 +44,29 @@ def make_context(settings: Settings, engine: Engine | None = None) -> Context:
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     from federica.web import register_web
+    from federica.web.api.login import register_oidc
 
     logging.basicConfig(level=settings.log_level.upper())
     app = Flask("federica")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = context or make_context(settings)
+    app.secret_key = secret_key(settings)
+    # The session cookie only carries an OIDC login's state between two redirects.
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     register_web(app)
+    register_oidc(app, settings)
     return app
+
+
+def secret_key(settings: Settings) -> str:
+    """FEDERICA_SECRET_KEY, else a random key made once in the data directory (0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -56,6 +56,30 @@ class Settings:
     libvirt_networking: str = "ovs"  # ovs | bridge
     libvirt_bridge: str = "br-uplink"  # ovs: the uplink trunk's bridge; bridge: "br{vlan}"
 
+    # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
+    # kept in data_dir/secret_key (0600), shared by every process on this data directory.
+    secret_key: str = ""
+    # API tokens: lifetime when none is asked for, and the longest allowed (days).
+    token_default_days: int = 30
+    token_max_days: int = 365
+    # Password logins: failures allowed per username and per client address in the window.
+    login_window_min: int = 15
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    # OpenID Connect login (eduTEAMS, Keycloak, …); empty issuer: off. The client secret
+    # comes from FEDERICA_OIDC_CLIENT_SECRET or a file, never from a default.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: str = "openid profile email"
+    # The claim that names the user, and (optional) the claim listing their projects
+    # (e.g. "groups"; values that name an existing project make them a member).
+    oidc_username_claim: str = "preferred_username"
+    oidc_projects_claim: str = ""
+    # The callback URL registered at the provider; empty: derived from the request.
+    oidc_redirect_url: str = ""
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

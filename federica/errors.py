@@ -28,6 +28,7 @@ class FedericaError(Exception):
     status = 500
     title = "Internal error"
     type_slug = "internal-error"
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -98,3 +99,28 @@ class InUse(Conflict):
     def __init__(self, detail: str, users: list[str]) -> None:
         super().__init__(detail, users=users)
         self.users = users
+
+
+class Unauthorized(FedericaError):
+    """No credentials, or credentials that are not (or no longer) valid."""
+
+    status = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="federica"'}
+
+
+class Forbidden(FedericaError):
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class TooManyRequests(FedericaError):
+    status = 429
+    title = "Too many requests"
+    type_slug = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -1,5 +1,14 @@
 """Every ORM model, imported once so Base.metadata is complete (Alembic, tests)."""
 
+from federica.aaa.models import (
+    ApiToken,
+    AuditEntry,
+    Identity,
+    LoginFailure,
+    Membership,
+    Project,
+    User,
+)
 from federica.revision import Revision
 from federica.slices.models import (
     MaintenanceWindow,
@@ -22,14 +31,20 @@ from federica.substrate.models import (
 )
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
     "BorderPort",
     "ComputeHost",
     "Device",
+    "Identity",
     "Link",
+    "LoginFailure",
     "MaintenanceWindow",
+    "Membership",
     "PeerFacility",
     "Pop",
     "Port",
+    "Project",
     "ProjectQuota",
     "Reservation",
     "Revision",
@@ -38,4 +53,5 @@ __all__ = [
     "SliceEvent",
     "SliceNode",
     "StatusChange",
+    "User",
 ]

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete
 
 from federica import migrate
+from federica.aaa import append_only
 from federica.app import Context, create_app, make_context
 from federica.config import Settings
 from federica.db import Base, make_engine
@@ -84,7 +85,7 @@ def db(settings: Settings, migrated_engine: Engine) -> Iterator[Context]:
     """A migrated, empty database; emptied again after the test."""
     context = make_context(settings, engine=migrated_engine)
     yield context
-    with migrated_engine.begin() as conn:
+    with migrated_engine.begin() as conn, append_only.suspended(conn):
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(delete(table))
     drop_index(migrated_engine)
@@ -98,7 +99,22 @@ def app(settings: Settings, db: Context) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def admin_token(db: Context) -> str:
+    from tests.accounts import make_user
+
+    return make_user(db, "admin", "admin")
+
+
+@pytest.fixture
+def client(app: Flask, admin_token: str) -> FlaskClient:
+    """A client signed in as an administrator (API token)."""
+    from tests.accounts import client_as
+
+    return client_as(app, admin_token)
+
+
+@pytest.fixture
+def anon_client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 from federica.slices.lifecycle import EventKind, PartState, SliceStatus
 from federica.substrate.models import ComputeHost
+
+if TYPE_CHECKING:
+    from federica.aaa.models import User
 
 
 class ReservationKind(enum.StrEnum):
@@ -34,7 +38,11 @@ class Slice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(32), index=True)
     description: Mapped[str] = mapped_column(String(500), default="")
-    project: Mapped[str | None] = mapped_column(String(64), default=None)
+    project: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    # Who booked it (None: the facility's own, booked from the operators' console).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
     status: Mapped[SliceStatus] = mapped_column(str_enum(SliceStatus, "slice_status"))
     start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -48,6 +56,8 @@ class Slice(Base):
     # How to reach the running slice (the gateway's endpoint), as JSON; {} when not running.
     access: Mapped[str] = mapped_column(Text, default="{}")
 
+    # Joined: a slice's description names its owner, also after its session closed.
+    owner: Mapped[User | None] = relationship(lazy="joined")
     nodes: Mapped[list[SliceNode]] = relationship(
         back_populates="slice", cascade="all, delete-orphan"
     )
@@ -209,11 +219,18 @@ class MaintenanceWindow(Base):
 
 
 class ProjectQuota(Base):
-    """vCPU-hours a project may book per calendar month (no row: unlimited)."""
+    """A project's limits (no row, or a limit None: unlimited): vCPU-hours per calendar
+    month, and nodes and circuit bandwidth held at any one instant."""
 
     __tablename__ = "project_quotas"
 
     project: Mapped[str] = mapped_column(String(64), primary_key=True)
-    vcpu_hours_per_month: Mapped[int] = mapped_column(Integer)
+    vcpu_hours_per_month: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_nodes: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_bandwidth_mbps: Mapped[int | None] = mapped_column(Integer, default=None)
 
-    __table_args__ = (CheckConstraint("vcpu_hours_per_month >= 0", name="non_negative"),)
+    __table_args__ = (
+        CheckConstraint("vcpu_hours_per_month >= 0", name="non_negative"),
+        CheckConstraint("max_nodes >= 0", name="nodes_non_negative"),
+        CheckConstraint("max_bandwidth_mbps >= 0", name="bandwidth_non_negative"),
+    )

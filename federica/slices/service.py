@@ -18,12 +18,15 @@ from typing import Any, cast
 
 from sqlalchemy import Table, event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from federica import revision
+from federica.aaa import accounts
+from federica.aaa.models import User
+from federica.aaa.policy import Principal, booking_project
 from federica.config import Settings
 from federica.db import Base, insert_rows
-from federica.errors import Conflict, FieldError, NotFound
+from federica.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.coordinated import Coordinated
@@ -68,9 +71,12 @@ def book(
     dry_run: bool = False,
     embedder: Embedder = DEFAULT_EMBEDDER,
     received: float | None = None,
+    actor: Principal | None = None,
 ) -> Booked:
     """`received`: the perf_counter() when the request arrived, so the time spent before
-    the booking (HTTP handling, a retry's back-off) shows as the "api" phase."""
+    the booking (HTTP handling, a retry's back-off) shows as the "api" phase.
+    `actor`: who books (policy: the project is one of theirs; they own the slice); None
+    only for the controller's own callers (benchmarks, tests of the calendar)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     if received is not None:
@@ -96,6 +102,7 @@ def book(
         return req, Interval(win.start, win.end)
 
     req, window = parse(substrate.pops)
+    req = _charged_project(session, req, actor)
     _check_name_free(session, req.name)
     lap("validate")
     # A writer takes the calendar lock first; then the index is exactly what is committed.
@@ -104,15 +111,31 @@ def book(
     if current is not substrate:  # the inventory changed meanwhile: check the pins again
         substrate = current
         req, window = parse(substrate.pops)
+        req = _charged_project(session, req, actor)
     quota.check(session, req, window)
     embedding = embedder.embed(req, index.view(window))
     lap("embed")
     if dry_run or rev is None:
         return Booked(None, req, window, embedding, timings)
     sl = _insert(session, settings, req, embedding, window, substrate, now, rev, index)
+    if actor is not None and actor.user_id is not None:
+        sl.owner = session.get(User, actor.user_id)
     lap("reserve")
     sl.timings = json.dumps({"booking": timings})
     return Booked(sl, req, window, embedding, timings)
+
+
+def _charged_project(session: Session, req: SliceRequest, actor: Principal | None) -> SliceRequest:
+    """The request with the project it is charged to: one of the actor's (a researcher in
+    a single project may leave it out), and one that exists."""
+    project = req.project
+    if actor is not None:
+        project, why = booking_project(actor, req.project)
+        if why:
+            raise Forbidden(why, errors=[FieldError("project", why).as_dict()])
+    if project is not None and not accounts.project_exists(session, project):
+        raise InvalidInput([FieldError("project", f"no project {project!r} on this facility")])
+    return req if project == req.project else req.model_copy(update={"project": project})
 
 
 def _check_name_free(session: Session, name: str) -> None:
@@ -285,6 +308,7 @@ def book_with_retry(
     dry_run: bool = False,
     attempts: int = 40,
     received: float | None = None,
+    actor: Principal | None = None,
 ) -> Booked:
     """One booking in its own transaction. Writers are serialised by the calendar lock, so
     a retry is only needed when the database itself breaks a deadlock or refuses a row
@@ -293,7 +317,15 @@ def book_with_retry(
     for attempt in range(attempts):
         try:
             with sessions() as s, s.begin():
-                return book(s, settings, document, now=now(), dry_run=dry_run, received=received)
+                return book(
+                    s,
+                    settings,
+                    document,
+                    now=now(),
+                    dry_run=dry_run,
+                    received=received,
+                    actor=actor,
+                )
         except (IntegrityError, OperationalError) as exc:
             last = exc
         time.sleep(random.uniform(0.001, 0.004) * min(attempt + 1, 8))  # noqa: S311
@@ -338,6 +370,12 @@ def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
         sl.end = max(sl.start + dt.timedelta(microseconds=1), now)
 
 
+def _owner_name(sl: Slice) -> str | None:
+    if "owner" not in sl.__dict__ and object_session(sl) is None:
+        return None  # made detached without its owner loaded: it has none (see book)
+    return sl.owner.username if sl.owner is not None else None
+
+
 def describe(sl: Slice) -> dict[str, Any]:
     req = SliceRequest.model_validate_json(sl.request)
     ifaces = interface_plan({c.name: c.endpoints for c in req.circuits})
@@ -346,6 +384,7 @@ def describe(sl: Slice) -> dict[str, Any]:
         "name": sl.name,
         "status": sl.status.value,
         "project": sl.project,
+        "owner": _owner_name(sl),
         "description": sl.description,
         "start": sl.start.isoformat(),
         "end": sl.end.isoformat(),

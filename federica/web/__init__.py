@@ -11,8 +11,10 @@ from federica.web.problems import register_problem_handlers
 
 def register_web(app: Flask) -> None:
     from federica.web.api import api
+    from federica.web.auth import check_every_view_is_guarded, register_auth
 
     register_problem_handlers(app)
+    register_auth(app)
 
     @app.before_request
     def _arrived() -> None:
@@ -20,3 +22,4 @@ def register_web(app: Flask) -> None:
         g.received = time.perf_counter()
 
     app.register_blueprint(api)
+    check_every_view_is_guarded(app)

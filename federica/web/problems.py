@@ -14,15 +14,17 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-def problem_response(body: dict[str, Any]) -> Response:
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     body.setdefault("instance", request.path)
-    return Response(json.dumps(body), status=int(body["status"]), mimetype=PROBLEM_JSON)
+    return Response(
+        json.dumps(body), status=int(body["status"]), mimetype=PROBLEM_JSON, headers=headers
+    )
 
 
 def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(FedericaError)
     def _federica(exc: FedericaError) -> Response:
-        return problem_response(exc.problem())
+        return problem_response(exc.problem(), exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -6,4 +6,12 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from federica.web.api import calendar, openapi, slices, substrate  # noqa: E402,F401  (register)
+from federica.web.api import (  # noqa: E402,F401  (register)
+    accounts,
+    calendar,
+    login,
+    openapi,
+    records,
+    slices,
+    substrate,
+)

@@ -7,14 +7,15 @@ import datetime as dt
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from federica.aaa import accounts
+from federica.aaa.policy import Action
 from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, quota
-from federica.slices.calendar import Interval
-from federica.slices.models import ProjectQuota
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.slices import _now, _time_arg, json_object
 from federica.web.api.util import read_session, write_session
+from federica.web.auth import authorize, guard, note
 
 
 def _range() -> tuple[dt.datetime, dt.datetime]:
@@ -33,6 +34,7 @@ def _range() -> tuple[dt.datetime, dt.datetime]:
     tag="calendar",
     query=("from:string", "to:string"),
 )
+@guard(Action.CALENDAR_READ)
 def link_calendar(name: str) -> ResponseReturnValue:
     start, end = _range()
     with read_session() as s:
@@ -47,6 +49,7 @@ def link_calendar(name: str) -> ResponseReturnValue:
     tag="calendar",
     query=("from:string", "to:string"),
 )
+@guard(Action.CALENDAR_READ)
 def host_calendar(name: str) -> ResponseReturnValue:
     start, end = _range()
     with read_session() as s:
@@ -55,6 +58,7 @@ def host_calendar(name: str) -> ResponseReturnValue:
 
 @api.get("/maintenance")
 @document("MaintenanceList", "Maintenance windows not over yet", tag="calendar")
+@guard(Action.MAINTENANCE_READ)
 def list_maintenance() -> ResponseReturnValue:
     with read_session() as s:
         return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, _now())])
@@ -69,6 +73,7 @@ def list_maintenance() -> ResponseReturnValue:
     body="MaintenanceRequest",
     status=201,
 )
+@guard(Action.MAINTENANCE_MANAGE)
 def create_maintenance() -> ResponseReturnValue:
     body = json_object(("target_kind", "target", "start", "end", "reason"))
     missing = [k for k in ("target_kind", "target", "end", "reason") if k not in body]
@@ -89,6 +94,7 @@ def create_maintenance() -> ResponseReturnValue:
 
 @api.delete("/maintenance/<int:window_id>")
 @document("Maintenance", "Cancel a maintenance window", param="window_id", tag="calendar")
+@guard(Action.MAINTENANCE_MANAGE)
 def delete_maintenance(window_id: int) -> ResponseReturnValue:
     with write_session() as s:
         maintenance.cancel(s, window_id, _now())
@@ -98,33 +104,29 @@ def delete_maintenance(window_id: int) -> ResponseReturnValue:
 @api.put("/quotas/<project>")
 @document(
     "Quota",
-    'Set a project\'s quota in vCPU-hours per month ({"vcpu_hours_per_month": N}; null: unlimited)',
+    "Set a project's limits (operators): any of vcpu_hours_per_month, max_nodes, "
+    "max_bandwidth_mbps (a whole number, or null: unlimited); keys left out stay",
     param="project",
     tag="calendar",
     body="QuotaRequest",
 )
+@guard(Action.QUOTA_MANAGE)
 def set_quota(project: str) -> ResponseReturnValue:
-    body = json_object(("vcpu_hours_per_month",))
-    value = body.get("vcpu_hours_per_month")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        raise InvalidInput([FieldError("vcpu_hours_per_month", "a whole number >= 0, or null")])
+    body = json_object(quota.LIMITS)
+    note(project=project, **body)
     with write_session() as s:
-        quota.set_quota(s, project, value)
+        accounts.get_project(s, project)
+        quota.set_limits(s, project, quota.parse_limits(body, quota.limits_of(s, project)))
     return show_quota(project)
 
 
 @api.get("/quotas/<project>")
-@document("Quota", "A project's quota and its use this month", param="project", tag="calendar")
+@document(
+    "Quota", "A project's limits and its use (this month; now)", param="project", tag="calendar"
+)
+@guard(Action.QUOTA_READ, per_target=True)
 def show_quota(project: str) -> ResponseReturnValue:
-    now = _now()
-    month = quota.months(Interval(now, now + dt.timedelta(seconds=1)))[0]
+    authorize(Action.QUOTA_READ, project=project)
     with read_session() as s:
-        limit = s.get(ProjectQuota, project)
-        return jsonify(
-            {
-                "project": project,
-                "vcpu_hours_per_month": limit.vcpu_hours_per_month if limit else None,
-                "month": f"{month.start:%Y-%m}",
-                "used_vcpu_hours": round(quota.used(s, project, month), 2),
-            }
-        )
+        accounts.get_project(s, project)
+        return jsonify(quota.usage(s, project, _now()))

@@ -21,6 +21,7 @@ from federica.slices.request import SliceRequest
 from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
 from federica.web.api import api
+from federica.web.auth import GUARD_ATTR, public
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_ATTR = "_federica_openapi"
@@ -92,9 +93,30 @@ OBJECTS = {
     "Maintenance": "id, target_kind (pop|device|link|host), target, start, end, reason",
     "MaintenanceRequest": "target_kind, target, start ('now' or ISO 8601), end, reason",
     "Quota": "project, vcpu_hours_per_month (null: unlimited), month, used_vcpu_hours",
-    "QuotaRequest": "vcpu_hours_per_month: a whole number, or null for unlimited",
+    "QuotaRequest": "any of vcpu_hours_per_month, max_nodes, max_bandwidth_mbps: a whole "
+    "number, or null for unlimited",
+    "Login": "username, password; optional name, scopes, expires_in_days of the new token",
+    "NewToken": "the token's id, name, prefix, scopes, expiry, and the secret `token` "
+    "(shown only once)",
+    "Token": "id, name, prefix, user, scopes, state (active|expired|revoked), times",
+    "TokenRequest": "name, scopes (read, slices, projects, operate, admin), expires_in_days",
+    "Me": "the caller's account, projects and token scopes",
+    "User": "username, display_name, email, role, active, identities, projects",
+    "UserRequest": "username, role (researcher|operator|admin), password, display_name, "
+    "email, active",
+    "Project": "name, description, members (username, role lead|member, source)",
+    "ProjectRequest": "name, description, lead (a username)",
+    "MemberRequest": "role: member or lead",
+    "Accounting": "period, units, slices (usage each), projects (totals)",
+    "Audit": "id, at, actor, via, address, action, target, slice_id, project, result "
+    "(ok|refused|failed), status, detail",
+    "HeldBy": "vlan, at, held_by: the slices (with project and user) that held it",
+    "Redirect": "a redirect to the identity provider",
 }
-LISTS = {f"{name}List": name for name in ("Pop", "Device", "Link", "Host", "Peer")}
+LISTS = {
+    f"{name}List": name
+    for name in ("Pop", "Device", "Link", "Host", "Peer", "Token", "User", "Project", "Audit")
+}
 
 
 def _schemas() -> dict[str, Any]:
@@ -178,6 +200,11 @@ def build_document() -> dict[str, Any]:
                 )
             if params:
                 operation["parameters"] = params
+            mark = getattr(current_app.view_functions[rule.endpoint], GUARD_ATTR, None)
+            if mark is not None and mark.action is None:
+                operation["security"] = []  # public
+            elif mark is not None:
+                operation["x-federica-action"] = mark.action.value
             if op.body:
                 ref = {"$ref": f"#/components/schemas/{op.body}"}
                 operation["requestBody"] = {
@@ -192,11 +219,16 @@ def build_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "federica API", "version": __version__},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": _schemas()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"token": []}],
     }
 
 
 @api.get("/openapi.json")
 @document("OpenAPI", "This OpenAPI document")
+@public
 def openapi_json() -> ResponseReturnValue:
     return jsonify(build_document())

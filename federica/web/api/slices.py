@@ -9,8 +9,10 @@ from typing import Any
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
+from federica.aaa.policy import Action, allowed_projects
 from federica.errors import BadRequest, Conflict, FieldError, InvalidInput
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
@@ -19,6 +21,7 @@ from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.util import ctx, read_session, write_session
+from federica.web.auth import authorize, guard, note, require, skip_audit
 
 
 def _now() -> dt.datetime:
@@ -41,9 +44,12 @@ def _flag(name: str) -> bool:
     status=201,
     query=("dry_run",),
 )
+@guard(Action.SLICE_CREATE, per_target=True)
 def create_slice() -> ResponseReturnValue:
     received = g.get("received", time.perf_counter())
     dry_run = _flag("dry_run")
+    if dry_run:
+        skip_audit()
     booked = service.book_with_retry(
         ctx().sessions,
         ctx().settings,
@@ -51,7 +57,10 @@ def create_slice() -> ResponseReturnValue:
         now=_now,
         dry_run=dry_run,
         received=received,
+        actor=require(),
     )
+    if booked.slice is not None:
+        note(slice_id=booked.slice.id, project=booked.request.project, name=booked.request.name)
     body = {
         "dry_run": booked.dry_run,
         "embedding": service.describe_embedding(booked.embedding),
@@ -66,8 +75,13 @@ def create_slice() -> ResponseReturnValue:
 
 @api.get("/slices")
 @document("SliceList", "Slices, newest first (filter with ?status=active etc.)", tag="slices")
+@guard(Action.SLICE_READ, per_target=True)
 def list_slices() -> ResponseReturnValue:
     query = select(Slice).order_by(Slice.id.desc())
+    who = require()
+    mine = allowed_projects(who)
+    if mine is not None:  # their projects' slices, and their own
+        query = query.where(or_(Slice.project.in_(mine), Slice.owner_id == who.user_id))
     status = request.args.get("status")
     if status is not None:
         try:
@@ -83,9 +97,18 @@ def list_slices() -> ResponseReturnValue:
 
 @api.get("/slices/<ref>")
 @document("Slice", "One slice by id or name", param="ref", tag="slices")
+@guard(Action.SLICE_READ, per_target=True)
 def show_slice(ref: str) -> ResponseReturnValue:
     with read_session() as s:
-        return jsonify(service.describe(service.get(s, ref)))
+        return jsonify(service.describe(_slice(s, ref, Action.SLICE_READ)))
+
+
+def _slice(s: Session, ref: str, action: Action) -> Slice:
+    """The slice, if the caller may take `action` on it (noted for the audit log)."""
+    sl = service.get(s, ref)
+    note(slice_id=sl.id, project=sl.project)
+    authorize(action, project=sl.project, owner_id=sl.owner_id)
+    return sl
 
 
 @api.post("/slices/<ref>/release")
@@ -96,9 +119,10 @@ def show_slice(ref: str) -> ResponseReturnValue:
     param="ref",
     tag="slices",
 )
+@guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        sl = runner.request_release(s, service.get(s, ref), _now())
+        sl = runner.request_release(s, _slice(s, ref, Action.SLICE_CHANGE), _now())
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         return jsonify(service.describe(sl)), code
 
@@ -111,6 +135,7 @@ def release_slice(ref: str) -> ResponseReturnValue:
     tag="slices",
     body="Extension",
 )
+@guard(Action.SLICE_CHANGE, per_target=True)
 def extend_slice(ref: str) -> ResponseReturnValue:
     body = json_object(("by", "to"))
     to = by = None
@@ -123,7 +148,8 @@ def extend_slice(ref: str) -> ResponseReturnValue:
         field = "to" if "to" in body and to is None else "by"
         raise InvalidInput([FieldError(field, str(exc))]) from None
     with write_session() as s:
-        sl = windows.extend(s, ctx().settings, service.get(s, ref), now=_now(), to=to, by=by)
+        sl = _slice(s, ref, Action.SLICE_CHANGE)
+        sl = windows.extend(s, ctx().settings, sl, now=_now(), to=to, by=by)
         return jsonify(service.describe(sl))
 
 
@@ -131,9 +157,10 @@ def extend_slice(ref: str) -> ResponseReturnValue:
 @document(
     "Extent", "How far the slice can be extended, and what limits it", param="ref", tag="slices"
 )
+@guard(Action.SLICE_READ, per_target=True)
 def slice_extent(ref: str) -> ResponseReturnValue:
     with read_session() as s:
-        sl = service.get(s, ref)
+        sl = _slice(s, ref, Action.SLICE_READ)
         if sl.status not in windows.EXTENDABLE:
             raise Conflict(f"slice {sl.name} is {sl.status.value}; it cannot be extended")
         return jsonify(windows.extent(s, ctx().settings, sl, _now()).as_dict())
@@ -148,7 +175,9 @@ def slice_extent(ref: str) -> ResponseReturnValue:
     body="SliceRequest",
     query=("after:string",),
 )
+@guard(Action.CALENDAR_READ)
 def find_slot() -> ResponseReturnValue:
+    skip_audit()  # books nothing
     after = _time_arg("after")
     with read_session() as s:
         slot = windows.find_slot(

@@ -7,12 +7,14 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from federica.aaa.policy import Action
 from federica.errors import NotFound
 from federica.substrate.analysis import summarize
 from federica.substrate.inventory import current_topology
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.util import read_session
+from federica.web.auth import guard
 
 SECTIONS = {"pops": "PoP", "devices": "device", "links": "link", "hosts": "host", "peers": "peer"}
 
@@ -24,6 +26,7 @@ def _dump(item: Any) -> dict[str, Any]:
 
 @api.get("/substrate")
 @document("Substrate", "The whole physical facility and a summary of its shape")
+@guard(Action.SUBSTRATE_READ)
 def substrate() -> ResponseReturnValue:
     with read_session() as s:
         topo = current_topology(s)
@@ -36,11 +39,13 @@ def _section_view(section: str) -> None:
     noun = SECTIONS[section]
 
     @document(f"{noun.capitalize()}List", f"Every {noun} of the facility")
+    @guard(Action.SUBSTRATE_READ)
     def listing() -> ResponseReturnValue:
         with read_session() as s:
             return jsonify([_dump(x) for x in getattr(current_topology(s), section)])
 
     @document(noun.capitalize(), f"One {noun} by name", param="name")
+    @guard(Action.SUBSTRATE_READ)
     def one(name: str) -> ResponseReturnValue:
         with read_session() as s:
             for item in getattr(current_topology(s), section):

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from federica.app import Context
 from tests.conftest import EXAMPLES
+from tests.accounts import ensure_project
 from tests.helpers import load_file, table_dump
 
 PROBLEM = "application/problem+json"
@@ -138,6 +139,7 @@ def test_maintenance_blocks_bookings_and_names_the_slices_it_hits(
 def test_a_booking_over_quota_is_refused_naming_the_quota(
     core4: Context, client: FlaskClient
 ) -> None:
+    ensure_project(core4, "bgp-study")
     r = client.put("/api/v1/quotas/bgp-study", json={"vcpu_hours_per_month": 20})
     assert r.status_code == 200 and r.get_json()["vcpu_hours_per_month"] == 20
     book(client, prg("q1", "09:00", 2, vcpu=8, project="bgp-study"))  # 16 vCPU-hours
@@ -150,8 +152,10 @@ def test_a_booking_over_quota_is_refused_naming_the_quota(
     before = table_dump(core4)
     r = client.put("/api/v1/quotas/bgp-study", json={"vcpu_hours_per_month": -1})
     assert r.status_code == 422
-    r = client.put("/api/v1/quotas/" + "p" * 65, json={"vcpu_hours_per_month": 1})
-    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "project"
+    r = client.put("/api/v1/quotas/bgp-study", json={"max_nodes": "2"})
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "max_nodes"
+    r = client.put("/api/v1/quotas/no-such-project", json={"vcpu_hours_per_month": 1})
+    assert r.status_code == 404 and "no project" in r.get_json()["detail"]
     assert table_dump(core4) == before
 
 

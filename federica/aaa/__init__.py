@@ -1,0 +1,1 @@
+"""AAA: accounts, projects, roles, tokens, OIDC, policy, audit, accounting."""

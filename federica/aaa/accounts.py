@@ -1,0 +1,238 @@
+"""Users and projects: create, change, look up; who a user is as a policy principal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from federica.aaa import passwords
+from federica.aaa.models import Membership, Project, ProjectRole, Role, User
+from federica.aaa.policy import Principal, Scope
+from federica.errors import Conflict, FieldError, InvalidInput, NotFound
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def normalise_username(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _check_username(name: str) -> None:
+    if not USERNAME.match(name):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "username",
+                    "1 to 64 characters: lower-case letters, digits and . _ @ -, "
+                    "starting with a letter or digit",
+                )
+            ]
+        )
+
+
+def _role(raw: str | Role, field: str = "role") -> Role:
+    try:
+        return Role(raw)
+    except ValueError:
+        raise InvalidInput(
+            [FieldError(field, f"{raw!r} is not one of {', '.join(r.value for r in Role)}")]
+        ) from None
+
+
+def create_user(
+    session: Session,
+    username: str,
+    *,
+    role: str | Role = Role.RESEARCHER,
+    password: str | None = None,
+    display_name: str = "",
+    email: str = "",
+) -> User:
+    name = normalise_username(username)
+    _check_username(name)
+    chosen = _role(role)
+    if password is not None:
+        passwords.check_strength(password)
+    if len(display_name) > 200:
+        raise InvalidInput([FieldError("display_name", "at most 200 characters")])
+    if len(email) > 254 or (email and "@" not in email):
+        raise InvalidInput([FieldError("email", "an e-mail address")])
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise Conflict(
+            f"a user named {name!r} exists already",
+            errors=[FieldError("username", "in use").as_dict()],
+        )
+    user = User(
+        username=name,
+        role=chosen,
+        display_name=display_name,
+        email=email,
+        password_hash=passwords.hash_password(password) if password is not None else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, ref: int | str) -> User:
+    if isinstance(ref, int) or ref.isdigit():
+        user = session.get(User, int(ref))
+    else:
+        user = session.scalar(select(User).where(User.username == normalise_username(ref)))
+    if user is None:
+        raise NotFound(f"no user {ref!r}")
+    return user
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+) -> User:
+    if role is not None:
+        user.role = _role(role)
+    if active is not None:
+        user.active = active
+    if password is not None:
+        passwords.check_strength(password)
+        user.password_hash = passwords.hash_password(password)
+    if display_name is not None:
+        if len(display_name) > 200:
+            raise InvalidInput([FieldError("display_name", "at most 200 characters")])
+        user.display_name = display_name
+    if email is not None:
+        if len(email) > 254 or (email and "@" not in email):
+            raise InvalidInput([FieldError("email", "an e-mail address")])
+        user.email = email
+    session.flush()
+    return user
+
+
+def create_project(
+    session: Session, name: str, *, description: str = "", lead: str | None = None
+) -> Project:
+    if not PROJECT.match(name):
+        raise InvalidInput(
+            [FieldError("name", "1 to 64 characters: letters, digits and . _ -, no leading symbol")]
+        )
+    if len(description) > 500:
+        raise InvalidInput([FieldError("description", "at most 500 characters")])
+    lead_user = get_user(session, lead) if lead is not None else None
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise Conflict(
+            f"a project named {name!r} exists already",
+            errors=[FieldError("name", "in use").as_dict()],
+        )
+    project = Project(name=name, description=description)
+    session.add(project)
+    session.flush()
+    if lead_user is not None:
+        session.add(Membership(project=project, user=lead_user, role=ProjectRole.LEAD))
+        session.flush()
+    return project
+
+
+def get_project(session: Session, name: str) -> Project:
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"no project {name!r}")
+    return project
+
+
+def project_exists(session: Session, name: str) -> bool:
+    return session.scalar(select(func.count()).where(Project.name == name)) == 1
+
+
+def set_member(
+    session: Session,
+    project: Project,
+    user: User,
+    role: str | ProjectRole = ProjectRole.MEMBER,
+    *,
+    source: str = "local",
+) -> Membership:
+    try:
+        chosen = ProjectRole(role)
+    except ValueError:
+        raise InvalidInput(
+            [
+                FieldError(
+                    "role", f"{role!r} is not one of {', '.join(r.value for r in ProjectRole)}"
+                )
+            ]
+        ) from None
+    m = session.get(Membership, (project.id, user.id))
+    if m is None:
+        m = Membership(project=project, user=user, role=chosen, source=source)
+        session.add(m)
+    else:
+        m.role = chosen
+    session.flush()
+    return m
+
+
+def remove_member(session: Session, project: Project, user: User) -> None:
+    m = session.get(Membership, (project.id, user.id))
+    if m is None:
+        raise NotFound(f"{user.username!r} is not a member of project {project.name!r}")
+    session.delete(m)
+    session.flush()
+
+
+def principal(
+    user: User,
+    *,
+    scopes: frozenset[Scope] | None = None,
+    via: str = "api",
+    address: str = "",
+    token_id: int | None = None,
+) -> Principal:
+    projects = frozenset(m.project.name for m in user.memberships)
+    leads = frozenset(m.project.name for m in user.memberships if m.role is ProjectRole.LEAD)
+    return Principal(
+        username=user.username,
+        role=user.role,
+        user_id=user.id,
+        projects=projects,
+        leads=leads,
+        scopes=scopes,
+        via=via,
+        address=address,
+        token_id=token_id,
+    )
+
+
+def describe_user(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "role": user.role.value,
+        "active": user.active,
+        "password_login": user.password_hash is not None,
+        "identities": [{"issuer": i.issuer, "subject": i.subject} for i in user.identities],
+        "projects": {m.project.name: m.role.value for m in user.memberships},
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def describe_project(project: Project) -> dict[str, Any]:
+    return {
+        "name": project.name,
+        "description": project.description,
+        "members": [
+            {"username": m.user.username, "role": m.role.value, "source": m.source}
+            for m in sorted(project.members, key=lambda m: m.user.username)
+        ],
+        "created_at": project.created_at.isoformat(),
+    }

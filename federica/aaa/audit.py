@@ -1,0 +1,207 @@
+"""The audit log: record every state-changing action; search it; and answer "who held
+VLAN v on link L (or port P) at time t?" in one query over the reservations, which keep
+what each slice held (a released slice's reservations end when it was released)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from federica.aaa.models import AuditEntry, User
+from federica.aaa.policy import Principal
+from federica.db import utcnow
+from federica.errors import FieldError, InvalidInput
+from federica.slices.models import Reservation, ReservationKind, Slice
+from federica.substrate.models import Device, Link, Port
+
+VLAN_KINDS = (ReservationKind.LINK_VLAN, ReservationKind.PORT_VLAN)
+
+
+def result_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return "refused" if status < 500 else "failed"
+
+
+def record(
+    sessions: sessionmaker[Session],
+    who: Principal | None,
+    action: str,
+    *,
+    status: int,
+    target: str = "",
+    slice_id: int | None = None,
+    project: str | None = None,
+    detail: dict[str, Any] | None = None,
+    via: str | None = None,
+    address: str = "",
+    at: dt.datetime | None = None,
+) -> None:
+    """Appends one entry in its own transaction, so refused and failed actions (whose
+    own transaction rolled back) are recorded too."""
+    with sessions() as s, s.begin():
+        s.add(
+            AuditEntry(
+                at=at or utcnow(),
+                actor=who.username if who is not None else "anonymous",
+                actor_id=who.user_id if who is not None else None,
+                via=via or (who.via if who is not None else "api"),
+                address=(address or (who.address if who is not None else ""))[:64],
+                action=action[:64],
+                target=target[:200],
+                slice_id=slice_id,
+                project=project,
+                result=result_of(status),
+                status=status,
+                detail=json.dumps(detail or {}, sort_keys=True, default=str),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Place:
+    """A link by name (either end order: "mil-prg" finds "prg-mil") or a port
+    ("device:port")."""
+
+    link: str | None = None
+    port: str | None = None
+
+
+def _place_condition(session: Session, place: Place) -> Any:
+    if place.link is not None:
+        names = {place.link, "-".join(reversed(place.link.split("-", 1)))}
+        link_ids = list(session.scalars(select(Link.id).where(Link.name.in_(names))))
+        if not link_ids:
+            raise InvalidInput([FieldError("link", f"no link {place.link!r}")])
+        return Reservation.link_id.in_(link_ids)
+    if place.port is not None:
+        device, _, port = place.port.partition(":")
+        port_id = session.scalar(
+            select(Port.id).join(Device).where(Device.name == device, Port.name == port)
+        )
+        if port_id is None:
+            raise InvalidInput([FieldError("port", f"no port {place.port!r} (device:port)")])
+        return or_(
+            Reservation.port_id == port_id,
+            Reservation.link_id.in_(
+                select(Link.id).where(or_(Link.port_a_id == port_id, Link.port_b_id == port_id))
+            ),
+        )
+    return None
+
+
+def held_query(session: Session, vlan: int, place: Place, at: dt.datetime) -> Any:
+    if not 1 <= vlan <= 4094:
+        raise InvalidInput([FieldError("vlan", "a VLAN tag is 1 to 4094")])
+    if at.tzinfo is None:
+        raise InvalidInput([FieldError("at", "give a time zone (e.g. Z or +01:00)")])
+    owner = aliased(User)
+    query = (
+        select(
+            Reservation.start,
+            Reservation.end,
+            Reservation.kind,
+            Link.name.label("link"),
+            Slice.id.label("slice_id"),
+            Slice.name.label("slice"),
+            Slice.project,
+            Slice.status,
+            owner.username,
+            owner.display_name,
+            owner.email,
+        )
+        .join(Slice, Reservation.slice_id == Slice.id)
+        .outerjoin(owner, Slice.owner_id == owner.id)
+        .outerjoin(Link, Reservation.link_id == Link.id)
+        .where(
+            Reservation.kind.in_(VLAN_KINDS),
+            Reservation.vlan == vlan,
+            Reservation.start <= at,
+            Reservation.end > at,
+        )
+        .order_by(Reservation.start)
+    )
+    condition = _place_condition(session, place)
+    return query if condition is None else query.where(condition)
+
+
+def held_by(session: Session, vlan: int, place: Place, at: dt.datetime) -> list[dict[str, Any]]:
+    """Who held the tag there and then: one SQL query (reservations ⋈ slices ⋈ users)."""
+    return [
+        {
+            "slice_id": row.slice_id,
+            "slice": row.slice,
+            "project": row.project,
+            "status": row.status.value,
+            "user": row.username,
+            "display_name": row.display_name,
+            "email": row.email,
+            "link": row.link,
+            "held_from": row.start.isoformat(),
+            "held_until": row.end.isoformat(),
+        }
+        for row in session.execute(held_query(session, vlan, place, at))
+    ]
+
+
+def search(
+    session: Session,
+    *,
+    slice_ref: str | None = None,
+    user: str | None = None,
+    vlan: int | None = None,
+    place: Place = Place(),
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    action: str | None = None,
+    limit: int = 200,
+) -> list[AuditEntry]:
+    """Entries newest first, at times in [since, until). A VLAN, a link or a port narrows
+    them to the slices that ever held it."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 5000)))
+    if slice_ref is not None:
+        ids = (
+            [int(slice_ref)]
+            if slice_ref.isdigit()
+            else list(session.scalars(select(Slice.id).where(Slice.name == slice_ref)))
+        )
+        query = query.where(AuditEntry.slice_id.in_(ids))
+    if user is not None:
+        query = query.where(AuditEntry.actor == user.strip().lower())
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if vlan is not None or place.link is not None or place.port is not None:
+        holders = select(Reservation.slice_id)
+        if vlan is not None:
+            holders = holders.where(Reservation.kind.in_(VLAN_KINDS), Reservation.vlan == vlan)
+        condition = _place_condition(session, place)
+        if condition is not None:
+            holders = holders.where(condition)
+        query = query.where(AuditEntry.slice_id.in_(holders))
+    return list(session.scalars(query))
+
+
+def describe(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "via": entry.via,
+        "address": entry.address,
+        "action": entry.action,
+        "target": entry.target,
+        "slice_id": entry.slice_id,
+        "project": entry.project,
+        "result": entry.result,
+        "status": entry.status,
+        "detail": json.loads(entry.detail or "{}"),
+    }

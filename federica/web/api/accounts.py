@@ -1,0 +1,255 @@
+"""Accounts over REST: who am I, my tokens, users (admins), projects and members."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from federica.aaa import accounts, tokens
+from federica.aaa.models import Project, Role, User
+from federica.aaa.policy import Action, allowed_projects
+from federica.errors import FieldError, Forbidden, InvalidInput
+from federica.web.api import api
+from federica.web.api.login import new_token
+from federica.web.api.openapi import document
+from federica.web.api.slices import json_object
+from federica.web.api.util import read_session, write_session
+from federica.web.auth import authorize, guard, note, require
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@api.get("/me")
+@document("Me", "Who the caller is: account, projects, and this token's scopes", tag="auth")
+@guard(Action.TOKEN_OWN)
+def me() -> ResponseReturnValue:
+    who = require()
+    with read_session() as s:
+        body = accounts.describe_user(accounts.get_user(s, who.user_id or 0))
+    body["token_scopes"] = sorted(x.value for x in who.scopes) if who.scopes is not None else None
+    return jsonify(body)
+
+
+@api.get("/tokens")
+@document("TokenList", "The caller's API tokens (admins: ?user=NAME)", tag="auth")
+@guard(Action.TOKEN_OWN)
+def list_tokens() -> ResponseReturnValue:
+    who = require()
+    with read_session() as s:
+        user_id = who.user_id or 0
+        if "user" in request.args:
+            authorize(Action.USER_MANAGE)
+            user_id = accounts.get_user(s, request.args["user"]).id
+        return jsonify([tokens.describe(t, _now()) for t in tokens.of_user(s, user_id)])
+
+
+@api.post("/tokens")
+@document(
+    "NewToken",
+    'A new API token for the caller: {"name", "scopes": [...], "expires_in_days"}; the '
+    "secret is in this answer only",
+    tag="auth",
+    body="TokenRequest",
+    status=201,
+)
+@guard(Action.TOKEN_OWN)
+def create_token() -> ResponseReturnValue:
+    who = require()
+    body = json_object(("name", "scopes", "expires_in_days"))
+    if who.scopes is not None and body.get("scopes") is not None:
+        # A token cannot mint a token with more than it has itself.
+        wanted = tokens.parse_scopes(body["scopes"], _user(who.user_id))
+        if not wanted <= who.scopes:
+            raise Forbidden("a token can only create tokens with a subset of its own scopes")
+    elif who.scopes is not None:
+        body["scopes"] = sorted(x.value for x in who.scopes)
+    return jsonify(new_token(_user(who.user_id), body, "api")), 201
+
+
+def _user(user_id: int | None) -> User:
+    with read_session() as s:
+        return accounts.get_user(s, user_id or 0)
+
+
+@api.delete("/tokens/<int:token_id>")
+@document(
+    "Token", "Revoke a token (one's own; admins: any). Idempotent", param="token_id", tag="auth"
+)
+@guard(Action.TOKEN_OWN)
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    who = require()
+    with write_session() as s:
+        token = tokens.get(s, token_id)
+        if token.user_id != who.user_id:
+            authorize(Action.USER_MANAGE)
+        note(token_id=token.id, owner=token.user.username)
+        return jsonify(tokens.describe(tokens.revoke(s, token, _now()), _now()))
+
+
+@api.get("/users")
+@document("UserList", "Every account (operators and admins)", tag="accounts")
+@guard(Action.USER_READ)
+def list_users() -> ResponseReturnValue:
+    with read_session() as s:
+        users = s.scalars(select(User).order_by(User.username))
+        return jsonify([accounts.describe_user(u) for u in users])
+
+
+@api.post("/users")
+@document(
+    "User",
+    'Create an account (admins): {"username", "role", "password"?, "display_name"?, "email"?}',
+    tag="accounts",
+    body="UserRequest",
+    status=201,
+)
+@guard(Action.USER_MANAGE)
+def create_user() -> ResponseReturnValue:
+    body = json_object(("username", "role", "password", "display_name", "email"))
+    if not isinstance(body.get("username"), str):
+        raise InvalidInput([FieldError("username", "required (a string)")])
+    note(username=body["username"], role=body.get("role", Role.RESEARCHER.value))
+    with write_session() as s:
+        user = accounts.create_user(
+            s,
+            body["username"],
+            role=str(body.get("role", Role.RESEARCHER.value)),
+            password=_opt_str(body, "password"),
+            display_name=_opt_str(body, "display_name") or "",
+            email=_opt_str(body, "email") or "",
+        )
+        return jsonify(accounts.describe_user(user)), 201
+
+
+def _opt_str(body: dict[str, object], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput([FieldError(key, "a string")])
+    return value
+
+
+@api.get("/users/<name>")
+@document(
+    "User", "One account (oneself; operators and admins: anyone)", param="name", tag="accounts"
+)
+@guard(Action.TOKEN_OWN)
+def show_user(name: str) -> ResponseReturnValue:
+    who = require()
+    with read_session() as s:
+        user = accounts.get_user(s, name)
+        if user.id != who.user_id:
+            authorize(Action.USER_READ)
+        return jsonify(accounts.describe_user(user))
+
+
+@api.patch("/users/<name>")
+@document(
+    "User",
+    'Change an account (admins): any of "role", "active", "password", "display_name", "email"',
+    param="name",
+    tag="accounts",
+    body="UserRequest",
+)
+@guard(Action.USER_MANAGE)
+def update_user(name: str) -> ResponseReturnValue:
+    body = json_object(("role", "active", "password", "display_name", "email"))
+    active = body.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise InvalidInput([FieldError("active", "true or false")])
+    note(username=name, changed=sorted(body))
+    with write_session() as s:
+        user = accounts.update_user(
+            s,
+            accounts.get_user(s, name),
+            role=_opt_str(body, "role"),
+            active=active,
+            password=_opt_str(body, "password"),
+            display_name=_opt_str(body, "display_name"),
+            email=_opt_str(body, "email"),
+        )
+        return jsonify(accounts.describe_user(user))
+
+
+@api.get("/projects")
+@document("ProjectList", "Projects the caller may see (staff: all)", tag="accounts")
+@guard(Action.PROJECT_READ, per_target=True)
+def list_projects() -> ResponseReturnValue:
+    visible = allowed_projects(require())
+    with read_session() as s:
+        query = select(Project).order_by(Project.name)
+        if visible is not None:
+            query = query.where(Project.name.in_(visible))
+        return jsonify([accounts.describe_project(p) for p in s.scalars(query)])
+
+
+@api.post("/projects")
+@document(
+    "Project",
+    'Create a project (admins): {"name", "description"?, "lead"?: username}',
+    tag="accounts",
+    body="ProjectRequest",
+    status=201,
+)
+@guard(Action.PROJECT_MANAGE)
+def create_project() -> ResponseReturnValue:
+    body = json_object(("name", "description", "lead"))
+    if not isinstance(body.get("name"), str):
+        raise InvalidInput([FieldError("name", "required (a string)")])
+    note(project=body["name"])
+    with write_session() as s:
+        project = accounts.create_project(
+            s,
+            body["name"],
+            description=_opt_str(body, "description") or "",
+            lead=_opt_str(body, "lead"),
+        )
+        return jsonify(accounts.describe_project(project)), 201
+
+
+@api.get("/projects/<name>")
+@document("Project", "A project and its members", param="name", tag="accounts")
+@guard(Action.PROJECT_READ, per_target=True)
+def show_project(name: str) -> ResponseReturnValue:
+    authorize(Action.PROJECT_READ, project=name)
+    with read_session() as s:
+        return jsonify(accounts.describe_project(accounts.get_project(s, name)))
+
+
+@api.put("/projects/<name>/members/<username>")
+@document(
+    "Project",
+    'Add a member or change their role (the project\'s lead, admins): {"role": "member"|"lead"}',
+    param="name",
+    tag="accounts",
+    body="MemberRequest",
+)
+@guard(Action.PROJECT_MEMBERS, per_target=True)
+def put_member(name: str, username: str) -> ResponseReturnValue:
+    note(project=name, username=username)
+    authorize(Action.PROJECT_MEMBERS, project=name)
+    body = json_object(("role",))
+    with write_session() as s:
+        project = accounts.get_project(s, name)
+        accounts.set_member(
+            s, project, accounts.get_user(s, username), str(body.get("role", "member"))
+        )
+        s.refresh(project)
+        return jsonify(accounts.describe_project(project))
+
+
+@api.delete("/projects/<name>/members/<username>")
+@document("Project", "Remove a member (the project's lead, admins)", param="name", tag="accounts")
+@guard(Action.PROJECT_MEMBERS, per_target=True)
+def delete_member(name: str, username: str) -> ResponseReturnValue:
+    note(project=name, username=username)
+    authorize(Action.PROJECT_MEMBERS, project=name)
+    with write_session() as s:
+        project = accounts.get_project(s, name)
+        accounts.remove_member(s, project, accounts.get_user(s, username))
+        s.refresh(project)
+        return jsonify(accounts.describe_project(project))

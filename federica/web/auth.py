@@ -1,0 +1,183 @@
+"""Who is calling, and may they: every view is marked with the action it performs (or as
+public), checked by `guard` against the pure policy; a view without a mark cannot be
+registered (`check_every_view_is_guarded` runs at app creation).
+
+The REST API authenticates with bearer tokens only (no cookies, so no cross-site request
+forgery); the browser login (OIDC) hands out such a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g, request
+
+from federica.aaa import accounts, audit, tokens
+from federica.aaa.policy import Action, Principal, decide
+from federica.errors import Forbidden, Unauthorized
+from federica.web.api.util import ctx, read_session, write_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+GUARD_ATTR = "_federica_guard"
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Guard:
+    action: Action | None  # None: public
+    # True: the view decides per target (a project's slice) with `authorize`; the guard
+    # checks sign-in and the token's scope only.
+    per_target: bool = False
+    audit: bool = True
+
+
+def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
+    def mark(fn: F) -> F:
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            who = current()
+            if per_target:
+                if who is None:
+                    raise Unauthorized("sign in first: send an API token (Authorization: Bearer …)")
+                d = decide(who, action, project=None)
+                if not d.allowed and "scope" in d.reason:
+                    raise Forbidden(d.reason)
+            else:
+                authorize(action)
+            return fn(*args, **kwargs)
+
+        setattr(checked, GUARD_ATTR, Guard(action, per_target))
+        return checked  # type: ignore[return-value]
+
+    return mark
+
+
+def public(fn: F, *, audit: bool = True) -> F:
+    setattr(fn, GUARD_ATTR, Guard(None, audit=audit))
+    return fn
+
+
+def current() -> Principal | None:
+    who: Principal | None = g.get("principal")
+    return who
+
+
+def require() -> Principal:
+    who = current()
+    if who is None:
+        raise Unauthorized("sign in first: send an API token (Authorization: Bearer …)")
+    return who
+
+
+def authorize(action: Action, *, project: str | None = None, owner_id: int | None = None) -> None:
+    who = current()
+    if who is None:
+        raise Unauthorized("sign in first: send an API token (Authorization: Bearer …)")
+    d = decide(who, action, project=project, owner_id=owner_id)
+    if not d.allowed:
+        raise Forbidden(d.reason)
+
+
+def note(*, slice_id: int | None = None, project: str | None = None, **detail: Any) -> None:
+    """What the audit entry of this request should say about its target."""
+    if slice_id is not None:
+        g.audit_slice = slice_id
+    if project is not None:
+        g.audit_project = project
+    g.setdefault("audit_detail", {}).update(detail)
+
+
+def skip_audit() -> None:
+    """This request changed nothing (a dry run)."""
+    g.audit_skip = True
+
+
+def client_address() -> str:
+    return request.remote_addr or ""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _authenticate() -> None:
+    g.principal = None
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
+    now = _now()
+    with read_session() as s:
+        token = tokens.resolve(s, secret.strip(), now)
+        g.principal = accounts.principal(
+            token.user,
+            scopes=tokens.scopes_of(token),
+            via="api",
+            address=client_address(),
+            token_id=token.id,
+        )
+        touch = tokens.needs_touch(token, now)
+    if touch:
+        with write_session() as s:
+            tokens.get(s, token.id).last_used_at = now
+
+
+def _audit(response: Response) -> Response:
+    if request.method not in STATE_CHANGING or g.get("audit_skip"):
+        return response
+    view = ctx_view()
+    mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
+    if mark is not None and not mark.audit:
+        return response
+    action = (mark.action.value if mark and mark.action else None) or (
+        request.endpoint or request.path
+    )
+    detail = dict(g.get("audit_detail", {}))
+    detail["method"] = request.method
+    if response.status_code >= 400 and response.is_json:
+        body = response.get_json(silent=True) or {}
+        detail["problem"] = str(body.get("detail", ""))[:500]
+    audit.record(
+        ctx().sessions,
+        current(),
+        action,
+        status=response.status_code,
+        target=request.path,
+        slice_id=g.get("audit_slice"),
+        project=g.get("audit_project"),
+        detail=detail,
+        via="api",
+        address=client_address(),
+    )
+    return response
+
+
+def ctx_view() -> Callable[..., Any] | None:
+    from flask import current_app
+
+    if request.endpoint is None:
+        return None
+    view: Callable[..., Any] | None = current_app.view_functions.get(request.endpoint)
+    return view
+
+
+def check_every_view_is_guarded(app: Flask) -> None:
+    """Fail at start-up, not in production, if a route forgot its policy."""
+    missing = [
+        name
+        for name, view in app.view_functions.items()
+        if name != "static" and getattr(view, GUARD_ATTR, None) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without a policy mark (guard or public): {missing}")
+
+
+def register_auth(app: Flask) -> None:
+    app.before_request(_authenticate)
+    app.after_request(_audit)
