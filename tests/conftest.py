@@ -124,4 +124,6 @@ def cli_env(settings: Settings, db: Context) -> dict[str, str]:
     return {
         "FEDERICA_DATABASE_URL": settings.database_url,
         "FEDERICA_DATA_DIR": str(settings.data_dir),
+        # The CLI keeps `federica login`'s token under here: never the tester's own.
+        "XDG_CONFIG_HOME": str(settings.data_dir / "config"),
     }

@@ -26,6 +26,7 @@ class Scope(enum.StrEnum):
 
 class Action(enum.StrEnum):
     SUBSTRATE_READ = "substrate.read"
+    SUBSTRATE_MANAGE = "substrate.manage"  # load the inventory
     CALENDAR_READ = "calendar.read"
     SLICE_READ = "slice.read"
     SLICE_CREATE = "slice.create"
@@ -47,6 +48,7 @@ class Action(enum.StrEnum):
 # The scope an action needs from a token.
 SCOPE_OF: dict[Action, Scope] = {
     Action.SUBSTRATE_READ: Scope.READ,
+    Action.SUBSTRATE_MANAGE: Scope.OPERATE,
     Action.CALENDAR_READ: Scope.READ,
     Action.SLICE_READ: Scope.READ,
     Action.SLICE_CREATE: Scope.SLICES,
@@ -87,6 +89,7 @@ _OPERATOR = (
     | _MEMBER
     | {
         Action.MAINTENANCE_MANAGE,
+        Action.SUBSTRATE_MANAGE,
         Action.QUOTA_MANAGE,
         Action.USER_READ,
         Action.AUDIT_READ,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from federica import migrate
+from federica.aaa.policy import Principal
 from federica.app import Context, make_context
 from federica.config import Settings, SettingsError
 from federica.errors import FedericaError, InvalidInput
@@ -20,6 +21,7 @@ class CliState:
     settings: Settings
     _context: Context | None = None
     _checked: bool = False
+    _principal: Principal | None = None
 
     @property
     def raw_context(self) -> Context:
@@ -36,6 +38,16 @@ class CliState:
             migrate.ensure_schema(context.engine)
             self._checked = True
         return context
+
+    @property
+    def principal(self) -> Principal:
+        """Who runs this command: the person signed in with `federica login` (or
+        FEDERICA_TOKEN), else the operators' console (whoever can open the database)."""
+        if self._principal is None:
+            from federica.cli.auth import resolve_principal
+
+            self._principal = resolve_principal(self)
+        return self._principal
 
 
 pass_state = click.make_pass_decorator(CliState)
@@ -72,6 +84,15 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from federica.cli import db, device, emulate, operations, serve, slices, substrate  # noqa: F401
+    from federica.cli import (  # noqa: F401  (register the commands)
+        aaa,
+        db,
+        device,
+        emulate,
+        operations,
+        serve,
+        slices,
+        substrate,
+    )
 
     cli.main(args=list(argv) if argv is not None else None, prog_name="federica")

@@ -8,11 +8,13 @@ import threading
 
 import click
 
+from federica.aaa import accounts
+from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
+from federica.cli.auth import allow, audited
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, quota
-from federica.slices.models import ProjectQuota
 
 
 @cli.command()
@@ -52,7 +54,11 @@ def maintenance_group() -> None:
 def maintenance_add(
     state: CliState, kind: str, target: str, start: str, end: str, reason: str
 ) -> None:
-    with transaction(state.context.sessions) as s:
+    with (
+        audited(state, Action.MAINTENANCE_MANAGE, f"{kind} {target}"),
+        transaction(state.context.sessions) as s,
+    ):
+        allow(state, Action.MAINTENANCE_MANAGE)
         mw, slices = maintenance.create(
             s,
             target_kind=kind,
@@ -73,6 +79,7 @@ def maintenance_add(
 @maintenance_group.command(name="list")
 @pass_state
 def maintenance_list(state: CliState) -> None:
+    allow(state, Action.MAINTENANCE_READ)
     with transaction(state.context.read_sessions) as s:
         for m in maintenance.upcoming(s, dt.datetime.now(dt.UTC)):
             click.echo(
@@ -85,7 +92,11 @@ def maintenance_list(state: CliState) -> None:
 @click.argument("window_id", type=int)
 @pass_state
 def maintenance_cancel(state: CliState, window_id: int) -> None:
-    with transaction(state.context.sessions) as s:
+    with (
+        audited(state, Action.MAINTENANCE_MANAGE, f"maintenance {window_id}"),
+        transaction(state.context.sessions) as s,
+    ):
+        allow(state, Action.MAINTENANCE_MANAGE)
         maintenance.cancel(s, window_id, dt.datetime.now(dt.UTC))
     click.echo(f"maintenance {window_id} cancelled")
 
@@ -93,20 +104,51 @@ def maintenance_cancel(state: CliState, window_id: int) -> None:
 @cli.command(name="quota")
 @click.argument("project")
 @click.argument("vcpu_hours", required=False)
+@click.option("--max-nodes", help="Nodes held at once (a number, or 'none').")
+@click.option("--max-bandwidth", help="Circuit Mb/s held at once (a number, or 'none').")
 @pass_state
-def quota_cmd(state: CliState, project: str, vcpu_hours: str | None) -> None:
-    """Show a project's monthly vCPU-hours quota, or set it (a number, or 'none')."""
-    if vcpu_hours is not None:
-        value: int | None = None
-        if vcpu_hours != "none":
-            if not vcpu_hours.isdigit():
-                raise InvalidInput([FieldError("vcpu_hours", "a whole number >= 0, or 'none'")])
-            value = int(vcpu_hours)
-        with transaction(state.context.sessions) as s:
-            quota.set_quota(s, project, value)
+def quota_cmd(
+    state: CliState,
+    project: str,
+    vcpu_hours: str | None,
+    max_nodes: str | None,
+    max_bandwidth: str | None,
+) -> None:
+    """Show a project's limits and use, or set them: VCPU_HOURS per month, --max-nodes,
+    --max-bandwidth (each a number, or 'none' for no limit; what is not given stays)."""
+    given = {
+        "vcpu_hours_per_month": (vcpu_hours, "vcpu_hours"),
+        "max_nodes": (max_nodes, "--max-nodes"),
+        "max_bandwidth_mbps": (max_bandwidth, "--max-bandwidth"),
+    }
+    body: dict[str, object] = {}
+    for key, (raw, flag) in given.items():
+        if raw is None:
+            continue
+        if raw != "none" and not raw.isdigit():
+            raise InvalidInput([FieldError(flag, "a whole number >= 0, or 'none'")])
+        body[key] = None if raw == "none" else int(raw)
+    if body:
+        with (
+            audited(state, Action.QUOTA_MANAGE, f"quota {project}") as note,
+            transaction(state.context.sessions) as s,
+        ):
+            allow(state, Action.QUOTA_MANAGE)
+            note["project"] = project
+            note["detail"] |= body
+            accounts.get_project(s, project)
+            quota.set_limits(s, project, quota.parse_limits(body, quota.limits_of(s, project)))
+    allow(state, Action.QUOTA_READ, project=project)
     with transaction(state.context.read_sessions) as s:
-        limit = s.get(ProjectQuota, project)
-        click.echo(
-            f"project {project}: "
-            + (f"{limit.vcpu_hours_per_month} vCPU-hours per month" if limit else "no quota")
-        )
+        accounts.get_project(s, project)
+        u = quota.usage(s, project, dt.datetime.now(dt.UTC))
+
+    def limit(value: object, unit: str) -> str:
+        return f"{value} {unit}" if value is not None else "no limit"
+
+    click.echo(
+        f"project {project}: vCPU-hours per month: {limit(u['vcpu_hours_per_month'], '')}"
+        f"(used {u['used_vcpu_hours']} in {u['month']}); nodes at once: "
+        f"{limit(u['max_nodes'], '')}(now {u['nodes_now']}); circuit bandwidth at once: "
+        f"{limit(u['max_bandwidth_mbps'], 'Mb/s ')}(now {u['bandwidth_mbps_now']} Mb/s)"
+    )

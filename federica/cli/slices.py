@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
+from federica.aaa.policy import Action, allowed_projects
 from federica.cli import CliState, cli, pass_state
+from federica.cli.auth import allow, audited
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, runner, service, windows
@@ -105,9 +108,19 @@ def book(
         if isinstance(have, list):  # otherwise validation names what is wrong
             extra = [_read_key(k) for k in ssh_keys]
             document["ssh_keys"] = [*have, *extra]
-    booked = service.book_with_retry(
-        state.context.sessions, state.settings, document, now=_now, dry_run=dry_run
-    )
+    with audited(state, Action.SLICE_CREATE, str(file)) as note:
+        booked = service.book_with_retry(
+            state.context.sessions,
+            state.settings,
+            document,
+            now=_now,
+            dry_run=dry_run,
+            actor=state.principal,
+        )
+        if booked.slice is not None:
+            note["slice_id"], note["project"] = booked.slice.id, booked.request.project
+        else:
+            note["detail"]["dry_run"] = True
     if as_json:
         out = {
             "dry_run": booked.dry_run,
@@ -134,9 +147,14 @@ def book(
 @slice_group.command(name="list")
 @pass_state
 def list_(state: CliState) -> None:
-    """Slices, newest first."""
+    """Slices, newest first (yours and your projects'; staff: all)."""
+    who = allow(state, Action.SUBSTRATE_READ)
+    query = select(Slice).order_by(Slice.id.desc())
+    mine = allowed_projects(who)
+    if mine is not None:
+        query = query.where(or_(Slice.project.in_(mine), Slice.owner_id == who.user_id))
     with transaction(state.context.read_sessions) as s:
-        for sl in s.scalars(select(Slice).order_by(Slice.id.desc())):
+        for sl in s.scalars(query):
             click.echo(
                 f"{sl.id:>5}  {sl.name:<20} {sl.status.value:<12} "
                 f"{sl.start:%Y-%m-%d %H:%M} → {sl.end:%Y-%m-%d %H:%M} UTC"
@@ -149,7 +167,13 @@ def list_(state: CliState) -> None:
 def show(state: CliState, ref: str) -> None:
     """A slice (by id or name) as JSON: mapping, VLANs, window, history."""
     with transaction(state.context.read_sessions) as s:
-        click.echo(json.dumps(service.describe(service.get(s, ref)), indent=2))
+        click.echo(json.dumps(service.describe(_slice(state, s, ref, Action.SLICE_READ)), indent=2))
+
+
+def _slice(state: CliState, s: Session, ref: str, action: Action) -> Slice:
+    sl = service.get(s, ref)
+    allow(state, action, project=sl.project, owner_id=sl.owner_id)
+    return sl
 
 
 @slice_group.command()
@@ -158,7 +182,7 @@ def show(state: CliState, ref: str) -> None:
 def summary(state: CliState, ref: str) -> None:
     """A slice for people: its nodes and addresses, circuits, how to log in, timings."""
     with transaction(state.context.read_sessions) as s:
-        d = service.describe(service.get(s, ref))
+        d = service.describe(_slice(state, s, ref, Action.SLICE_READ))
     click.echo(f"slice {d['id']} {d['name']!r}: {d['status']}  {d['start']} → {d['end']}")
     if d["failure_reason"]:
         click.echo(f"  failed: {d['failure_reason']}")
@@ -184,8 +208,11 @@ def summary(state: CliState, ref: str) -> None:
 @pass_state
 def release(state: CliState, ref: str) -> None:
     """Release a slice now (idempotent). A built slice is taken down by the worker."""
-    with transaction(state.context.sessions) as s:
-        sl = runner.request_release(s, service.get(s, ref), _now())
+    with audited(state, Action.SLICE_CHANGE, f"release {ref}") as note:
+        with transaction(state.context.sessions) as s:
+            sl = _slice(state, s, ref, Action.SLICE_CHANGE)
+            note["slice_id"], note["project"] = sl.id, sl.project
+            sl = runner.request_release(s, sl, _now())
         click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")
 
 
@@ -201,8 +228,11 @@ def extend(state: CliState, ref: str, by_: str | None, to: str | None) -> None:
         until = parse_instant(to) if to is not None else None
     except ValueError as exc:
         raise InvalidInput([FieldError("--by" if by_ else "--to", str(exc))]) from None
-    with transaction(state.context.sessions) as s:
-        sl = windows.extend(s, state.settings, service.get(s, ref), now=_now(), to=until, by=by)
+    with audited(state, Action.SLICE_CHANGE, f"extend {ref}") as note:
+        with transaction(state.context.sessions) as s:
+            sl = _slice(state, s, ref, Action.SLICE_CHANGE)
+            note["slice_id"], note["project"] = sl.id, sl.project
+            sl = windows.extend(s, state.settings, sl, now=_now(), to=until, by=by)
         click.echo(f"slice {sl.id} {sl.name!r} now ends {sl.end:%Y-%m-%d %H:%M} UTC")
 
 
@@ -212,7 +242,7 @@ def extend(state: CliState, ref: str, by_: str | None, to: str | None) -> None:
 def extent(state: CliState, ref: str) -> None:
     """How far a slice can be extended, and what stops it there."""
     with transaction(state.context.read_sessions) as s:
-        sl = service.get(s, ref)
+        sl = _slice(state, s, ref, Action.SLICE_READ)
         ext = windows.extent(s, state.settings, sl, _now())
         click.echo(
             f"slice {sl.name!r} ends {sl.end:%Y-%m-%d %H:%M} UTC; it can be extended to "
@@ -230,6 +260,7 @@ def find_slot(state: CliState, file: Path, after: str | None) -> None:
         start = parse_instant(after) if after else None
     except ValueError as exc:
         raise InvalidInput([FieldError("--after", str(exc))]) from None
+    allow(state, Action.CALENDAR_READ)
     with transaction(state.context.read_sessions) as s:
         slot = windows.find_slot(
             s,
@@ -257,6 +288,7 @@ def calendar(state: CliState, kind: str, name: str, from_: str | None, days: int
         start = parse_instant(from_) if from_ else _now()
     except ValueError as exc:
         raise InvalidInput([FieldError("--from", str(exc))]) from None
+    allow(state, Action.CALENDAR_READ)
     with transaction(state.context.read_sessions) as s:
         cal = maintenance.resource_calendar(s, kind, name, start, start + dt.timedelta(days=days))
     click.echo(json.dumps(cal, indent=2))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import click
 
+from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
+from federica.cli.auth import allow, audited
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
 from federica.substrate.analysis import summarize
@@ -51,8 +54,15 @@ def load(state: CliState, file: Path, dry_run: bool) -> None:
     Every problem is reported with its path in the file; a file with any problem changes
     nothing. Re-loading an unchanged file is a no-op; nothing in use is removed."""
     topo = parse_topology(read_topology_file(file))
+    allow(state, Action.SUBSTRATE_MANAGE)
     try:
-        with transaction(state.context.sessions) as session:
+        with (
+            # A dry run changes nothing and is not recorded.
+            contextlib.nullcontext()
+            if dry_run
+            else audited(state, Action.SUBSTRATE_MANAGE, str(file)),
+            transaction(state.context.sessions) as session,
+        ):
             report = apply_topology(session, topo)
             if dry_run:
                 raise DryRun
