@@ -31,9 +31,7 @@ def row_counts(db: Context) -> dict[str, int]:
     """Rows per table: a cheap fingerprint for "the database did not change" (its state,
     not the records of attempts to change it)."""
     with transaction(db.read_sessions) as s:
-        return {
-            t.name: s.scalar(select(func.count()).select_from(t)) or 0 for t in _state_tables()
-        }
+        return {t.name: s.scalar(select(func.count()).select_from(t)) or 0 for t in _state_tables()}
 
 
 def table_dump(db: Context) -> dict[str, list[tuple[object, ...]]]:

@@ -41,6 +41,7 @@ class Action(enum.StrEnum):
     ACCOUNTING_READ = "accounting.read"
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
+    ACCOUNT_READ = "account.read"  # one's own account and tokens
     TOKEN_OWN = "token.own"  # noqa: S105  (one's own tokens and account; no secret)
     AUDIT_READ = "audit.read"
 
@@ -63,6 +64,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.ACCOUNTING_READ: Scope.READ,
     Action.USER_READ: Scope.READ,
     Action.USER_MANAGE: Scope.ADMIN,
+    Action.ACCOUNT_READ: Scope.READ,
     Action.TOKEN_OWN: Scope.PROJECTS,
     Action.AUDIT_READ: Scope.READ,
 }
@@ -72,6 +74,7 @@ _EVERYONE = {
     Action.SUBSTRATE_READ,
     Action.CALENDAR_READ,
     Action.MAINTENANCE_READ,
+    Action.ACCOUNT_READ,
     Action.TOKEN_OWN,
 }
 # Actions on a project's things that its members may take.

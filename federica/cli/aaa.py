@@ -291,7 +291,7 @@ def token_create(state: CliState, name: str, scopes: str | None, days: int | Non
 @token_group.command(name="list")
 @pass_state
 def token_list(state: CliState) -> None:
-    who = allow(state, Action.TOKEN_OWN)
+    who = allow(state, Action.ACCOUNT_READ)
     with transaction(state.context.read_sessions) as s:
         for t in tokens.of_user(s, who.user_id or 0):
             d = tokens.describe(t, _now())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from federica import migrate
+from federica.aaa import demo as demo_account
 from federica.app import create_app
 from federica.cli import CliState, cli, pass_state
 from federica.cli.emulate import emulator_for
@@ -65,6 +67,12 @@ def demo(
     with transaction(state.context.sessions) as session:
         report = apply_topology(session, topo)
     click.echo(f"substrate {topology.name}: {len(report.changes)} change(s) applied")
+    with transaction(state.context.sessions) as session:
+        account = demo_account.ensure(session, state.settings, dt.datetime.now(dt.UTC))
+    click.echo(
+        f"demo account {account.username!r} (lead of project 'demo'): password in "
+        f"{account.password_file}, API token in {account.token_file}"
+    )
     # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down, even
     # when it arrives while the facility is still coming up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

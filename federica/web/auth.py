@@ -19,7 +19,7 @@ from flask import Flask, Response, g, request
 from federica.aaa import accounts, audit, tokens
 from federica.aaa.policy import Action, Principal, decide
 from federica.errors import Forbidden, Unauthorized
-from federica.web.api.util import ctx, read_session, write_session
+from federica.web.context import ctx, read_session, write_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 GUARD_ATTR = "_federica_guard"

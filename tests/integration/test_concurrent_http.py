@@ -22,6 +22,7 @@ import pytest
 
 from federica.app import Context
 from federica.config import Settings
+from tests.accounts import make_user
 from tests.conftest import EXAMPLES, REPO
 from tests.helpers import load_file
 from tests.service.slices.audit import violations
@@ -45,9 +46,11 @@ def request(name: str, start: dt.datetime) -> dict[str, Any]:
     }
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+def post(url: str, body: dict[str, Any], token: str) -> tuple[int, str, dict[str, Any]]:
     req = urllib.request.Request(  # noqa: S310  (loopback only)
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310
@@ -61,7 +64,8 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/substrate", timeout=1):
+            url = f"http://127.0.0.1:{port}/api/v1/openapi.json"
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -72,6 +76,8 @@ def test_fifty_concurrent_bookings_over_http(
     db: Context, settings: Settings, tmp_path: Path
 ) -> None:
     load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    # Researchers of one project, each with a token: the bookings go through the policy.
+    tokens = [make_user(db, f"r{i}", projects=["lab"]) for i in range(5)]
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
         minute=0, second=0, microsecond=0
     )
@@ -98,7 +104,7 @@ def test_fifty_concurrent_bookings_over_http(
 
         def client(i: int) -> tuple[int, str, dict[str, Any]]:
             url = f"http://127.0.0.1:{ports[i % 2]}/api/v1/slices"
-            return post(url, request(f"h{i}", start))
+            return post(url, request(f"h{i}", start), tokens[i % len(tokens)])
 
         with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
             results = list(pool.map(client, range(CLIENTS)))

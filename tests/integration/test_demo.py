@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,16 +36,20 @@ def free_port(taken: set[int]) -> int:
             return port
 
 
-def post_json(url: str, body: Any) -> Any:
+def post_json(url: str, body: Any, token: str) -> Any:
     req = urllib.request.Request(  # noqa: S310  (loopback only)
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
         return json.load(r)
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310  (loopback only)
+def get_json(url: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(url, headers=headers)  # noqa: S310  (loopback only)
+    with urllib.request.urlopen(req, timeout=2) as r:  # noqa: S310
         return json.load(r)
 
 
@@ -78,15 +83,24 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        body = None
+        up = False
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                body = get_json(f"http://127.0.0.1:{port}/api/v1/substrate")
+                up = bool(get_json(f"http://127.0.0.1:{port}/api/v1/openapi.json"))
                 break
             except OSError:
                 time.sleep(0.2)
-        assert body is not None, f"demo never answered:\n{log.read_text()}"
+        assert up, f"demo never answered:\n{log.read_text()}"
+        # The demo account's token, in a private file (never in the log).
+        token_file = tmp_path / "var" / "demo-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        assert token not in log.read_text()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get_json(f"http://127.0.0.1:{port}/api/v1/substrate")  # anonymous
+        assert refused.value.code == 401
+        body = get_json(f"http://127.0.0.1:{port}/api/v1/substrate", token)
         assert body["summary"]["pops"] == 4 and body["summary"]["core_full_mesh"]
         assert all(d["host_key"].startswith("SHA256:") for d in body["devices"])
         assert "emulated facility" in log.read_text()
@@ -97,13 +111,14 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         lab = yaml.safe_load((EXAMPLES / "slices" / "bgp-lab.yaml").read_text())
         lab["ssh_keys"] = [key.with_suffix(".pub").read_text()]
-        booked = post_json(f"http://127.0.0.1:{port}/api/v1/slices", lab)
+        booked = post_json(f"http://127.0.0.1:{port}/api/v1/slices", lab, token)
+        assert booked["slice"]["project"] == "demo" and booked["slice"]["owner"] == "demo"
         url = f"http://127.0.0.1:{port}/api/v1/slices/{booked['slice']['id']}"
         deadline = time.monotonic() + 60
-        while get_json(url)["status"] in ("scheduled", "provisioning"):
+        while get_json(url, token)["status"] in ("scheduled", "provisioning"):
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        sl = get_json(url)
+        sl = get_json(url, token)
         assert sl["status"] == "active", sl["history"]
         login = subprocess.run(
             ["ssh", "-p", str(sl["access"]["port"]), "-i", str(key), "-o", "BatchMode=yes",

@@ -26,7 +26,7 @@ def _now() -> dt.datetime:
 
 @api.get("/me")
 @document("Me", "Who the caller is: account, projects, and this token's scopes", tag="auth")
-@guard(Action.TOKEN_OWN)
+@guard(Action.ACCOUNT_READ)
 def me() -> ResponseReturnValue:
     who = require()
     with read_session() as s:
@@ -37,7 +37,7 @@ def me() -> ResponseReturnValue:
 
 @api.get("/tokens")
 @document("TokenList", "The caller's API tokens (admins: ?user=NAME)", tag="auth")
-@guard(Action.TOKEN_OWN)
+@guard(Action.ACCOUNT_READ)
 def list_tokens() -> ResponseReturnValue:
     who = require()
     with read_session() as s:
@@ -137,7 +137,7 @@ def _opt_str(body: dict[str, object], key: str) -> str | None:
 @document(
     "User", "One account (oneself; operators and admins: anyone)", param="name", tag="accounts"
 )
-@guard(Action.TOKEN_OWN)
+@guard(Action.ACCOUNT_READ)
 def show_user(name: str) -> ResponseReturnValue:
     who = require()
     with read_session() as s:

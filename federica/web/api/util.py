@@ -1,29 +1,6 @@
-"""Small helpers shared by the API blueprints."""
+"""Small helpers shared by the API blueprints (they live in web.context, which the
+authentication layer uses too without importing the API package)."""
 
-from __future__ import annotations
+from federica.web.context import ctx, read_session, write_session
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from flask import current_app
-from sqlalchemy.orm import Session
-
-from federica.app import EXTENSION_KEY, Context
-
-
-def ctx() -> Context:
-    context = current_app.extensions[EXTENSION_KEY]
-    assert isinstance(context, Context)
-    return context
-
-
-@contextmanager
-def read_session() -> Iterator[Session]:
-    with ctx().read_sessions() as session, session.begin():
-        yield session
-
-
-@contextmanager
-def write_session() -> Iterator[Session]:
-    with ctx().sessions() as session, session.begin():
-        yield session
+__all__ = ["ctx", "read_session", "write_session"]

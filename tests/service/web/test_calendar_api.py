@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from federica.app import Context
-from tests.conftest import EXAMPLES
 from tests.accounts import ensure_project
+from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 
 PROBLEM = "application/problem+json"

@@ -1,0 +1,175 @@
+"""Every route of the API is protected: the test walks the URL map itself, so a route
+added later without a decision here fails it.
+
+For each route: an anonymous caller is refused (401) unless the route is one of the few
+public ones; every state-changing route refuses a signed-in researcher of another project
+(403) unless it only touches the caller's own things; the refusals change nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from federica.aaa.models import ApiToken, User
+from federica.app import Context
+from federica.db import transaction
+from federica.web.auth import GUARD_ATTR
+from tests.accounts import client_as, make_user
+from tests.conftest import EXAMPLES
+from tests.helpers import load_file, table_dump
+
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).replace(microsecond=0)
+LATER = SOON + dt.timedelta(days=10)
+PUBLIC = {"api.openapi_json", "api.login", "api.oidc_login", "api.oidc_callback"}
+# State-changing routes a signed-in outsider may use, because they act on the caller's
+# own things (their own token) or change nothing (find-slot only computes).
+OWN_OR_READ_ONLY = {("POST", "api.create_token"), ("POST", "api.find_slot")}
+BODIES = {
+    "api.create_slice": {"name": "intruder", "project": "alpha", "nodes": [{"name": "a"}]},
+    "api.extend_slice": {"by": "1h"},
+    "api.create_maintenance": {
+        "target_kind": "pop",
+        "target": "PRG",
+        "end": LATER.isoformat(),
+        "reason": "x",
+    },
+    "api.set_quota": {"max_nodes": 0},
+    "api.create_user": {"username": "mallory", "role": "admin"},
+    "api.update_user": {"role": "admin"},
+    "api.create_project": {"name": "gamma"},
+    "api.put_member": {"role": "lead"},
+    "api.find_slot": {"name": "probe", "nodes": [{"name": "a"}]},
+}
+
+
+@pytest.fixture
+def world(db: Context, app: Flask) -> dict[str, object]:
+    """alice (project alpha) owns a slice, a maintenance window exists; bob is in beta."""
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    alice = client_as(app, make_user(db, "alice", projects=["alpha"]))
+    bob = client_as(app, make_user(db, "bob", projects=["beta"]))
+    admin = client_as(app, make_user(db, "root", "admin"))
+    r = alice.post(
+        "/api/v1/slices",
+        json={"name": "a-lab", "window": {"start": SOON.isoformat(), "duration": "2h"},
+              "nodes": [{"name": "a", "pop": "PRG"}]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    r = admin.post(
+        "/api/v1/maintenance",
+        json={"target_kind": "pop", "target": "MIL", "start": LATER.isoformat(),
+              "end": (LATER + dt.timedelta(days=1)).isoformat(), "reason": "fibre"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    with transaction(db.read_sessions) as s:
+        alice_id = s.scalar(select(User.id).where(User.username == "alice"))
+        token_id = s.scalar(select(ApiToken.id).where(ApiToken.user_id == alice_id))
+    return {
+        "bob": bob,
+        "args": {
+            "ref": "a-lab",
+            "window_id": str(r.get_json()["id"]),
+            "project": "alpha",
+            "name": "alpha",
+            "username": "alice",
+            "token_id": str(token_id),
+        },
+    }
+
+
+def _url(rule: str, endpoint: str, args: dict[str, str]) -> str:
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if endpoint in {"api.show_user", "api.update_user"} and name == "name":
+            return args["username"]
+        if endpoint.endswith(("_one",)) and name == "name":
+            return "PRG"
+        if endpoint in {"api.link_calendar"}:
+            return "prg-mil"
+        if endpoint in {"api.host_calendar"}:
+            return "prg-v1"
+        return args[name]
+
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", value, rule)
+
+
+def _routes(app: Flask) -> list[tuple[str, str, str]]:
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            out.append((method, rule.endpoint, rule.rule))
+    return out
+
+
+def test_every_view_has_a_policy_and_only_the_login_routes_are_public(app: Flask) -> None:
+    marks = {name: getattr(view, GUARD_ATTR, None) for name, view in app.view_functions.items()}
+    assert all(m is not None for n, m in marks.items() if n != "static")
+    public = {n for n, m in marks.items() if m is not None and m.action is None}
+    assert public == PUBLIC
+
+
+def test_anonymous_callers_are_refused_everywhere_but_the_public_routes(
+    app: Flask, anon_client: FlaskClient, world: dict[str, object], db: Context
+) -> None:
+    args = world["args"]
+    assert isinstance(args, dict)
+    before = table_dump(db)
+    checked = 0
+    for method, endpoint, rule in _routes(app):
+        if endpoint in PUBLIC:
+            continue
+        url = _url(rule, endpoint, args)
+        r = anon_client.open(url, method=method, json=BODIES.get(endpoint))
+        assert r.status_code == 401, (method, url, r.get_json())
+        assert r.content_type == "application/problem+json"
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        checked += 1
+    assert checked >= 30
+    assert table_dump(db) == before
+
+
+def test_state_changing_routes_refuse_a_researcher_of_another_project(
+    app: Flask, world: dict[str, object], db: Context
+) -> None:
+    bob, args = world["bob"], world["args"]
+    assert isinstance(bob, FlaskClient) and isinstance(args, dict)
+    before = table_dump(db)
+    changing = [
+        (m, e, r)
+        for m, e, r in _routes(app)
+        if m in {"POST", "PUT", "PATCH", "DELETE"} and e not in PUBLIC
+    ]
+    for method, endpoint, rule in changing:
+        url = _url(rule, endpoint, args)
+        r = bob.open(url, method=method, json=BODIES.get(endpoint))
+        if (method, endpoint) in OWN_OR_READ_ONLY:
+            assert r.status_code < 500, (method, url, r.get_json())
+            continue
+        assert r.status_code == 403, (method, url, r.status_code, r.get_json())
+        assert r.get_json()["detail"], url
+    # Only bob's own new token was written.
+    after = table_dump(db)
+    assert after == before
+    assert len(changing) >= 12
+
+
+def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
+    bob = world["bob"]
+    assert isinstance(bob, FlaskClient)
+    assert bob.get("/api/v1/slices").get_json() == []
+    assert bob.get("/api/v1/slices/a-lab").status_code == 403
+    assert bob.get("/api/v1/projects").get_json()[0]["name"] == "beta"
+    assert bob.get("/api/v1/quotas/alpha").status_code == 403
+    assert bob.get("/api/v1/audit").status_code == 403
+    assert bob.get("/api/v1/users").status_code == 403
+    assert bob.get("/api/v1/users/alice").status_code == 403
+    assert bob.get("/api/v1/users/bob").status_code == 200
+    assert bob.get("/api/v1/accounting?project=alpha").status_code == 403
+    assert bob.get("/api/v1/accounting").get_json()["slices"] == []
