@@ -230,6 +230,7 @@ def test_accounting_totals_match_the_reservations(
 def _aware(t: Any) -> dt.datetime:
     if isinstance(t, str):
         t = dt.datetime.fromisoformat(t)
+    assert isinstance(t, dt.datetime)
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 

@@ -79,7 +79,7 @@ def test_the_console_is_an_administrator() -> None:
 
 
 def test_which_slices_one_may_list() -> None:
-    assert allowed_projects(ALICE) == {"alpha"}
+    assert allowed_projects(ALICE) == frozenset({"alpha"})
     assert allowed_projects(OPERATOR) is None
 
 
