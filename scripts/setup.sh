@@ -27,6 +27,24 @@ if ((want_postgres)) && command -v pg_ctlcluster >/dev/null; then
     fi
 fi
 
+# Tests only: a real OpenID provider (oidc-provider on Node) for the OIDC login test,
+# installed from the npm registry at the versions package-lock.json pins.
+if ((want_postgres)); then
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "setup: installing Node.js and npm"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends nodejs npm </dev/null
+    fi
+    oidc=tests/integration/aaa/oidc
+    oidc_stamp=$oidc/node_modules/.installed-$(sha256sum $oidc/package-lock.json | cut -c1-16)
+    if [[ ! -f $oidc_stamp ]]; then
+        echo "setup: installing the test OpenID provider (npm ci)"
+        npm ci --prefix $oidc --no-audit --no-fund --loglevel=error </dev/null
+        touch "$oidc_stamp"
+    fi
+fi
+
 # Python virtualenv; reinstall only when pyproject.toml changed.
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {

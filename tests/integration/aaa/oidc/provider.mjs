@@ -32,7 +32,7 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: `sub-${id}`, preferred_username: id, ...account };
+        return { sub: id, preferred_username: id, ...account };
       },
     };
   },
