@@ -99,7 +99,9 @@ def _sign_in_at_provider(start: str, login: str) -> str:
     for _ in range(12):
         r = browser.get(url, allow_redirects=False, timeout=10)
         while r.status_code in (200,) and "<form" in r.text:
-            form = lxml.html.fromstring(r.text).forms[0]
+            page = lxml.html.document_fromstring(r.text)
+            assert isinstance(page, lxml.html.HtmlElement)
+            form = page.forms[0]
             fields = dict(form.fields)
             if "login" in fields:
                 fields |= {"login": login, "password": "anything"}
