@@ -148,8 +148,20 @@ def decide(
     without a project) that `owner_id` booked?"""
     if who is None:
         return Decision(False, "sign in first (an API token or a session)")
+    by_role = _by_role(who, action, project, owner_id)
+    if by_role.allowed and (missing := scope_problem(who, action)):
+        return Decision(False, missing)
+    return by_role
+
+
+def scope_problem(who: Principal, action: Action) -> str:
+    """Why the principal's token does not cover the action ("" if it does)."""
     if who.scopes is not None and SCOPE_OF[action] not in who.scopes:
-        return Decision(False, f"this token lacks the scope {SCOPE_OF[action].value!r}")
+        return f"this token lacks the scope {SCOPE_OF[action].value!r}"
+    return ""
+
+
+def _by_role(who: Principal, action: Action, project: str | None, owner_id: int | None) -> Decision:
     if who.role is Role.ADMIN and action in _ADMIN:
         return Decision(True)
     if who.role is Role.OPERATOR and action in _OPERATOR:

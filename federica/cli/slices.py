@@ -170,8 +170,12 @@ def show(state: CliState, ref: str) -> None:
         click.echo(json.dumps(service.describe(_slice(state, s, ref, Action.SLICE_READ)), indent=2))
 
 
-def _slice(state: CliState, s: Session, ref: str, action: Action) -> Slice:
+def _slice(
+    state: CliState, s: Session, ref: str, action: Action, note: dict[str, Any] | None = None
+) -> Slice:
     sl = service.get(s, ref)
+    if note is not None:  # the audit entry names the slice, also when refused
+        note["slice_id"], note["project"] = sl.id, sl.project
     allow(state, action, project=sl.project, owner_id=sl.owner_id)
     return sl
 
@@ -210,8 +214,7 @@ def release(state: CliState, ref: str) -> None:
     """Release a slice now (idempotent). A built slice is taken down by the worker."""
     with audited(state, Action.SLICE_CHANGE, f"release {ref}") as note:
         with transaction(state.context.sessions) as s:
-            sl = _slice(state, s, ref, Action.SLICE_CHANGE)
-            note["slice_id"], note["project"] = sl.id, sl.project
+            sl = _slice(state, s, ref, Action.SLICE_CHANGE, note)
             sl = runner.request_release(s, sl, _now())
         click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")
 
@@ -230,8 +233,7 @@ def extend(state: CliState, ref: str, by_: str | None, to: str | None) -> None:
         raise InvalidInput([FieldError("--by" if by_ else "--to", str(exc))]) from None
     with audited(state, Action.SLICE_CHANGE, f"extend {ref}") as note:
         with transaction(state.context.sessions) as s:
-            sl = _slice(state, s, ref, Action.SLICE_CHANGE)
-            note["slice_id"], note["project"] = sl.id, sl.project
+            sl = _slice(state, s, ref, Action.SLICE_CHANGE, note)
             sl = windows.extend(s, state.settings, sl, now=_now(), to=until, by=by)
         click.echo(f"slice {sl.id} {sl.name!r} now ends {sl.end:%Y-%m-%d %H:%M} UTC")
 

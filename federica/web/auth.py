@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, g, request
 
 from federica.aaa import accounts, audit, tokens
-from federica.aaa.policy import Action, Principal, decide
+from federica.aaa.policy import Action, Principal, decide, scope_problem
 from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
 
@@ -43,9 +43,8 @@ def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
             if per_target:
                 if who is None:
                     raise Unauthorized("sign in first: send an API token (Authorization: Bearer …)")
-                d = decide(who, action, project=None)
-                if not d.allowed and "scope" in d.reason:
-                    raise Forbidden(d.reason)
+                if missing := scope_problem(who, action):
+                    raise Forbidden(missing)
             else:
                 authorize(action)
             return fn(*args, **kwargs)
