@@ -34,6 +34,13 @@ def _check_username(name: str) -> None:
         )
 
 
+def _check_profile(display_name: str | None, email: str | None) -> None:
+    if display_name is not None and len(display_name) > 200:
+        raise InvalidInput([FieldError("display_name", "at most 200 characters")])
+    if email is not None and (len(email) > 254 or (email and "@" not in email)):
+        raise InvalidInput([FieldError("email", "an e-mail address")])
+
+
 def _role(raw: str | Role, field: str = "role") -> Role:
     try:
         return Role(raw)
@@ -57,10 +64,7 @@ def create_user(
     chosen = _role(role)
     if password is not None:
         passwords.check_strength(password)
-    if len(display_name) > 200:
-        raise InvalidInput([FieldError("display_name", "at most 200 characters")])
-    if len(email) > 254 or (email and "@" not in email):
-        raise InvalidInput([FieldError("email", "an e-mail address")])
+    _check_profile(display_name, email)
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict(
             f"a user named {name!r} exists already",
@@ -105,13 +109,10 @@ def update_user(
     if password is not None:
         passwords.check_strength(password)
         user.password_hash = passwords.hash_password(password)
+    _check_profile(display_name, email)
     if display_name is not None:
-        if len(display_name) > 200:
-            raise InvalidInput([FieldError("display_name", "at most 200 characters")])
         user.display_name = display_name
     if email is not None:
-        if len(email) > 254 or (email and "@" not in email):
-            raise InvalidInput([FieldError("email", "an e-mail address")])
         user.email = email
     session.flush()
     return user

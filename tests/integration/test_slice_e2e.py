@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from federica.app import create_app
 from federica.cli import cli
 from federica.substrate.emulator import iproute
 from federica.worker import Worker
+from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import Facility, needs_root
 from tests.integration.slice_helpers import (
@@ -52,9 +54,15 @@ def app(emulated_core4: Facility) -> Flask:
     return app
 
 
+@pytest.fixture(scope="module")
+def researcher_token(emulated_core4: Facility) -> str:
+    """The slices are booked by a researcher of project "lab", as a user would."""
+    return make_user(emulated_core4.context, f"e2e-{uuid.uuid4().hex[:8]}", projects=["lab"])
+
+
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, researcher_token: str) -> FlaskClient:
+    return client_as(app, researcher_token)
 
 
 @pytest.fixture(scope="module")
