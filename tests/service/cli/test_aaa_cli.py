@@ -3,6 +3,7 @@ API, every change audited, the token kept privately."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 from pathlib import Path
@@ -14,6 +15,8 @@ from federica.cli import cli
 from federica.cli import main as _register  # noqa: F401
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
+
+DAY = (dt.datetime.now(dt.UTC) + dt.timedelta(days=20)).date().isoformat()
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -99,3 +102,27 @@ def test_a_revoked_login_stops_working(cli_env: dict[str, str], db: Context) -> 
     assert code == 1 and "revoked" in err and "federica login" in err
     assert run(cli_env, "logout")[1].strip() == "signed out"
     assert run(cli_env, "whoami")[1].startswith("local:")
+
+
+def test_who_held_a_vlan_from_the_cli(cli_env: dict[str, str], db: Context, tmp_path: Path) -> None:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    assert run(cli_env, "user", "add", "dave", "--email", "dave@uni.example")[0] == 0
+    assert run(cli_env, "project", "add", "delta", "--lead", "dave")[0] == 0
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(
+        f"name: d-lab\nproject: delta\nwindow: {{start: '{DAY}T09:00:00Z', duration: 4h}}\n"
+        "nodes: [{name: a, pop: PRG}, {name: b, pop: MIL}]\n"
+        "circuits: [{name: c, endpoints: [a, b], bandwidth_mbps: 10}]\n"
+    )
+    code, out, err = run(cli_env, "slice", "book", str(lab), "--json")
+    assert code == 0, err
+    hop = next(h for h in json.loads(out)["slice"]["circuits"][0]["hops"] if h["link"])
+    link, vlan = hop["link"], str(hop["vlan"])
+    code, out, _ = run(cli_env, "audit", "held", "--vlan", vlan, "--link", link,
+                       "--at", f"{DAY}T10:00:00Z")  # fmt: skip
+    assert code == 0 and "'d-lab' of project delta" in out, out
+    code, out, _ = run(cli_env, "audit", "held", "--vlan", vlan, "--link", link,
+                       "--at", f"{DAY}T14:00:00Z")  # fmt: skip
+    assert out.startswith("nobody held VLAN")
+    code, _, err = run(cli_env, "audit", "held", "--vlan", vlan, "--link", "nowhere")
+    assert code == 2 and "link: no link 'nowhere'" in err
