@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federica.aaa import passwords
-from federica.aaa.models import Membership, Project, ProjectRole, Role, User
+from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
 from federica.errors import Conflict, FieldError, InvalidInput, NotFound
 
@@ -116,6 +116,23 @@ def update_user(
         user.email = email
     session.flush()
     return user
+
+
+def link_identity(session: Session, user: User, issuer: str, subject: str) -> Identity:
+    """Let `user` sign in through an identity provider's account (issuer + subject)."""
+    if not issuer.startswith(("https://", "http://")) or len(issuer) > 500:
+        raise InvalidInput([FieldError("issuer", "the provider's issuer URL")])
+    if not 1 <= len(subject) <= 255:
+        raise InvalidInput([FieldError("subject", "1 to 255 characters")])
+    taken = session.scalar(
+        select(Identity).where(Identity.issuer == issuer, Identity.subject == subject)
+    )
+    if taken is not None:
+        raise Conflict(f"that identity signs in as {taken.user.username!r} already")
+    identity = Identity(user=user, issuer=issuer, subject=subject)
+    session.add(identity)
+    session.flush()
+    return identity
 
 
 def create_project(

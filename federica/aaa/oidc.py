@@ -46,7 +46,7 @@ def user_from_claims(
         if session.scalar(select(User.id).where(User.username == name)) is not None:
             raise Conflict(
                 f"the username {name!r} belongs to another account; an administrator can "
-                "link your identity to it"
+                f"link your identity to it (federica user link {name} {issuer} {subject})"
             )
         user = accounts.create_user(session, name)
         session.add(Identity(user=user, issuer=issuer, subject=subject))

@@ -187,6 +187,22 @@ def user_set(
             click.echo(f"user {u.username}: {u.role.value}, {'active' if u.active else 'disabled'}")
 
 
+@user_group.command(name="link")
+@click.argument("username")
+@click.argument("issuer")
+@click.argument("subject")
+@pass_state
+def user_link(state: CliState, username: str, issuer: str, subject: str) -> None:
+    """Let USERNAME sign in through the identity provider ISSUER's account SUBJECT (its
+    `sub` claim), e.g. when a local account's owner moves to the federated login."""
+    with audited(state, Action.USER_MANAGE, f"user {username}") as note:
+        allow(state, Action.USER_MANAGE)
+        note["detail"] |= {"issuer": issuer, "subject": subject}
+        with transaction(state.context.sessions) as s:
+            accounts.link_identity(s, accounts.get_user(s, username), issuer, subject)
+        click.echo(f"{username} now also signs in as {subject} at {issuer}")
+
+
 @cli.group(name="project")
 def project_group() -> None:
     """Projects and their members."""

@@ -21,6 +21,7 @@ import requests
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from federica.aaa import accounts
 from federica.aaa.models import Identity, User
 from federica.app import Context, create_app, make_context
 from federica.config import Settings
@@ -155,6 +156,13 @@ def test_a_provider_cannot_take_over_a_local_account(
     assert status == 409 and "belongs to another account" in str(body["detail"])
     with transaction(db.read_sessions) as s:
         assert s.scalar(select(func.count()).select_from(Identity)) == 0
+    # An administrator links them; then the provider's bob signs in as the local bob.
+    with transaction(db.sessions) as s:
+        accounts.link_identity(s, accounts.get_user(s, "bob"), provider.issuer, "bob")
+    status, body = _oidc_login(client, "bob")
+    assert status == 201
+    me = client_as(client.application, str(body["token"])).get("/api/v1/me").get_json()
+    assert me["username"] == "bob" and me["role"] == "admin"
 
 
 def test_a_forged_callback_is_refused(provider: Provider, settings: Settings, db: Context) -> None:
