@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings
 from federica.db import make_engine, make_session_factory
+from federica.files import write_private
 
 EXTENSION_KEY = "federica"
 
@@ -65,8 +66,13 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = settings.data_dir / "secret_key"
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
+        # Written whole aside, then linked into place: of processes starting at once, the
+        # first link wins and every process reads that one key.
+        tmp = write_private(path.with_name(f"secret_key.{os.getpid()}"), secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()

@@ -5,7 +5,6 @@ in the data directory (0600), never printed or logged."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from federica.aaa import accounts, tokens
 from federica.aaa.models import Project, ProjectRole, User
 from federica.config import Settings
+from federica.files import write_private
 
 USERNAME = PROJECT = "demo"
 
@@ -27,15 +27,6 @@ class DemoAccount:
     token_file: Path
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    tmp.replace(path)
-
-
 def ensure(session: Session, settings: Settings, now: dt.datetime) -> DemoAccount:
     password_file = settings.data_dir / "demo-password"
     token_file = settings.data_dir / "demo-token"
@@ -43,7 +34,7 @@ def ensure(session: Session, settings: Settings, now: dt.datetime) -> DemoAccoun
     if user is None:
         password = secrets.token_urlsafe(12)
         user = accounts.create_user(session, USERNAME, password=password, display_name="Demo")
-        _write_private(password_file, password)
+        write_private(password_file, password + "\n")
     project = session.scalar(select(Project).where(Project.name == PROJECT))
     if project is None:
         project = accounts.create_project(session, PROJECT, description="the demo's project")
@@ -57,5 +48,5 @@ def ensure(session: Session, settings: Settings, now: dt.datetime) -> DemoAccoun
         max_lifetime=dt.timedelta(days=settings.token_max_days),
         now=now,
     )
-    _write_private(token_file, secret)
+    write_private(token_file, secret + "\n")
     return DemoAccount(USERNAME, password_file, token_file)

@@ -26,6 +26,7 @@ from federica.aaa.policy import Action, Principal, console, decide
 from federica.cli import CliState
 from federica.db import transaction
 from federica.errors import FedericaError, Forbidden, Unauthorized
+from federica.files import write_private
 
 TOKEN_ENV = "FEDERICA_TOKEN"  # noqa: S105  (the variable's name, not a secret)
 
@@ -50,14 +51,7 @@ def stored_token() -> str | None:
 
 
 def store_token(secret: str) -> Path:
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"token": secret}, f)
-    tmp.replace(path)
-    return path
+    return write_private(credentials_path(), json.dumps({"token": secret}))
 
 
 def forget_token() -> bool:

@@ -32,3 +32,15 @@ def test_env_overrides_and_explicit_overrides() -> None:
 def test_bad_env_values_name_the_variable(var: str, value: str) -> None:
     with pytest.raises(SettingsError, match=var):
         Settings.from_env({var: value})
+
+
+def test_the_session_key_is_made_once_private_and_shared(tmp_path: Path) -> None:
+    from federica.app import secret_key
+
+    settings = Settings(data_dir=tmp_path / "var")
+    first = secret_key(settings)
+    assert len(first) >= 40 and secret_key(settings) == first
+    path = tmp_path / "var" / "secret_key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # nothing left aside
+    assert secret_key(Settings(data_dir=tmp_path / "var", secret_key="given")) == "given"
