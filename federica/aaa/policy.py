@@ -9,7 +9,7 @@ action and the project the target belongs to.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from federica.aaa.models import Role
 
@@ -119,16 +119,11 @@ class Principal:
     via: str = "api"
     address: str = ""
     token_id: int | None = None
-    local: bool = field(default=False)
-
-    @property
-    def label(self) -> str:
-        return self.username
 
 
 def console(unix_user: str) -> Principal:
     """The operators' console: the CLI run by someone who can open the database."""
-    return Principal(f"local:{unix_user}", Role.ADMIN, via="cli", local=True)
+    return Principal(f"local:{unix_user}", Role.ADMIN, via="cli")
 
 
 @dataclass(frozen=True)

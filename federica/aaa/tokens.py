@@ -30,11 +30,16 @@ def parse_scopes(raw: Iterable[str] | str | None, user: User) -> frozenset[Scope
     allowed = DEFAULT_SCOPES[user.role]
     if raw is None:
         return allowed
-    items = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    if isinstance(raw, str):
+        items = raw.replace(",", " ").split()
+    elif isinstance(raw, list | tuple | set | frozenset):
+        items = list(raw)
+    else:
+        raise InvalidInput([FieldError("scopes", "a list of scope names")])
     scopes: set[Scope] = set()
     for item in items:
         try:
-            scope = Scope(item)
+            scope = Scope(str(item))
         except ValueError:
             raise InvalidInput(
                 [
@@ -67,10 +72,10 @@ def issue(
     if not 1 <= len(name) <= 64:
         raise InvalidInput([FieldError("name", "1 to 64 characters")])
     if lifetime <= dt.timedelta(0):
-        raise InvalidInput([FieldError("expires_in", "must be positive")])
+        raise InvalidInput([FieldError("expires_in_days", "must be positive")])
     if lifetime > max_lifetime:
         raise InvalidInput(
-            [FieldError("expires_in", f"at most {max_lifetime.days} days on this facility")]
+            [FieldError("expires_in_days", f"at most {max_lifetime.days} days on this facility")]
         )
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

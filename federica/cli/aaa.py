@@ -226,7 +226,8 @@ def project_add(state: CliState, name: str, lead: str | None, description: str) 
 @project_group.command(name="list")
 @pass_state
 def project_list(state: CliState) -> None:
-    who = allow(state, Action.SUBSTRATE_READ)
+    """Projects you belong to (staff: all) and their members."""
+    who = allow(state, Action.ACCOUNT_READ)
     visible = allowed_projects(who)
     with transaction(state.context.read_sessions) as s:
         query = select(Project).order_by(Project.name)

@@ -32,7 +32,6 @@ class Guard:
     # True: the view decides per target (a project's slice) with `authorize`; the guard
     # checks sign-in and the token's scope only.
     per_target: bool = False
-    audit: bool = True
 
 
 def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
@@ -55,8 +54,8 @@ def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
     return mark
 
 
-def public(fn: F, *, audit: bool = True) -> F:
-    setattr(fn, GUARD_ATTR, Guard(None, audit=audit))
+def public(fn: F) -> F:
+    setattr(fn, GUARD_ATTR, Guard(None))
     return fn
 
 
@@ -132,8 +131,6 @@ def _audit(response: Response) -> Response:
         return response
     view = ctx_view()
     mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
-    if mark is not None and not mark.audit:
-        return response
     action = (mark.action.value if mark and mark.action else None) or (
         request.endpoint or request.path
     )

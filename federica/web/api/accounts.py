@@ -16,8 +16,8 @@ from federica.web.api import api
 from federica.web.api.login import new_token
 from federica.web.api.openapi import document
 from federica.web.api.slices import json_object
-from federica.web.api.util import read_session, write_session
 from federica.web.auth import authorize, guard, note, require
+from federica.web.context import read_session, write_session
 
 
 def _now() -> dt.datetime:

@@ -14,8 +14,8 @@ from federica.slices import maintenance, quota
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.slices import _now, _time_arg, json_object
-from federica.web.api.util import read_session, write_session
 from federica.web.auth import authorize, guard, note
+from federica.web.context import read_session, write_session
 
 
 def _range() -> tuple[dt.datetime, dt.datetime]:

@@ -18,8 +18,8 @@ from federica.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.slices import json_object
-from federica.web.api.util import ctx, write_session
 from federica.web.auth import client_address, note, public
+from federica.web.context import ctx, write_session
 
 OAUTH_KEY = "federica.oauth"
 
@@ -30,15 +30,17 @@ def _now() -> dt.datetime:
 
 def _lifetime(body: dict[str, Any], settings: Settings) -> dt.timedelta:
     raw = body.get("expires_in_days", settings.token_default_days)
-    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or not 0 < raw <= 36500:
         raise InvalidInput([FieldError("expires_in_days", "a positive number of days")])
-    return dt.timedelta(days=raw)
+    return dt.timedelta(days=raw)  # the facility's maximum is checked where it is issued
 
 
 def new_token(user: User, body: dict[str, Any], default_name: str) -> dict[str, Any]:
     """Issue a token for `user` in the caller's transaction; the response shows it once."""
     settings = ctx().settings
     now = _now()
+    if body.get("name") is not None and not isinstance(body["name"], str):
+        raise InvalidInput([FieldError("name", "a string")])
     with write_session() as s:
         owner = accounts.get_user(s, user.id)
         token, secret = tokens.issue(

@@ -14,8 +14,8 @@ from federica.slices.calendar import Interval
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.slices import _now, _time_arg
-from federica.web.api.util import read_session
 from federica.web.auth import authorize, guard, require
+from federica.web.context import read_session
 
 
 def _period() -> Interval:

@@ -20,8 +20,8 @@ from federica.slices.models import Slice
 from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.openapi import document
-from federica.web.api.util import ctx, read_session, write_session
 from federica.web.auth import authorize, guard, note, require, skip_audit
+from federica.web.context import ctx, read_session, write_session
 
 
 def _now() -> dt.datetime:

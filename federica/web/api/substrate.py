@@ -13,8 +13,8 @@ from federica.substrate.analysis import summarize
 from federica.substrate.inventory import current_topology
 from federica.web.api import api
 from federica.web.api.openapi import document
-from federica.web.api.util import read_session
 from federica.web.auth import guard
+from federica.web.context import read_session
 
 SECTIONS = {"pops": "PoP", "devices": "device", "links": "link", "hosts": "host", "peers": "peer"}
 
