@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -53,8 +54,15 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = context or make_context(settings)
     app.secret_key = secret_key(settings)
-    # The session cookie only carries an OIDC login's state between two redirects.
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    # The session cookie carries the portal's sign-in and an OIDC login's state between
+    # two redirects; never readable by scripts, never sent on cross-site posts.
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="federica_session",
+        SESSION_COOKIE_SECURE=settings.portal_secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.portal_session_hours),
+    )
     register_web(app)
     register_oidc(app, settings)
     return app

@@ -62,6 +62,10 @@ class Settings:
     # API tokens: lifetime when none is asked for, and the longest allowed (days).
     token_default_days: int = 30
     token_max_days: int = 365
+    # The portal's browser sessions: a signed-in browser holds a session token this long.
+    portal_session_hours: int = 12
+    # Send the portal's cookies only over HTTPS (set it behind a TLS proxy).
+    portal_secure_cookies: bool = False
     # Password logins: failures allowed per username and per client address in the window.
     login_window_min: int = 15
     login_max_failures: int = 5

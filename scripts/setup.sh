@@ -8,7 +8,9 @@ want_postgres=0
 [[ "${1:-}" == "--with-postgres" ]] && want_postgres=1
 
 # Debian packages: only call apt-get when something is missing.
-mapfile -t pkgs < <(grep -Ev '^\s*(#|$)' deps/apt.txt)
+lists=(deps/apt.txt)
+((want_postgres)) && lists+=(deps/apt-test.txt)
+mapfile -t pkgs < <(cat "${lists[@]}" | grep -Ev '^\s*(#|$)')
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

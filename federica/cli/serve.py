@@ -29,7 +29,8 @@ def _serve(state: CliState, host: str, port: int) -> None:
     import waitress
 
     app = create_app(state.settings, context=state.context)
-    click.echo(f"federica API on http://{host}:{port}/api/v1/substrate  (Ctrl-C stops)")
+    click.echo(f"federica portal on http://{host}:{port}/  (Ctrl-C stops)")
+    click.echo(f"federica API on http://{host}:{port}/api/v1/substrate")
     waitress.serve(app, host=host, port=port, threads=8, ident="federica")
 
 

@@ -22,4 +22,7 @@ def register_web(app: Flask) -> None:
         g.received = time.perf_counter()
 
     app.register_blueprint(api)
+    from federica.web.portal import portal
+
+    app.register_blueprint(portal)
     check_every_view_is_guarded(app)

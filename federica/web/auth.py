@@ -3,7 +3,9 @@ public), checked by `guard` against the pure policy; a view without a mark canno
 registered (`check_every_view_is_guarded` runs at app creation).
 
 The REST API authenticates with bearer tokens only (no cookies, so no cross-site request
-forgery); the browser login (OIDC) hands out such a token.
+forgery); its OIDC login hands out such a token. The portal's pages authenticate with a
+session cookie instead (which holds a short-lived token of the same kind, so revoking it
+signs the browser out) and check a CSRF token on every form (`web/portal/session.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, session
 
 from federica.aaa import accounts, audit, tokens
 from federica.aaa.policy import Action, Principal, decide, scope_problem
@@ -22,6 +24,8 @@ from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
 
 F = TypeVar("F", bound=Callable[..., Any])
+COOKIE_BLUEPRINTS = frozenset({"portal"})
+SESSION_TOKEN_KEY = "token"  # noqa: S105  (the session key that holds it, not a secret)
 GUARD_ATTR = "_federica_guard"
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -104,19 +108,32 @@ def _now() -> dt.datetime:
 
 def _authenticate() -> None:
     g.principal = None
+    if _is_static(request.endpoint):
+        return
+    if request.blueprint in COOKIE_BLUEPRINTS:
+        # The portal ignores Authorization headers: a page is the browser's session only.
+        secret = session.get(SESSION_TOKEN_KEY)
+        if isinstance(secret, str) and secret:
+            sign_in_with(secret, via=request.blueprint)
+        return
     header = request.headers.get("Authorization", "")
     if not header:
         return
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
+    sign_in_with(secret.strip(), via="api")
+
+
+def sign_in_with(secret: str, *, via: str) -> None:
+    """Make the holder of token `secret` the principal of this request."""
     now = _now()
     with read_session() as s:
-        token = tokens.resolve(s, secret.strip(), now)
+        token = tokens.resolve(s, secret, now)
         g.principal = accounts.principal(
             token.user,
             scopes=tokens.scopes_of(token),
-            via="api",
+            via=via,
             address=client_address(),
             token_id=token.id,
         )
@@ -148,7 +165,7 @@ def _audit(response: Response) -> Response:
         slice_id=g.get("audit_slice"),
         project=g.get("audit_project"),
         detail=detail,
-        via="api",
+        via="portal" if request.blueprint in COOKIE_BLUEPRINTS else "api",
         address=client_address(),
     )
     return response
@@ -168,10 +185,15 @@ def check_every_view_is_guarded(app: Flask) -> None:
     missing = [
         name
         for name, view in app.view_functions.items()
-        if name != "static" and getattr(view, GUARD_ATTR, None) is None
+        if not _is_static(name) and getattr(view, GUARD_ATTR, None) is None
     ]
     if missing:
         raise RuntimeError(f"routes without a policy mark (guard or public): {missing}")
+
+
+def _is_static(endpoint: str | None) -> bool:
+    """Flask's own file routes (the app's and the portal's assets): public, no sign-in."""
+    return endpoint is not None and (endpoint == "static" or endpoint.endswith(".static"))
 
 
 def register_auth(app: Flask) -> None:

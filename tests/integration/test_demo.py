@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,9 @@ from federica.substrate.inventory import topology_to_data
 from federica.substrate.topology import parse_topology
 from tests.conftest import EXAMPLES, REPO
 from tests.integration.conftest import host_snapshot, needs_root, with_free_ports
+from tests.integration.demo_process import free_port, get_json, running_demo
 
 pytestmark = [pytest.mark.integration, needs_root]
-
-
-def free_port(taken: set[int]) -> int:
-    """A free port that is not one of `taken` (ports chosen but not bound yet)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in taken:
-            return port
 
 
 def post_json(url: str, body: Any, token: str) -> Any:
@@ -46,52 +36,10 @@ def post_json(url: str, body: Any, token: str) -> Any:
         return json.load(r)
 
 
-def get_json(url: str, token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    req = urllib.request.Request(url, headers=headers)  # noqa: S310  (loopback only)
-    with urllib.request.urlopen(req, timeout=2) as r:  # noqa: S310
-        return json.load(r)
-
-
 def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
     before = host_snapshot()
-    topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
-    topo_file = tmp_path / "core4.yaml"
-    topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
-    port = free_port({d.management.port for d in topo.devices})
-    env = os.environ | {
-        "FEDERICA_DATA_DIR": str(tmp_path / "var"),
-        "FEDERICA_EMULATOR_PREFIX": f"fd{os.getpid() % 100000}",
-    }
-    env.pop("FEDERICA_DATABASE_URL", None)
-    log = tmp_path / "demo.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "federica",
-                "demo",
-                "--port",
-                str(port),
-                "--topology",
-                str(topo_file),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        up = False
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                up = bool(get_json(f"http://127.0.0.1:{port}/api/v1/openapi.json"))
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert up, f"demo never answered:\n{log.read_text()}"
+    with running_demo(tmp_path, "fd") as demo:
+        port, log = demo.port, demo.log
         # The demo account's token, in a private file (never in the log).
         token_file = tmp_path / "var" / "demo-token"
         assert token_file.stat().st_mode & 0o777 == 0o600
@@ -127,13 +75,6 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert login.returncode == 0, login.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     assert "taking the emulated facility down" in log.read_text()
     assert host_snapshot() == before
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app, jsonify, session, url_for
+from flask import current_app, jsonify, redirect, session, url_for
 from flask.typing import ResponseReturnValue
 
 from federica.aaa import accounts, oidc, tokens
@@ -22,6 +22,7 @@ from federica.web.auth import client_address, note, public
 from federica.web.context import ctx, write_session
 
 OAUTH_KEY = "federica.oauth"
+PORTAL_NEXT_KEY = "portal_next"  # set by the portal's sign-in page
 
 
 def _now() -> dt.datetime:
@@ -121,6 +122,7 @@ def oidc_callback() -> ResponseReturnValue:
     from authlib.integrations.base_client.errors import OAuthError
 
     client = _client()
+    portal_next = session.get(PORTAL_NEXT_KEY)  # the portal started this login
     try:
         token = client.authorize_access_token()
     except OAuthError as exc:
@@ -137,6 +139,12 @@ def oidc_callback() -> ResponseReturnValue:
     with write_session() as s:
         user = oidc.user_from_claims(s, settings, issuer, claims)
     note(username=user.username, issuer=issuer)
+    if isinstance(portal_next, str):
+        from federica.web.portal import session as browser
+        from federica.web.portal.pages_account import safe_next
+
+        browser.start(user)
+        return redirect(safe_next(portal_next), 303)
     return jsonify(new_token(user, {}, "oidc login")), 201
 
 

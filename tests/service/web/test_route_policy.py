@@ -1,9 +1,10 @@
-"""Every route of the API is protected: the test walks the URL map itself, so a route
-added later without a decision here fails it.
+"""Every route of the API and the portal is protected: the test walks the URL map itself,
+so a route added later without a decision here fails it.
 
-For each route: an anonymous caller is refused (401) unless the route is one of the few
-public ones; every state-changing route refuses a signed-in researcher of another project
-(403) unless it only touches the caller's own things; the refusals change nothing."""
+For each route: an anonymous caller is refused (API: 401; portal: sent to sign in) unless
+the route is one of the few public ones; every state-changing route refuses a signed-in
+researcher of another project (403) unless it only touches the caller's own things; a
+portal form without its CSRF token is refused; the refusals change nothing."""
 
 from __future__ import annotations
 
@@ -22,13 +23,20 @@ from federica.web.auth import GUARD_ATTR
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
+from tests.service.portal.browser import Browser
 
+BOB_PASSWORD = "bob's long passphrase"
 SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).replace(microsecond=0)
 LATER = SOON + dt.timedelta(days=10)
-PUBLIC = {"api.openapi_json", "api.login", "api.oidc_login", "api.oidc_callback"}
+PUBLIC = {
+    "api.openapi_json", "api.login", "api.oidc_login", "api.oidc_callback",
+    "portal.home", "portal.login", "portal.login_oidc", "portal.logout",
+}  # fmt: skip
 # State-changing routes a signed-in outsider may use, because they act on the caller's
 # own things (their own token) or change nothing (find-slot only computes).
-OWN_OR_READ_ONLY = {("POST", "api.create_token"), ("POST", "api.find_slot")}
+OWN_OR_READ_ONLY = {
+    ("POST", "api.create_token"), ("POST", "api.find_slot"), ("POST", "portal.create_token"),
+}  # fmt: skip
 BODIES = {
     "api.create_slice": {"name": "intruder", "project": "alpha", "nodes": [{"name": "a"}]},
     "api.extend_slice": {"by": "1h"},
@@ -44,7 +52,14 @@ BODIES = {
     "api.create_project": {"name": "gamma"},
     "api.put_member": {"role": "lead"},
     "api.find_slot": {"name": "probe", "nodes": [{"name": "a"}]},
-}
+    # The portal's forms.
+    "portal.submit_slice": {
+        "action": "book", "name": "intruder", "project": "alpha", "nodes-0-name": "a",
+        "duration": "1h",
+    },
+    "portal.extend": {"by": "1h"},
+    "portal.set_member": {"username": "bob", "role": "lead"},
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -52,7 +67,7 @@ def world(db: Context, app: Flask) -> dict[str, object]:
     """alice (project alpha) owns a slice, a maintenance window exists; bob is in beta."""
     load_file(db, EXAMPLES / "topologies" / "core4.yaml")
     alice = client_as(app, make_user(db, "alice", projects=["alpha"]))
-    bob = client_as(app, make_user(db, "bob", projects=["beta"]))
+    bob = client_as(app, make_user(db, "bob", projects=["beta"], password=BOB_PASSWORD))
     admin = client_as(app, make_user(db, "root", "admin"))
     r = alice.post(
         "/api/v1/slices",
@@ -87,6 +102,8 @@ def _url(rule: str, endpoint: str, args: dict[str, str]) -> str:
         name = m.group(1)
         if endpoint in {"api.show_user", "api.update_user"} and name == "name":
             return args["username"]
+        if endpoint == "portal.calendar":
+            return {"kind": "link", "name": "prg-mil"}[name]
         if endpoint.endswith(("_one",)) and name == "name":
             return "PRG"
         if endpoint in {"api.link_calendar"}:
@@ -101,7 +118,7 @@ def _url(rule: str, endpoint: str, args: dict[str, str]) -> str:
 def _routes(app: Flask) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((method, rule.endpoint, rule.rule))
@@ -110,7 +127,7 @@ def _routes(app: Flask) -> list[tuple[str, str, str]]:
 
 def test_every_view_has_a_policy_and_only_the_login_routes_are_public(app: Flask) -> None:
     marks = {name: getattr(view, GUARD_ATTR, None) for name, view in app.view_functions.items()}
-    assert all(m is not None for n, m in marks.items() if n != "static")
+    assert all(m is not None for n, m in marks.items() if not n.endswith("static"))
     public = {n for n, m in marks.items() if m is not None and m.action is None}
     assert public == PUBLIC
 
@@ -123,7 +140,7 @@ def test_anonymous_callers_are_refused_everywhere_but_the_public_routes(
     before = table_dump(db)
     checked = 0
     for method, endpoint, rule in _routes(app):
-        if endpoint in PUBLIC:
+        if endpoint in PUBLIC or not endpoint.startswith("api."):
             continue
         url = _url(rule, endpoint, args)
         r = anon_client.open(url, method=method, json=BODIES.get(endpoint))
@@ -144,7 +161,7 @@ def test_state_changing_routes_refuse_a_researcher_of_another_project(
     changing = [
         (m, e, r)
         for m, e, r in _routes(app)
-        if m in {"POST", "PUT", "PATCH", "DELETE"} and e not in PUBLIC
+        if m in {"POST", "PUT", "PATCH", "DELETE"} and e not in PUBLIC and e.startswith("api.")
     ]
     for method, endpoint, rule in changing:
         url = _url(rule, endpoint, args)
@@ -173,3 +190,60 @@ def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
     assert bob.get("/api/v1/users/bob").status_code == 200
     assert bob.get("/api/v1/accounting?project=alpha").status_code == 403
     assert bob.get("/api/v1/accounting").get_json()["slices"] == []
+
+
+def test_anonymous_browsers_are_sent_to_sign_in_everywhere_in_the_portal(
+    app: Flask, world: dict[str, object], db: Context
+) -> None:
+    args = world["args"]
+    assert isinstance(args, dict)
+    before = table_dump(db)
+    browser = Browser(app)
+    browser.get("/login")  # a CSRF token, as any visitor has
+    checked = 0
+    for method, endpoint, rule in _routes(app):
+        if endpoint in PUBLIC or not endpoint.startswith("portal."):
+            continue
+        url = _url(rule, endpoint, args)
+        r = browser.get(url) if method == "GET" else browser.post(url, BODIES.get(endpoint))
+        if url.endswith(".json"):
+            assert r.status_code == 401, url
+        else:
+            assert r.status_code == 303, (method, url, r.status_code)
+            assert r.headers["Location"].startswith("/login?next="), url
+        checked += 1
+    assert checked >= 15
+    assert table_dump(db) == before
+
+
+def test_portal_forms_refuse_a_researcher_of_another_project_and_forged_posts(
+    app: Flask, world: dict[str, object], db: Context
+) -> None:
+    args = world["args"]
+    assert isinstance(args, dict)
+    bob = Browser(app)
+    bob.sign_in("bob", BOB_PASSWORD)
+    before = table_dump(db)
+    changing = [
+        (m, e, r)
+        for m, e, r in _routes(app)
+        if m == "POST" and e.startswith("portal.") and e not in PUBLIC
+    ]
+    for _, endpoint, rule in changing:
+        url = _url(rule, endpoint, args)
+        forged = bob.client.post(url, data=BODIES.get(endpoint, {}))  # no CSRF token
+        assert forged.status_code == 403, url
+        assert "did not come from this portal" in forged.text
+        r = bob.post(url, BODIES.get(endpoint))
+        if ("POST", endpoint) in OWN_OR_READ_ONLY:
+            assert r.status_code < 500, (url, r.status_code)
+            continue
+        assert r.status_code == 403, (url, r.status_code, r.text[-800:])
+    cross_site = bob.client.post(
+        "/slices/a-lab/release",
+        data={"csrf_token": bob.csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
+    assert table_dump(db) == before  # bob's own new token aside (not in the dump)
+    assert len(changing) >= 7

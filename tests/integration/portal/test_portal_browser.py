@@ -1,0 +1,228 @@
+"""The researcher portal in a real browser: Debian's headless chromium, driven by
+Playwright, against `federica demo` (the real server, worker and emulated facility).
+
+One researcher's whole session: sign in, build a 3-node slice in the editor, dry-run,
+book, watch it become active, extend it, release it; an impossible request shows its
+reason next to the offending field. Every page is screenshotted into docs/portal/ (at
+1280 px, and the main ones at a phone's width), and no page may ask any host but the
+server under test for anything."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, ViewportSize, sync_playwright
+
+from tests.conftest import REPO
+from tests.integration.conftest import host_snapshot, needs_root
+from tests.integration.demo_process import Demo, running_demo
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_root]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("FEDERICA_SCREENSHOTS", REPO / "docs" / "portal"))
+WIDE = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)  # a phone, portrait
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (make setup-test installs it)",
+                allow_module_level=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    before = host_snapshot()
+    with running_demo(tmp_path_factory.mktemp("portal"), "fp") as d:
+        yield d
+    assert "taking the emulated facility down" in d.output()
+    assert host_snapshot() == before
+
+
+@pytest.fixture
+def page(demo: Demo) -> Iterator[Page]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    seen: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(viewport=WIDE, base_url=demo.url)
+        context.on("request", lambda r: seen.append(r.url))
+        context.set_default_timeout(15_000)
+        pg = context.new_page()
+        pg.on("dialog", lambda d: d.accept())  # "Release now?"
+        try:
+            yield pg
+        finally:
+            browser.close()
+    ours = urlsplit(demo.url).netloc
+    elsewhere = sorted(
+        {u for u in seen if urlsplit(u).netloc != ours and not u.startswith("data:")}
+    )
+    assert not elsewhere, f"pages asked other hosts: {elsewhere}"
+    assert len(seen) > 20  # the hook saw the traffic
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def well_formed(page: Page) -> None:
+    """What every page owes keyboard and screen-reader users, and phone screens."""
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(e => e.type !== 'hidden' && !e.closest('template'))
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+            .map(e => e.name || e.id)"""
+    )
+    assert unlabelled == [], f"fields without a label: {unlabelled}"
+    assert page.locator("h1").count() == 1
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, "scrolls sideways"
+
+
+def sign_in(page: Page, demo: Demo) -> None:
+    page.goto("/slices")
+    assert "/login" in page.url  # sent to sign in first
+    well_formed(page)
+    shot(page, "login")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill((demo.data_dir / "demo-password").read_text().strip())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/slices$"))
+
+
+def fill_node(page: Page, i: int, name: str, kind: str, pop: str) -> None:
+    page.fill(f"#nodes-{i}-name", name)
+    page.select_option(f"#nodes-{i}-kind", kind)
+    page.fill(f"#nodes-{i}-ram_mb", "256")
+    page.select_option(f"#nodes-{i}-pop", pop)
+
+
+def fill_circuit(page: Page, i: int, name: str, ends: str, mbps: str) -> None:
+    page.fill(f"#circuits-{i}-name", name)
+    page.fill(f"#circuits-{i}-endpoints", ends)
+    page.fill(f"#circuits-{i}-bandwidth_mbps", mbps)
+
+
+def test_a_researcher_books_watches_extends_and_releases_a_slice(page: Page, demo: Demo) -> None:
+    sign_in(page, demo)
+    well_formed(page)
+
+    # Build a 3-node slice in the editor: the form starts with one empty row of each.
+    page.get_by_role("link", name="New slice").first.click()
+    page.fill("#name", "tri")
+    fill_node(page, 0, "h1", "host", "PRG")
+    page.get_by_role("button", name="Add a node").click()
+    fill_node(page, 1, "h2", "host", "MIL")
+    page.get_by_role("button", name="Add a node").click()
+    fill_node(page, 2, "h3", "router", "ERL")
+    fill_circuit(page, 0, "c12", "h1, h2", "50")
+    page.get_by_role("button", name="Add a circuit").click()
+    fill_circuit(page, 1, "c23", "h2, h3", "50")
+    page.fill("#duration", "2h")
+    preview = page.locator("#topology-preview")
+    assert preview.locator(".p-node").count() == 3  # drawn as typed
+    assert preview.locator("line.p-circuit").count() == 2
+    well_formed(page)
+    shot(page, "editor")
+
+    # Dry run: the mapping on the substrate and the VLANs, nothing booked.
+    page.get_by_role("button", name="Dry run").click()
+    result = page.locator("#result")
+    result.wait_for()
+    assert result.locator("#placement tbody tr").count() == 3
+    assert result.locator(".vlan").count() >= 2
+    assert result.locator(".pop.used").count() == 3  # PRG, MIL, ERL drawn as used
+    assert page.input_value("#nodes-2-name") == "h3"  # the form kept what was typed
+    shot(page, "dry-run")
+
+    # Book; the slice page refreshes itself until the worker has built the slice.
+    page.get_by_role("button", name="Book").click()
+    page.wait_for_url(re.compile(r"/slices/tri$"))
+    page.locator("#live-status .status-active").wait_for(timeout=90_000)
+    assert page.locator("tr[data-node] .status-ready").count() == 3, page.content()
+    assert page.locator("code.login").count() == 0 or "ssh -p" in page.inner_text("code.login")
+    assert page.locator("#history li").count() >= 3  # scheduled, provisioning, active
+    assert page.locator("table.timings tbody tr").count() >= 4
+    well_formed(page)
+    shot(page, "slice-active")
+
+    # Extend by a day: "how far can I extend?" is answered on the page.
+    end_before = page.get_attribute("#slice", "data-end")
+    assert "Until" in page.inner_text("#extent")
+    page.select_option("#by", "1d")
+    page.get_by_role("button", name="Extend").click()
+    page.locator(".notice", has_text="Extended").wait_for()
+    assert page.get_attribute("#slice", "data-end") != end_before
+
+    # Release: confirmed, taken down by the worker, the page follows it to "ended".
+    page.get_by_role("button", name="Release now").click()
+    page.locator("#live-status .status-ended").wait_for(timeout=90_000)
+    shot(page, "slice-ended")
+
+    # The list shows it with its state changes when ended slices are included.
+    page.goto("/slices?finished=on")
+    row = page.locator("tr[data-slice=tri]")
+    assert row.locator(".timeline li").count() >= 5
+    shot(page, "slices")
+
+
+def test_an_impossible_request_is_explained_next_to_its_field(page: Page, demo: Demo) -> None:
+    sign_in(page, demo)
+    page.goto("/slices/new")
+    page.fill("#name", "too-big")
+    fill_node(page, 0, "a", "host", "PRG")
+    page.get_by_role("button", name="Add a node").click()
+    fill_node(page, 1, "b", "host", "MIL")
+    fill_circuit(page, 0, "fat", "a, b", "5000")  # every core4 link carries 1000 Mb/s
+    page.get_by_role("button", name="Dry run").click()
+    error = page.locator("#circuits-0 .field-error")
+    error.wait_for()
+    assert "5000 Mb/s" in error.inner_text(), error.inner_text()
+    assert page.locator("#error-summary").is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"  # announced
+    shot(page, "impossible-request")
+
+    # A malformed field is named at the field itself.
+    page.fill("#circuits-0-bandwidth_mbps", "lots")
+    page.get_by_role("button", name="Dry run").click()
+    assert page.get_attribute("#circuits-0-bandwidth_mbps", "aria-invalid") == "true"
+    assert page.locator("#circuits-0-bandwidth_mbps-error").is_visible()
+
+
+def test_every_other_page_at_desktop_and_phone_width(page: Page, demo: Demo) -> None:
+    sign_in(page, demo)
+    for path, name in [
+        ("/substrate", "substrate"),
+        ("/substrate/calendar/link/prg-mil", "calendar"),
+        ("/projects", "projects"),
+        ("/projects/demo", "project"),
+        ("/tokens", "tokens"),
+    ]:
+        page.goto(path)
+        well_formed(page)
+        shot(page, name)
+    assert page.locator("#tokens tbody tr", has_text="this browser").count() == 1
+
+    # Keyboard: the first Tab reaches the skip link, which lands on the content.
+    page.goto("/slices/new")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+    page.set_viewport_size(PHONE)
+    for path, name in [("/slices/new", "phone-editor"), ("/substrate", "phone-substrate")]:
+        page.goto(path)
+        well_formed(page)
+        shot(page, name)
+
+    # Signing out revokes the session: the pages send the browser to sign in again.
+    page.get_by_role("button", name="Sign out").click()
+    page.goto("/slices")
+    assert "/login" in page.url
