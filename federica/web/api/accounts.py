@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from federica.aaa import accounts, tokens
-from federica.aaa.models import Project, Role, User
-from federica.aaa.policy import Action, allowed_projects
+from federica.aaa.models import Role, User
+from federica.aaa.policy import Action
 from federica.errors import FieldError, Forbidden, InvalidInput
 from federica.web.api import api
 from federica.web.api.login import new_token
@@ -18,6 +18,7 @@ from federica.web.api.openapi import document
 from federica.web.api.slices import json_object
 from federica.web.auth import authorize, guard, note, require
 from federica.web.context import read_session, write_session
+from federica.web.targets import visible_projects
 
 
 def _now() -> dt.datetime:
@@ -179,12 +180,8 @@ def update_user(name: str) -> ResponseReturnValue:
 @document("ProjectList", "Projects the caller may see (staff: all)", tag="accounts")
 @guard(Action.PROJECT_READ, per_target=True)
 def list_projects() -> ResponseReturnValue:
-    visible = allowed_projects(require())
     with read_session() as s:
-        query = select(Project).order_by(Project.name)
-        if visible is not None:
-            query = query.where(Project.name.in_(visible))
-        return jsonify([accounts.describe_project(p) for p in s.scalars(query)])
+        return jsonify([accounts.describe_project(p) for p in s.scalars(visible_projects())])
 
 
 @api.post("/projects")

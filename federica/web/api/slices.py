@@ -9,10 +9,8 @@ from typing import Any
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
-from federica.aaa.policy import Action, allowed_projects
+from federica.aaa.policy import Action
 from federica.errors import BadRequest, Conflict, FieldError, InvalidInput
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
@@ -20,8 +18,9 @@ from federica.slices.models import Slice
 from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.openapi import document
-from federica.web.auth import authorize, guard, note, require, skip_audit
+from federica.web.auth import guard, note, require, skip_audit
 from federica.web.context import ctx, read_session, write_session
+from federica.web.targets import slice_for, visible_slices
 
 
 def _now() -> dt.datetime:
@@ -77,11 +76,7 @@ def create_slice() -> ResponseReturnValue:
 @document("SliceList", "Slices, newest first (filter with ?status=active etc.)", tag="slices")
 @guard(Action.SLICE_READ, per_target=True)
 def list_slices() -> ResponseReturnValue:
-    query = select(Slice).order_by(Slice.id.desc())
-    who = require()
-    mine = allowed_projects(who)
-    if mine is not None:  # their projects' slices, and their own
-        query = query.where(or_(Slice.project.in_(mine), Slice.owner_id == who.user_id))
+    query = visible_slices()
     status = request.args.get("status")
     if status is not None:
         try:
@@ -100,15 +95,7 @@ def list_slices() -> ResponseReturnValue:
 @guard(Action.SLICE_READ, per_target=True)
 def show_slice(ref: str) -> ResponseReturnValue:
     with read_session() as s:
-        return jsonify(service.describe(_slice(s, ref, Action.SLICE_READ)))
-
-
-def _slice(s: Session, ref: str, action: Action) -> Slice:
-    """The slice, if the caller may take `action` on it (noted for the audit log)."""
-    sl = service.get(s, ref)
-    note(slice_id=sl.id, project=sl.project)
-    authorize(action, project=sl.project, owner_id=sl.owner_id)
-    return sl
+        return jsonify(service.describe(slice_for(s, ref, Action.SLICE_READ)))
 
 
 @api.post("/slices/<ref>/release")
@@ -122,7 +109,7 @@ def _slice(s: Session, ref: str, action: Action) -> Slice:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        sl = runner.request_release(s, _slice(s, ref, Action.SLICE_CHANGE), _now())
+        sl = runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), _now())
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         return jsonify(service.describe(sl)), code
 
@@ -148,7 +135,7 @@ def extend_slice(ref: str) -> ResponseReturnValue:
         field = "to" if "to" in body and to is None else "by"
         raise InvalidInput([FieldError(field, str(exc))]) from None
     with write_session() as s:
-        sl = _slice(s, ref, Action.SLICE_CHANGE)
+        sl = slice_for(s, ref, Action.SLICE_CHANGE)
         sl = windows.extend(s, ctx().settings, sl, now=_now(), to=to, by=by)
         return jsonify(service.describe(sl))
 
@@ -160,7 +147,7 @@ def extend_slice(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_READ, per_target=True)
 def slice_extent(ref: str) -> ResponseReturnValue:
     with read_session() as s:
-        sl = _slice(s, ref, Action.SLICE_READ)
+        sl = slice_for(s, ref, Action.SLICE_READ)
         if sl.status not in windows.EXTENDABLE:
             raise Conflict(f"slice {sl.name} is {sl.status.value}; it cannot be extended")
         return jsonify(windows.extent(s, ctx().settings, sl, _now()).as_dict())

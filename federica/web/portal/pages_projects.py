@@ -6,16 +6,15 @@ import datetime as dt
 
 from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from federica.aaa import accounting, accounts
-from federica.aaa.models import Project
-from federica.aaa.policy import Action, allowed_projects, decide
+from federica.aaa.policy import Action, decide
 from federica.errors import FedericaError, FieldError, InvalidInput
 from federica.slices import quota
 from federica.web.auth import authorize, guard, note, require
 from federica.web.context import read_session, write_session
 from federica.web.portal import portal
+from federica.web.targets import visible_projects
 
 
 def _now() -> dt.datetime:
@@ -25,12 +24,8 @@ def _now() -> dt.datetime:
 @portal.get("/projects")
 @guard(Action.PROJECT_READ, per_target=True)
 def projects() -> ResponseReturnValue:
-    visible = allowed_projects(require())
     with read_session() as s:
-        query = select(Project).order_by(Project.name)
-        if visible is not None:
-            query = query.where(Project.name.in_(visible))
-        rows = [accounts.describe_project(p) for p in s.scalars(query)]
+        rows = [accounts.describe_project(p) for p in s.scalars(visible_projects())]
     return render_template("portal/projects.html", projects=rows)
 
 

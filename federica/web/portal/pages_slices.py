@@ -8,18 +8,17 @@ from typing import Any
 
 from flask import jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
-from federica.aaa.policy import Action, allowed_projects
+from federica.aaa.policy import Action
 from federica.errors import FedericaError
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import parse_duration
-from federica.web.auth import authorize, guard, note, require
+from federica.web.auth import guard
 from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import figures, portal
+from federica.web.targets import slice_for, visible_slices
 
 FINISHED = {SliceStatus.ENDED.value, SliceStatus.FAILED.value}
 EXTEND_CHOICES = ("1h", "6h", "1d", "2d", "3d", "7d")
@@ -27,15 +26,6 @@ EXTEND_CHOICES = ("1h", "6h", "1d", "2d", "3d", "7d")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def visible_slices() -> Any:
-    query = select(Slice).order_by(Slice.id.desc())
-    who = require()
-    mine = allowed_projects(who)
-    if mine is not None:
-        query = query.where(or_(Slice.project.in_(mine), Slice.owner_id == who.user_id))
-    return query
 
 
 @portal.get("/slices")
@@ -67,13 +57,6 @@ def slices() -> ResponseReturnValue:
     )
 
 
-def _slice(s: Session, ref: str, action: Action) -> Slice:
-    sl = service.get(s, ref)
-    note(slice_id=sl.id, project=sl.project)
-    authorize(action, project=sl.project, owner_id=sl.owner_id)
-    return sl
-
-
 @portal.get("/slices/<ref>")
 @guard(Action.SLICE_READ, per_target=True)
 def slice_page(ref: str) -> ResponseReturnValue:
@@ -85,7 +68,7 @@ def _slice_page(
 ) -> ResponseReturnValue:
     now = _now()
     with read_session() as s:
-        sl = _slice(s, ref, Action.SLICE_READ)
+        sl = slice_for(s, ref, Action.SLICE_READ)
         body = service.describe(sl)
         drawing = figures.mapping(
             s,
@@ -125,7 +108,7 @@ def _timings(raw: dict[str, Any]) -> list[tuple[str, str, float]]:
 def slice_status(ref: str) -> ResponseReturnValue:
     """What the slice page polls: it reloads itself when this changes."""
     with read_session() as s:
-        sl = _slice(s, ref, Action.SLICE_READ)
+        sl = slice_for(s, ref, Action.SLICE_READ)
         return jsonify(
             {
                 "status": sl.status.value,
@@ -144,7 +127,7 @@ def extend(ref: str) -> ResponseReturnValue:
         return _slice_page(ref, errors={"by": "a length such as 3h or 2d"}, status=422)
     try:
         with write_session() as s:
-            sl = _slice(s, ref, Action.SLICE_CHANGE)
+            sl = slice_for(s, ref, Action.SLICE_CHANGE)
             sl = windows.extend(
                 s, ctx().settings, sl, now=_now(), by=parse_duration(by_text), to=None
             )
@@ -160,5 +143,5 @@ def extend(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        runner.request_release(s, _slice(s, ref, Action.SLICE_CHANGE), _now())
+        runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), _now())
     return redirect(url_for("portal.slice_page", ref=ref), 303)

@@ -176,3 +176,22 @@ def test_a_forged_callback_is_refused(provider: Provider, settings: Settings, db
 def test_without_an_issuer_oidc_is_off(client: FlaskClient) -> None:
     r = client.get("/api/v1/auth/oidc/login")
     assert r.status_code == 404 and "not configured" in r.get_json()["detail"]
+
+
+def test_the_portal_signs_in_through_the_provider(
+    provider: Provider, settings: Settings, db: Context
+) -> None:
+    """The portal's "Sign in with your institution": the same round trip, and the browser
+    comes back signed in to the page it asked for (a session, not a token in the body)."""
+    client = _app_client(settings, db, provider)
+    login_page = client.get("/login?next=/tokens")
+    assert "Sign in with your institution" in login_page.text
+    r = client.get("/login/oidc?next=/tokens")
+    assert r.status_code == 302 and r.headers["Location"] == "/api/v1/auth/oidc/login"
+    r = client.get(r.headers["Location"])
+    back = urlsplit(_sign_in_at_provider(r.headers["Location"], "alice"))
+    done = client.get(f"{back.path}?{back.query}")
+    assert done.status_code == 303 and done.headers["Location"] == "/tokens"
+    assert "fed_" not in done.text  # no token to copy: the browser is simply signed in
+    page = client.get("/tokens")
+    assert page.status_code == 200 and "alice" in page.text and "(this browser)" in page.text
