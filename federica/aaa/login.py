@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from federica.aaa import passwords
 from federica.aaa.accounts import normalise_username
 from federica.aaa.models import LoginFailure, User
+from federica.config import Settings
 from federica.errors import TooManyRequests, Unauthorized
 
 WRONG = "wrong username or password"
@@ -28,6 +29,14 @@ class Limits:
     window: dt.timedelta = dt.timedelta(minutes=15)
     per_username: int = 5
     per_address: int = 30
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            window=dt.timedelta(minutes=settings.login_window_min),
+            per_username=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+        )
 
 
 def _recent(session: Session, column: Any, value: str, since: dt.datetime) -> int:

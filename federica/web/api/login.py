@@ -79,11 +79,7 @@ def login() -> ResponseReturnValue:
         body["password"],
         address=client_address(),
         now=_now(),
-        limits=Limits(
-            window=dt.timedelta(minutes=settings.login_window_min),
-            per_username=settings.login_max_failures,
-            per_address=settings.login_max_failures_per_address,
-        ),
+        limits=Limits.of(settings),
     )
     with write_session() as s:
         user = accounts.get_user(s, user_id)

@@ -61,11 +61,7 @@ def login() -> ResponseReturnValue:
                 password,
                 address=client_address(),
                 now=_now(),
-                limits=Limits(
-                    window=dt.timedelta(minutes=settings.login_window_min),
-                    per_username=settings.login_max_failures,
-                    per_address=settings.login_max_failures_per_address,
-                ),
+                limits=Limits.of(settings),
             )
         except (Unauthorized, TooManyRequests) as exc:
             error, status = exc.detail, exc.status
