@@ -114,7 +114,13 @@ def _authenticate() -> None:
         # The portal ignores Authorization headers: a page is the browser's session only.
         secret = session.get(SESSION_TOKEN_KEY)
         if isinstance(secret, str) and secret:
-            sign_in_with(secret, via=request.blueprint)
+            try:
+                sign_in_with(secret, via=request.blueprint)
+            except Unauthorized:
+                # Revoked, expired or its account disabled: forget it, so the sign-in
+                # page itself is reachable again (and says why).
+                session.pop(SESSION_TOKEN_KEY)
+                g.session_ended = True
         return
     header = request.headers.get("Authorization", "")
     if not header:

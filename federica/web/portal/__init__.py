@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -64,6 +64,8 @@ def _sign_in_first(exc: Unauthorized) -> ResponseReturnValue:
     if request.path.endswith(".json"):
         return {"status": 401, "detail": exc.detail}, 401
     target = request.full_path if request.method == "GET" else request.path
+    if g.get("session_ended"):
+        return redirect(url_for("portal.login", next=target.rstrip("?"), ended="1"), 303)
     return redirect(url_for("portal.login", next=target.rstrip("?")), 303)
 
 

@@ -45,7 +45,8 @@ def login() -> ResponseReturnValue:
     nxt = safe_next(request.values.get("next"))
     oidc = OAUTH_KEY in current_app.extensions
     if request.method == "GET":
-        return render_template("portal/login.html", next=nxt, oidc=oidc, error="")
+        ended = "Your session has ended: sign in again." if request.args.get("ended") else ""
+        return render_template("portal/login.html", next=nxt, oidc=oidc, error=ended)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     note(username=username[:64])  # never the password

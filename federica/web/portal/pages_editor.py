@@ -58,7 +58,9 @@ def _editor(
 ) -> ResponseReturnValue:
     shown = forms.Editor(**{**ed.__dict__, "nodes": list(ed.nodes), "circuits": list(ed.circuits)})
     shown.nodes += [dict(forms.NODE_DEFAULTS, name="") for _ in range(SPARE_ROWS)]
-    shown.circuits += [dict(forms.CIRCUIT_DEFAULTS, name="", endpoints="")] * SPARE_ROWS
+    shown.circuits += [
+        dict(forms.CIRCUIT_DEFAULTS, name="", endpoints="") for _ in range(SPARE_ROWS)
+    ]
     page = render_template(
         "portal/new.html",
         ed=shown,

@@ -36,7 +36,11 @@ def slices() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()
     finished = request.args.get("finished") == "on"
     query = visible_slices()
-    if status in {s.value for s in SliceStatus}:
+    errors: dict[str, str] = {}
+    if status and status not in {s.value for s in SliceStatus}:
+        errors["f-status"] = f"{status!r} is not a slice status"
+        status = ""
+    if status:
         query = query.where(Slice.status == SliceStatus(status))
     elif not finished:
         query = query.where(Slice.status.not_in([SliceStatus.ENDED, SliceStatus.FAILED]))
@@ -48,13 +52,15 @@ def slices() -> ResponseReturnValue:
         rows = [service.describe(sl) for sl in s.scalars(query.limit(200))]
         projects = sorted({p for p in s.scalars(visible_slices().with_only_columns(
             Slice.project).order_by(None).distinct()) if p})  # fmt: skip
-    return render_template(
+    page = render_template(
         "portal/slices.html",
         slices=rows,
         statuses=[s.value for s in SliceStatus],
         projects=projects,
         filters={"status": status, "project": project, "q": text, "finished": finished},
+        errors=errors,
     )
+    return page, 422 if errors else 200
 
 
 @portal.get("/slices/<ref>")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -109,7 +110,9 @@ def fill_circuit(page: Page, i: int, name: str, ends: str, mbps: str) -> None:
     page.fill(f"#circuits-{i}-bandwidth_mbps", mbps)
 
 
-def test_a_researcher_books_watches_extends_and_releases_a_slice(page: Page, demo: Demo) -> None:
+def test_a_researcher_books_watches_extends_and_releases_a_slice(
+    page: Page, demo: Demo, tmp_path: Path
+) -> None:
     sign_in(page, demo)
     well_formed(page)
 
@@ -125,6 +128,10 @@ def test_a_researcher_books_watches_extends_and_releases_a_slice(page: Page, dem
     page.get_by_role("button", name="Add a circuit").click()
     fill_circuit(page, 1, "c23", "h2, h3", "50")
     page.fill("#duration", "2h")
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    page.fill("#ssh_keys", key.with_suffix(".pub").read_text())
+    page.fill("#gateway_node", "h1")
     preview = page.locator("#topology-preview")
     assert preview.locator(".p-node").count() == 3  # drawn as typed
     assert preview.locator("line.p-circuit").count() == 2
@@ -146,7 +153,9 @@ def test_a_researcher_books_watches_extends_and_releases_a_slice(page: Page, dem
     page.wait_for_url(re.compile(r"/slices/tri$"))
     page.locator("#live-status .status-active").wait_for(timeout=90_000)
     assert page.locator("tr[data-node] .status-ready").count() == 3, page.content()
-    assert page.locator("code.login").count() == 0 or "ssh -p" in page.inner_text("code.login")
+    logins = page.locator("code.login").all_inner_texts()  # through the slice's gateway
+    assert sorted(x.rsplit(" ", 1)[1] for x in logins) == ["h1", "h2", "h3"], logins
+    assert all(x.startswith("ssh -p ") and "@127.0.0.1 " in x for x in logins), logins
     assert page.locator("#history li").count() >= 3  # scheduled, provisioning, active
     assert page.locator("table.timings tbody tr").count() >= 4
     well_formed(page)

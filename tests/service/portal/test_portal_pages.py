@@ -84,7 +84,12 @@ def test_signing_in_and_out(app: Flask, core4: Context) -> None:
     # The session's token is revoked: a copy of the cookie made before is worthless.
     replay = app.test_client()
     replay.set_cookie("federica_session", stolen.value)
-    assert replay.get("/slices").status_code == 303
+    r = replay.get("/slices")
+    assert r.status_code == 303 and "ended=1" in r.headers["Location"]
+    # ... and the sign-in page itself is reachable again, saying why (no redirect loop).
+    page = replay.get(r.headers["Location"])
+    assert page.status_code == 200 and "Your session has ended" in page.text
+    assert replay.get("/slices").headers["Location"] == "/login?next=/slices"  # forgotten
 
 
 def errors_text(page: object) -> str:
@@ -312,3 +317,23 @@ def test_tokens_made_in_the_portal_work_on_the_api(alice: Browser, app: Flask) -
     assert token_id
     assert alice.post(f"/tokens/{token_id.group(1)}/revoke").status_code == 303
     assert api.get("/api/v1/me").status_code == 401
+
+
+def test_slices_of_the_same_name_each_keep_their_own_page(alice: Browser) -> None:
+    """A name is free again once its slice has ended: the list links each by id."""
+    assert alice.post("/slices/new", tri(action="book")).status_code == 303
+    first = alice.get("/slices/tri/status.json").get_json()
+    assert alice.post("/slices/tri/release").status_code == 303
+    assert alice.post("/slices/new", tri(action="book")).status_code == 303
+    listing = alice.get("/slices?finished=on").text
+    ids = re.findall(r'<a href="/slices/(\d+)">tri</a>', listing)
+    assert len(set(ids)) == 2
+    states = {alice.get(f"/slices/{i}/status.json").get_json()["status"] for i in ids}
+    assert states == {"ended", "scheduled"} and first["status"] == "scheduled"
+    older = alice.get(f"/slices/{min(ids, key=int)}").text
+    assert "Release now" not in older  # an ended slice offers nothing to do
+
+
+def test_a_bad_filter_is_named(alice: Browser) -> None:
+    r = alice.get("/slices?status=sleeping")
+    assert r.status_code == 422 and "f-status" in errors_at(r.text)
