@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Enum, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    Enum,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -122,6 +133,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def driver_sql(
+    conn: Connection, sql: str, params: Sequence[Any] = ()
+) -> CursorResult[*tuple[Any, ...]]:
+    """Plain SQL written with `?` marks, straight to the driver: for the few statements on
+    the booking path where SQLAlchemy's statement handling costs more than the query.
+    Values go in and come out as the driver has them (no column type conversion)."""
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return conn.exec_driver_sql(sql, tuple(params))
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """A multi-row INSERT through the driver's executemany, values converted by each
     column type's own bind processor. Same result as `conn.execute(insert(table), rows)`,
@@ -130,16 +152,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     columns = list(rows[0])
-    dialect = conn.dialect
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  (names from metadata, values bound)
-        f"VALUES ({', '.join(mark for _ in columns)})"
-    )
+    sql, processors = _insert_statement(conn, table, columns)
     # Rows of one booking repeat most values (its window, the kinds): convert each once,
     # and touch only the columns whose type converts at all.
     converting: list[tuple[int, Any, dict[Any, Any]]] = [
@@ -156,3 +169,33 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                 values[i] = seen[value] = proc(value)
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
+
+
+def insert_row(conn: Connection, table: Table, row: Mapping[str, Any]) -> int:
+    """One INSERT as `insert_rows` makes it, returning the new row's `id`."""
+    sql, processors = _insert_statement(conn, table, list(row))
+    values = tuple(v if p is None else p(v) for v, p in zip(row.values(), processors, strict=True))
+    new_id = conn.exec_driver_sql(sql + " RETURNING id", values).scalar()
+    assert new_id is not None
+    return int(new_id)
+
+
+def _insert_statement(conn: Connection, table: Table, columns: list[str]) -> tuple[str, list[Any]]:
+    """The driver-level INSERT for these columns, and each column's bind processor."""
+    return _insert_statement_for(conn.dialect, table, tuple(columns))
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_statement_for(
+    dialect: Dialect, table: Table, columns: tuple[str, ...]
+) -> tuple[str, list[Any]]:
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  (names from metadata, values bound)
+        f"VALUES ({', '.join(mark for _ in columns)})"
+    )
+    return sql, processors

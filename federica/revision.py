@@ -9,10 +9,10 @@ revision N has seen every change up to N. On SQLite writers are serialised anywa
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, select, update
+from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from federica.db import Base
+from federica.db import Base, driver_sql
 
 CALENDAR = "calendar"  # reservations, slices' windows, maintenance windows
 SUBSTRATE = "substrate"  # the inventory
@@ -27,22 +27,24 @@ class Revision(Base):
 
 def bump(session: Session, name: str) -> int:
     """The next revision of `name`; holds the counter's lock until the transaction ends."""
-    # Core on the session's connection: the ORM layer would double this hot query's cost.
-    new = (
-        session.connection()
-        .execute(
-            update(Revision)
-            .where(Revision.name == name)
-            .values(value=Revision.value + 1)
-            .returning(Revision.value)
-        )
-        .scalar()
-    )
-    if new is None:  # first use of this counter (migrations also seed the known ones)
+    return bump_reading(session, name, name)[0]
+
+
+def bump_reading(session: Session, name: str, other: str) -> tuple[int, int]:
+    """Bump `name` as `bump` does and read counter `other` in the same statement (one
+    round trip on the booking path, which needs the substrate's revision too)."""
+    # Plain SQL: SQLAlchemy's statement handling would cost more than the query here.
+    row = driver_sql(
+        session.connection(),
+        "UPDATE revisions SET value = value + 1 WHERE name = ? "
+        "RETURNING value, (SELECT o.value FROM revisions AS o WHERE o.name = ?)",
+        (name, other),
+    ).first()
+    if row is None:  # first use of this counter (migrations also seed the known ones)
         session.add(Revision(name=name, value=1))
         session.flush()
-        return 1
-    return int(new)
+        return 1, current(session, other)
+    return int(row[0]), int(row[1] or 0)
 
 
 def current(session: Session, name: str) -> int:
@@ -51,5 +53,5 @@ def current(session: Session, name: str) -> int:
 
 
 def all_current(session: Session) -> dict[str, int]:
-    rows = session.connection().execute(select(Revision.name, Revision.value))
+    rows = driver_sql(session.connection(), "SELECT name, value FROM revisions")
     return {n: int(v) for n, v in rows}

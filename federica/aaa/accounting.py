@@ -24,7 +24,13 @@ from federica.aaa.models import User
 from federica.slices.calendar import Interval
 from federica.slices.models import Reservation, ReservationKind, Slice, SliceNode
 
-BANDWIDTH = (ReservationKind.LINK_BANDWIDTH, ReservationKind.PORT_BANDWIDTH)
+# A hop's tag row carries its Mb/s (older bookings: a row of its own, the tag's has 0).
+BANDWIDTH = (
+    ReservationKind.LINK_VLAN,
+    ReservationKind.PORT_VLAN,
+    ReservationKind.LINK_BANDWIDTH,
+    ReservationKind.PORT_BANDWIDTH,
+)
 UNITS = ("node_hours", "vcpu_hours", "ram_gb_hours", "link_mbps_hours")
 
 

@@ -17,7 +17,7 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from federica import revision
@@ -265,6 +265,22 @@ def held_from_row(
     return Held(slice_id, kind, res, vlan, amount, ram, start, end)
 
 
+def held_of(r: Reservation) -> Held:
+    return held_from_row(
+        r.slice_id,
+        r.kind,
+        r.link_id,
+        r.port_id,
+        r.host_id,
+        r.vlan,
+        r.bandwidth_mbps,
+        r.vcpu,
+        r.ram_mb,
+        r.start,
+        r.end,
+    )
+
+
 class CalendarIndex:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -276,22 +292,32 @@ class CalendarIndex:
         self._pruned_at: dt.datetime | None = None
 
     # -- keeping in step -------------------------------------------------------------
-    def refresh(self, session: Session, now: dt.datetime, upto: int | None = None) -> Substrate:
+    def refresh(
+        self,
+        session: Session,
+        now: dt.datetime,
+        upto: int | None = None,
+        substrate_rev: int | None = None,
+    ) -> Substrate:
         """Load what changed since the last refresh. `upto`: the revision the caller knows
-        to be committed (a writer that has just bumped passes its revision - 1).
+        to be committed (a writer that has just bumped passes its revision - 1), with
+        `substrate_rev` if it has read that too (see revision.bump_reading).
 
         Database reads happen outside `self.lock`: on SQLite a session's first statement
         may wait for the database lock, and a thread holding that lock may be waiting for
         ours. Changes are applied only onto the revision they were loaded against."""
-        revs = revision.all_current(session)
-        sub_rev = revs.get(revision.SUBSTRATE, 0)
+        if upto is None or substrate_rev is None:
+            revs = revision.all_current(session)
+            sub_rev = revs.get(revision.SUBSTRATE, 0)
+            cal_rev = upto if upto is not None else revs.get(revision.CALENDAR, 0)
+        else:
+            sub_rev, cal_rev = substrate_rev, upto
         with self.lock:
             substrate = self.substrate
         if substrate is None or substrate.rev != sub_rev:
             substrate = Substrate.load(session, sub_rev)
             with self.lock:
                 self.substrate = substrate
-        cal_rev = upto if upto is not None else revs.get(revision.CALENDAR, 0)
         while True:
             with self.lock:
                 base = self.rev
@@ -348,13 +374,16 @@ class CalendarIndex:
     def add(self, slice_id: int, held: list[Held]) -> None:
         with self.lock:
             self._forget(slice_id)
+            if not held:
+                return  # released: nothing left to keep
             self.by_slice[slice_id] = held
             for h in held:
                 self.by_resource[h.resource].add(h)
 
     def advance(self, slice_id: int, held: list[Held], rev: int) -> None:
-        """Our own committed booking at `rev`: add it without a reload, if nothing else
-        happened in between (otherwise the next refresh loads it)."""
+        """Our own committed change of one slice at `rev` (a booking, an extension, a
+        release): apply it without a reload, if nothing else happened in between
+        (otherwise the next refresh loads it). `held`: what the slice holds from now on."""
         with self.lock:
             if self.rev == rev - 1:
                 self.add(slice_id, held)
@@ -405,16 +434,16 @@ class CalendarIndex:
             for h in sub.hosts:
                 if h.name in down["host"] or h.device in down["device"] or h.pop in down["pop"]:
                     continue
-                compute = self.held(("host", h.id), window, exclude)
+                cpu, ram = _peak(self.held(("host", h.id), window, exclude), window)
                 uplink = self.held(("port", h.port_id), window, exclude)
                 hosts[h.name] = HostCap(
                     h.name,
                     h.pop,
                     h.device,
                     h.port,
-                    h.cpu - _peak(compute, window, ram=False),
-                    h.ram_mb - _peak(compute, window, ram=True),
-                    h.speed - _peak(uplink, window),
+                    h.cpu - cpu,
+                    h.ram_mb - ram,
+                    h.speed - _peak(uplink, window)[0],
                     TagPool(1, 4094, _tags(uplink)),
                 )
             links: list[LinkCap] = []
@@ -434,7 +463,7 @@ class CalendarIndex:
                         lk.a_port,
                         lk.b_device,
                         lk.b_port,
-                        lk.capacity - _peak(held, window),
+                        lk.capacity - _peak(held, window)[0],
                         TagPool(lk.vlan_min, lk.vlan_max, _tags(held)),
                     )
                 )
@@ -456,26 +485,28 @@ class CalendarIndex:
         return down
 
 
-def _peak(held: list[Held], window: Interval, *, ram: bool = False) -> int:
-    """Most in use at any instant of the window (ends before starts at one instant);
-    written out rather than via calendar.peak_usage because it runs ~60 times a booking."""
-    events: list[tuple[dt.datetime, int, int]] = []
+def _peak(held: list[Held], window: Interval) -> tuple[int, int]:
+    """Most in use at any instant of the window (ends before starts at one instant): of
+    the amount (Mb/s or vCPU) and of RAM, in one sweep. Written out rather than via
+    calendar.peak_usage because it runs ~50 times a booking."""
     ws, we = window.start, window.end
+    if all(h.start <= ws for h in held):
+        # Nothing starts inside the window: everything it overlaps is in use at its start.
+        return sum(h.amount for h in held), sum(h.ram_mb for h in held)
+    events: list[tuple[dt.datetime, int, int, int]] = []
     for h in held:
-        if h.vlan is not None:
-            continue  # a tag, not capacity
-        amount = h.ram_mb if ram else h.amount
-        events.append((h.start if h.start > ws else ws, 1, amount))
-        events.append((h.end if h.end < we else we, 0, -amount))
-    if not events:
-        return 0
+        events.append((h.start if h.start > ws else ws, 1, h.amount, h.ram_mb))
+        events.append((h.end if h.end < we else we, 0, -h.amount, -h.ram_mb))
     events.sort()
-    peak = level = 0
-    for _, _, delta in events:
+    peak = level = peak_ram = level_ram = 0
+    for _, _, delta, delta_ram in events:
         level += delta
+        level_ram += delta_ram
         if level > peak:
             peak = level
-    return peak
+        if level_ram > peak_ram:
+            peak_ram = level_ram
+    return peak, peak_ram
 
 
 def _tags(held: list[Held]) -> frozenset[int]:
@@ -500,6 +531,28 @@ def index_for(session: Session) -> CalendarIndex:
         if engine not in _indexes:
             _indexes[engine] = CalendarIndex()
         return _indexes[engine]
+
+
+PENDING = "federica.calendar.pending"
+
+
+def advance_on_commit(
+    session: Session, index: CalendarIndex, slice_id: int, held: list[Held], rev: int
+) -> None:
+    """Once `session` commits, tell `index` what slice `slice_id` holds as of `rev`: the
+    next booking in this process then need not reload it from the database."""
+    session.info.setdefault(PENDING, []).append((index, slice_id, held, rev))
+
+
+@event.listens_for(Session, "after_commit")
+def _advance_indexes(session: Session) -> None:
+    for index, slice_id, held, rev in session.info.pop(PENDING, []):
+        index.advance(slice_id, held, rev)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def drop_index(engine: Engine) -> None:

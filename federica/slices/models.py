@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 
 
 class ReservationKind(enum.StrEnum):
-    LINK_VLAN = "link-vlan"  # exclusive: a tag on a physical link
-    PORT_VLAN = "port-vlan"  # exclusive: a tag on a V-node uplink port
-    LINK_BANDWIDTH = "link-bw"  # shared: Mb/s on a link
-    PORT_BANDWIDTH = "port-bw"  # shared: Mb/s on an uplink port
+    # A circuit's hop is one row: its tag (exclusive) and its Mb/s (shared capacity).
+    LINK_VLAN = "link-vlan"  # a tag on a physical link, and the Mb/s the circuit takes
+    PORT_VLAN = "port-vlan"  # a tag on a V-node uplink port, and the Mb/s
+    # Mb/s alone: bookings made before federica 0.2 kept a hop's Mb/s in
+    # a row of its own (their tag rows carry 0), so capacity is the sum over every row.
+    LINK_BANDWIDTH = "link-bw"
+    PORT_BANDWIDTH = "port-bw"
     COMPUTE = "compute"  # shared: vCPU and RAM on a V-node
 
 

@@ -16,22 +16,29 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, event, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached, object_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from federica import revision
 from federica.aaa import accounts
 from federica.aaa.models import User
 from federica.aaa.policy import Principal, booking_project
 from federica.config import Settings
-from federica.db import Base, insert_rows
+from federica.db import Base, driver_sql, insert_row, insert_rows, utcnow
 from federica.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.coordinated import Coordinated
 from federica.slices.embed import Embedder, Embedding
-from federica.slices.index import CalendarIndex, Substrate, held_from_row, index_for
+from federica.slices.index import (
+    CalendarIndex,
+    Substrate,
+    advance_on_commit,
+    held_from_row,
+    index_for,
+)
 from federica.slices.lifecycle import HOLDING, PartState, SliceStatus, check_transition
 from federica.slices.models import (
     Reservation,
@@ -106,8 +113,12 @@ def book(
     _check_name_free(session, req.name)
     lap("validate")
     # A writer takes the calendar lock first; then the index is exactly what is committed.
-    rev = None if dry_run else revision.bump(session, revision.CALENDAR)
-    current = index.refresh(session, now, upto=None if rev is None else rev - 1)
+    if dry_run:
+        rev = None
+        current = index.refresh(session, now)
+    else:
+        rev, sub_rev = revision.bump_reading(session, revision.CALENDAR, revision.SUBSTRATE)
+        current = index.refresh(session, now, upto=rev - 1, substrate_rev=sub_rev)
     if current is not substrate:  # the inventory changed meanwhile: check the pins again
         substrate = current
         req, window = parse(substrate.pops)
@@ -117,9 +128,8 @@ def book(
     lap("embed")
     if dry_run or rev is None:
         return Booked(None, req, window, embedding, timings)
-    sl = _insert(session, settings, req, embedding, window, substrate, now, rev, index)
-    if actor is not None and actor.user_id is not None:
-        sl.owner = session.get(User, actor.user_id)
+    owner_id = actor.user_id if actor is not None else None
+    sl = _insert(session, settings, req, embedding, window, substrate, now, rev, index, owner_id)
     lap("reserve")
     sl.timings = json.dumps({"booking": timings})
     return Booked(sl, req, window, embedding, timings)
@@ -139,13 +149,11 @@ def _charged_project(session: Session, req: SliceRequest, actor: Principal | Non
 
 
 def _check_name_free(session: Session, name: str) -> None:
-    conn = session.connection()
-    # Plain SQL on the driver: this runs on every booking and SQLAlchemy's statement
-    # handling would cost more than the query.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    # Plain SQL: this runs on every booking.
     holding = ", ".join(f"'{s.value}'" for s in sorted(HOLDING))
-    taken = conn.exec_driver_sql(
-        f"SELECT id FROM slices WHERE name = {mark} AND status IN ({holding}) LIMIT 1",  # noqa: S608  (constants only; the name is bound)
+    taken = driver_sql(
+        session.connection(),
+        f"SELECT id FROM slices WHERE name = ? AND status IN ({holding}) LIMIT 1",  # noqa: S608  (constants only; the name is bound)
         (name,),
     ).first()
     if taken:
@@ -165,20 +173,32 @@ def _insert(
     now: dt.datetime,
     rev: int,
     index: CalendarIndex,
+    owner_id: int | None,
 ) -> Slice:
     status = SliceStatus.SCHEDULED
-    sl = Slice(
-        name=req.name,
-        description=req.description,
-        project=req.project,
-        status=status,
-        start=window.start,
-        end=window.end,
-        request=req.model_dump_json(),
-        rev=rev,
-    )
+    conn = session.connection()
+    columns: dict[str, Any] = {
+        "name": req.name,
+        "description": req.description,
+        "project": req.project,
+        "owner_id": owner_id,
+        "status": status,
+        "start": window.start,
+        "end": window.end,
+        "request": req.model_dump_json(),
+        "failure_reason": None,
+        "created_at": utcnow(),
+        "rev": rev,
+        "timings": "{}",
+        "access": "{}",
+    }
+    # The row goes in as one plain INSERT and the object joins the session as if loaded:
+    # the ORM's unit of work costs more than the rest of a small booking together.
+    sl = Slice(id=insert_row(conn, cast(Table, Slice.__table__), columns), **columns)
+    make_transient_to_detached(sl)
     session.add(sl)
-    session.flush()
+    owner = session.get(User, owner_id) if owner_id is not None else None
+    set_committed_value(sl, "owner", owner)  # describe() names it, also once detached
     # The parts go in as one multi-row INSERT per table: the ORM's unit of work would
     # spend milliseconds per booking on them.
     nodes = {n.name: n for n in req.nodes}
@@ -222,7 +242,6 @@ def _insert(
         (StatusChange, [history]),
         (Reservation, rows),
     ]
-    conn = session.connection()
     for model, values in tables:
         insert_rows(conn, cast(Table, model.__table__), values)
     held = [
@@ -241,7 +260,7 @@ def _insert(
         )
         for r in rows
     ]
-    session.info.setdefault(PENDING, []).append((index, sl.id, held, rev))
+    advance_on_commit(session, index, sl.id, held, rev)
     return sl
 
 
@@ -271,32 +290,18 @@ def reservation_rows(
                 if hop.link in seen_links:
                     continue  # a link has two ends; reserve it once
                 seen_links.add(hop.link)
-                column, kinds, rid = "link_id", LINK_KINDS, substrate.link_ids[hop.link]
+                kind, column, rid = K.LINK_VLAN, "link_id", substrate.link_ids[hop.link]
             else:
-                column, kinds, rid = (
+                kind, column, rid = (
+                    K.PORT_VLAN,
                     "port_id",
-                    PORT_KINDS,
                     substrate.port_ids[(hop.device, hop.port)],
                 )
-            rows.append(span | {"kind": kinds[0], column: rid, "vlan": hop.vlan})
-            rows.append(span | {"kind": kinds[1], column: rid, "bandwidth_mbps": cm.bandwidth_mbps})
+            rows.append(
+                span
+                | {"kind": kind, column: rid, "vlan": hop.vlan, "bandwidth_mbps": cm.bandwidth_mbps}
+            )
     return rows
-
-
-LINK_KINDS = (K.LINK_VLAN, K.LINK_BANDWIDTH)
-PORT_KINDS = (K.PORT_VLAN, K.PORT_BANDWIDTH)
-PENDING = "federica.calendar.pending"
-
-
-@event.listens_for(Session, "after_commit")
-def _advance_indexes(session: Session) -> None:
-    for index, slice_id, held, rev in session.info.pop(PENDING, []):
-        index.advance(slice_id, held, rev)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(PENDING, None)
 
 
 def book_with_retry(
@@ -368,6 +373,7 @@ def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
             r.end = now
     if sl.end > now:
         sl.end = max(sl.start + dt.timedelta(microseconds=1), now)
+    advance_on_commit(session, index_for(session), sl.id, [], sl.rev)
 
 
 def _owner_name(sl: Slice) -> str | None:

@@ -15,7 +15,7 @@ from federica.errors import Conflict, FieldError, InvalidInput
 from federica.slices import events, quota
 from federica.slices.calendar import Booking, Interval, earliest_start, latest_end
 from federica.slices.embed import Embedder, Embedding, EmbeddingFailed
-from federica.slices.index import CalendarIndex, Held, index_for
+from federica.slices.index import CalendarIndex, Held, advance_on_commit, held_of, index_for
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import ReservationKind, Slice, StatusChange
 from federica.slices.request import SliceRequest, parse_request
@@ -63,7 +63,7 @@ def _extent(index: CalendarIndex, settings: Settings, sl: Slice, now: dt.datetim
             clash = [o.start for o in others if o.kind is h.kind and o.vlan == h.vlan]
             if clash and min(clash) < best.latest:
                 best = Extent(max(min(clash), sl.end), f"VLAN {h.vlan} on {sub.label(h.resource)}")
-        else:
+        if h.vlan is None or h.amount:  # a tag's row carries its circuit's Mb/s too
             shared[h.resource].append(h)
     for res, items in shared.items():
         others = index.held(res, tail, exclude=sl.id)
@@ -147,6 +147,9 @@ def extend(
         if r.end == old_end:
             r.end = new_end
     sl.end, sl.rev = new_end, rev
+    advance_on_commit(
+        session, index, sl.id, [held_of(r) for r in sl.reservations if r.end > now], rev
+    )
     events.reschedule_end(sl, settings)
     sl.history.append(
         StatusChange(status=sl.status, at=now, reason=f"extended to {new_end:%Y-%m-%d %H:%M} UTC")

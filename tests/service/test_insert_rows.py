@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 
 from federica.app import Context
-from federica.db import insert_rows, transaction
+from federica.db import insert_row, insert_rows, transaction
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow
 
 
@@ -43,3 +43,23 @@ def test_insert_rows_matches_sqlalchemy_insert(db: Context) -> None:
     assert [m.target_kind for m in fast] == [r["target_kind"] for r in rows]
     with db.engine.connect() as conn:
         insert_rows(conn, table, [])  # nothing to write is not an error
+
+
+def test_insert_row_returns_the_new_id_and_writes_what_insert_rows_writes(db: Context) -> None:
+    start = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    row = {
+        "target_kind": MaintenanceTarget.POP,
+        "target": "MIL",
+        "start": start,
+        "end": start + dt.timedelta(hours=2),
+        "reason": "power",
+        "created_at": start,
+    }
+    table = cast(Table, MaintenanceWindow.__table__)
+    with transaction(db.sessions) as s:
+        ids = [insert_row(s.connection(), table, row), insert_row(s.connection(), table, row)]
+    assert ids[1] > ids[0]
+    with transaction(db.read_sessions) as s:
+        got = [s.get(MaintenanceWindow, i) for i in ids]
+    assert all(m is not None and (m.target_kind, m.target, m.start) == (
+        MaintenanceTarget.POP, "MIL", start) for m in got)  # fmt: skip

@@ -16,20 +16,22 @@ SELECT count(*) FROM reservations a JOIN reservations b
 
 # Usage only rises at a booking's start, so checking every distinct start instant of a
 # resource is enough.
-def _over(kind: str, column: str, amount: str, table: str, capacity: str) -> str:
+# A circuit's hop holds its Mb/s on its tag's row ('link-vlan'); 'link-bw' rows are the
+# older form (Mb/s in a row of its own). Either way: the sum over every row of a resource.
+def _over(kinds: str, column: str, amount: str, table: str, capacity: str) -> str:
     return f"""
 SELECT i.rid FROM (SELECT DISTINCT {column} AS rid, start AS t FROM reservations
-                   WHERE kind = '{kind}') i
-JOIN reservations r ON r.kind = '{kind}' AND r.{column} = i.rid AND r.start <= i.t
+                   WHERE kind IN ({kinds})) i
+JOIN reservations r ON r.kind IN ({kinds}) AND r.{column} = i.rid AND r.start <= i.t
  AND r."end" > i.t
 JOIN {table} x ON x.id = i.rid
 GROUP BY i.rid, i.t, x.{capacity} HAVING sum(r.{amount}) > x.{capacity}"""
 
 
 OVER_CAPACITY = {
-    "cpu": _over("compute", "host_id", "vcpu", "compute_hosts", "cpu_cores"),
-    "link": _over("link-bw", "link_id", "bandwidth_mbps", "links", "capacity_mbps"),
-    "port": _over("port-bw", "port_id", "bandwidth_mbps", "ports", "speed_mbps"),
+    "cpu": _over("'compute'", "host_id", "vcpu", "compute_hosts", "cpu_cores"),
+    "link": _over("'link-vlan', 'link-bw'", "link_id", "bandwidth_mbps", "links", "capacity_mbps"),
+    "port": _over("'port-vlan', 'port-bw'", "port_id", "bandwidth_mbps", "ports", "speed_mbps"),
 }
 
 

@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from federica import revision
 from federica.app import Context
 from federica.config import Settings
 from federica.db import transaction
 from federica.errors import Conflict
 from federica.slices import service
 from federica.slices.embed import EmbeddingFailed
+from federica.slices.index import index_for
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Link
@@ -208,3 +210,60 @@ def test_a_pin_to_a_pop_removed_since_the_last_booking_is_refused(
     assert "unknown PoP 'PSN'" in str(info.value.errors[0])
     assert table_dump(core4) == before
     assert book(core4, settings, small("third", pop="MIL")).slice is not None
+
+
+def test_a_hop_holds_its_tag_and_its_bandwidth_in_one_row_and_older_rows_still_count(
+    core4: Context, settings: Settings
+) -> None:
+    """Bookings before federica 0.2 kept a hop's Mb/s in a 'link-bw' row of its own (the
+    tag's row had 0): capacity must still count them."""
+    first = book(core4, settings, small("old", vcpu=1))
+    assert first.slice is not None
+    assert count(core4, ReservationKind.LINK_BANDWIDTH) == 0
+    with transaction(core4.sessions) as s:
+        rows = s.scalars(select(Reservation).where(Reservation.kind == ReservationKind.LINK_VLAN))
+        tagged = list(rows)
+        assert tagged and {r.bandwidth_mbps for r in tagged} == {100}
+        # Rewrite the booking in the older form, nearly filling each link it crosses.
+        for r in tagged:
+            r.bandwidth_mbps = 0
+            s.add(
+                Reservation(
+                    slice_id=r.slice_id,
+                    kind=ReservationKind.LINK_BANDWIDTH,
+                    link_id=r.link_id,
+                    bandwidth_mbps=900,
+                    start=r.start,
+                    end=r.end,
+                )
+            )
+        sl = s.get(Slice, first.slice.id)
+        assert sl is not None
+        sl.rev = revision.bump(s, revision.CALENDAR)
+    second = small("new", vcpu=1)
+    second["circuits"][0]["bandwidth_mbps"] = 200
+    b = book(core4, settings, second)
+    assert b.slice is not None
+    old_links = {r.link_id for r in tagged}
+    with transaction(core4.read_sessions) as s:
+        new_links = set(
+            s.scalars(select(Reservation.link_id).where(Reservation.slice_id == b.slice.id))
+        )
+    assert not old_links & new_links  # routed around the links the older rows fill
+    assert violations(core4.engine) == {k: 0 for k in violations(core4.engine)}
+
+
+def test_a_release_in_this_process_brings_its_calendar_index_up_to_date(
+    core4: Context, settings: Settings
+) -> None:
+    """So the next booking here need not reload the released slice from the database."""
+    b = book(core4, settings, small("gone"))
+    assert b.slice is not None
+    with transaction(core4.sessions) as s:
+        sl = s.get(Slice, b.slice.id)
+        assert sl is not None
+        service.release(s, sl, now=NOW)
+    with transaction(core4.sessions) as s:
+        index = index_for(s)
+        assert index.rev == revision.current(s, revision.CALENDAR)
+    assert b.slice.id not in index.by_slice

@@ -202,7 +202,7 @@ def test_accounting_totals_match_the_reservations(
         if kind == "compute":
             e["vcpu_hours"] += vcpu * hours
         else:
-            e["link_mbps_hours"] += mbps * hours if kind.endswith("-bw") else 0
+            e["link_mbps_hours"] += mbps * hours  # each hop's row holds its Mb/s
     totals = rep["projects"]
     for project in ("alpha", "beta"):
         for unit in ("vcpu_hours", "link_mbps_hours"):
