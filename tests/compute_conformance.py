@@ -25,7 +25,7 @@ from federica.substrate.drivers.compute.base import (
 class Harness:
     open_driver: Callable[[], ComputeDriver]
     residue: Callable[[str], list[str]]  # node id -> what of it still exists anywhere
-    images: tuple[str, ...] = ("debian", "frr")
+    images: tuple[str, ...] = ("debian", "frr", "bird")
     runs_commands: bool = True  # whether console() takes a command to run
 
     def spec(self, node_id: str, *, image: str = "debian", n_ifaces: int = 1) -> NodeSpec:
@@ -33,7 +33,7 @@ class Harness:
             InterfaceSpec(f"eth{i + 1}", f"c{i}", 0, f"conf-{node_id}-c{i}", f"10.9.{i}.1/24")
             for i in range(n_ifaces)
         )
-        kind = "router" if image == "frr" else "host"
+        kind = "router" if image in ("frr", "bird") else "host"
         return NodeSpec(node_id, "conformance", node_id, kind, 1, 256, image, ifaces)
 
 
@@ -62,7 +62,7 @@ class ComputeConformance:
         assert spec.id not in d.nodes()
         assert harness.residue(spec.id) == []
 
-    @pytest.mark.parametrize("image", ["debian", "frr"])
+    @pytest.mark.parametrize("image", ["debian", "frr", "bird"])
     def test_every_image_boots_and_leaves_nothing(self, harness: Harness, image: str) -> None:
         if image not in harness.images:
             pytest.skip(f"this driver does not offer {image}")

@@ -37,7 +37,7 @@ class FakeLab:
 
 
 LAB = FakeLab()
-IMAGES = ("debian", "frr")  # as the netns driver offers
+IMAGES = ("debian", "frr", "bird")  # as the netns driver offers
 
 
 class FakeCompute:

@@ -4,8 +4,10 @@ A node is a network namespace `<V-node namespace>.<node id>`. Each of its interf
 veth pair: `ethN` inside the node, the other end on a bridge in the V-node's namespace;
 the bridge also holds the VXLAN device that is "VLAN v on the uplink" (see
 emulator/plan.py), or, for a circuit kept inside the V-node, only the nodes' ends. A
-router node runs FRR's daemons, un-configured, with their sockets and config in the node's
-own directory, so a researcher can configure their own BGP as in FEDERICA. CPU, RAM and
+router node runs a routing suite from Debian, un-configured, with its sockets and config in
+the node's own directory, so a researcher can configure their own BGP as in FEDERICA:
+image `frr` (FRR's zebra, staticd, bgpd, ospfd, ospf6d; `vtysh`) or `bird` (BIRD 2, one
+daemon that starts in milliseconds where FRR's five take ~100 ms; `birdc`). CPU, RAM and
 process limits come from cgroups (cgroups.py).
 
 A namespace is not a virtual machine: the node shares the V-node's kernel and filesystem.
@@ -24,6 +26,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -42,12 +45,20 @@ from federica.substrate.emulator.plan import HostPlan, vxlan_add
 
 FRR_DIR = Path("/usr/lib/frr")
 VTYSH = shutil.which("vtysh") or "/usr/bin/vtysh"
-# What each image runs. "frr": the routing suite with BGP, OSPF and static routes.
+BIRD = Path("/usr/sbin/bird")
+BIRDC = Path("/usr/sbin/birdc")
+# What each image runs (daemon names: their pid files and process names).
 IMAGES: dict[str, tuple[str, ...]] = {
-    "frr": ("zebra", "staticd", "bgpd", "ospfd", "ospf6d"),
+    "frr": ("zebra", "staticd", "bgpd", "ospfd", "ospf6d"),  # BGP, OSPF, static routes
+    "bird": ("bird",),  # BIRD 2: BGP, OSPF, RIP, BFD, static routes in one daemon
     "debian": (),
 }
-ROUTER_SYSCTLS = ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+NEEDS = {"frr": (FRR_DIR / "zebra", "FRR"), "bird": (BIRD, "BIRD 2 (Debian package bird2)")}
+# A router forwards: set as its daemons start, by the shell that starts them (a process of
+# its own for this would cost a router ~6 ms of its boot).
+FORWARDING = (
+    "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding && "
+)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -114,8 +125,10 @@ class NetnsCompute:
                 f"image {spec.image!r} is not available on netns V-nodes "
                 f"(available: {', '.join(sorted(IMAGES))})",
             )
-        if IMAGES[spec.image] and not (FRR_DIR / "zebra").exists():
-            raise self._fail(spec.id, f"image {spec.image!r} needs FRR, not installed here")
+        if spec.image in NEEDS and not NEEDS[spec.image][0].exists():
+            raise self._fail(
+                spec.id, f"image {spec.image!r} needs {NEEDS[spec.image][1]}, not installed here"
+            )
         with self._locked(spec.id):
             if not _netns_exists(self.plan.namespace):
                 raise self._fail(spec.id, f"V-node namespace {self.plan.namespace} is missing")
@@ -172,8 +185,6 @@ class NetnsCompute:
             inner.append(f"link set dev {iface.name} up")
         iproute.ip_batch(outer, ns=host_ns)
         iproute.ip_batch(inner, ns=ns)
-        if IMAGES[spec.image]:
-            _run(["ip", "netns", "exec", ns, "sysctl", "-qw", *ROUTER_SYSCTLS])
 
     def boot(self, node_id: str) -> None:
         spec = self._spec(node_id)
@@ -182,21 +193,30 @@ class NetnsCompute:
         d = self._node_dir(node_id)
         daemons = IMAGES[spec.image]
         if daemons:
-            self._write_frr_files(spec, d)
+            if spec.image == "bird":
+                self._write_bird_files(spec, d)
+                commands = [[str(BIRD), *self._bird_args(d)]]
+            else:
+                self._write_frr_files(spec, d)
+                commands = [[str(FRR_DIR / dm), *self._frr_args(d, dm)] for dm in daemons]
+            # Each daemon forks once it is ready and its parent exits: waiting for the
+            # parents is waiting for the daemons to be up.
             procs = [
                 subprocess.Popen(
-                    self._in_node(node_id, str(FRR_DIR / daemon), *self._frr_args(d, daemon)),
+                    self._in_node(node_id, *argv, setup=FORWARDING),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                 )
-                for daemon in daemons
+                for argv in commands
             ]
             failed = []
             for daemon, proc in zip(daemons, procs, strict=True):
                 out, _ = proc.communicate(timeout=30)
                 if proc.returncode != 0:
                     failed.append(f"{daemon}: {out.decode(errors='replace').strip()[-300:]}")
+            if not failed:
+                failed = self._await_pid_files(d, daemons)
             if failed:
                 self.cgroups.kill(node_id)
                 raise self._fail(node_id, "routing daemons did not start: " + "; ".join(failed))
@@ -219,6 +239,39 @@ class NetnsCompute:
                 shutil.chown(d / f, "frr", "frr")
 
     @staticmethod
+    def _await_pid_files(d: Path, daemons: tuple[str, ...], timeout_s: float = 5.0) -> list[str]:
+        """A daemon's parent may exit before the forked daemon has written its pid (BIRD
+        does: its control socket already listens, the pid comes just after the fork).
+        Returns the daemons not running by the deadline."""
+        deadline = time.monotonic() + timeout_s
+        waiting = list(daemons)
+        while waiting:
+            waiting = [dm for dm in waiting if not _pid_alive(d / f"{dm}.pid", dm)]
+            if waiting and time.monotonic() > deadline:
+                return [f"{dm}: no running process after {timeout_s:.0f} s" for dm in waiting]
+            if waiting:
+                time.sleep(0.0005)
+        return []
+
+    def _write_bird_files(self, spec: NodeSpec, d: Path) -> None:
+        (d / "bird.conf").write_text(
+            f"# {spec.name}: BIRD 2, un-configured. Edit, then `birdc configure`.\n"
+            f'log "{d / "bird.log"}" all;\n'
+            f"router id {_router_id(spec)};\n"
+            "protocol device {\n}\n"
+        )
+        bin_dir = d / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        for tool in ("birdc", "birdcl"):
+            wrapper = bin_dir / tool
+            wrapper.write_text(f'#!/bin/sh\nexec {BIRDC.parent / tool} -s {d / "bird.ctl"} "$@"\n')
+            wrapper.chmod(0o755)
+
+    @staticmethod
+    def _bird_args(d: Path) -> list[str]:
+        return ["-c", str(d / "bird.conf"), "-s", str(d / "bird.ctl"), "-P", str(d / "bird.pid")]
+
+    @staticmethod
     def _frr_args(d: Path, daemon: str) -> list[str]:
         return [
             "-d",
@@ -229,15 +282,17 @@ class NetnsCompute:
             "-P", "0",  # no TCP vty: vtysh over the node's own sockets only
         ]  # fmt: skip
 
-    def _in_node(self, node_id: str, *argv: str) -> list[str]:
-        """argv run inside the node: in its cgroup, its namespace, with its PATH."""
+    def _in_node(self, node_id: str, *argv: str, setup: str = "") -> list[str]:
+        """argv run inside the node: in its cgroup, its namespace, with its PATH; after
+        `setup` (shell ending in `&&` or `;`), run in the node too."""
         ns = namespace_of(self.plan, node_id)
         path = f"{self._node_dir(node_id) / 'bin'}:{PATH}"
+        inner = f"sh -c '{setup}exec \"$@\"' {node_id} " if setup else ""
         return [
             "sh",
             "-c",
             self.cgroups.enter_script(node_id)
-            + f'exec ip netns exec {ns} env PATH={path} HOME=/root "$@"',
+            + f'export PATH={path} HOME=/root; exec ip netns exec {ns} {inner}"$@"',
             node_id,
             *argv,
         ]
@@ -366,12 +421,6 @@ def _pid_alive(pid_file: Path, name: str) -> bool:
     return name.encode() in cmdline.split(b"\0", 1)[0]
 
 
-def _run(argv: list[str]) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise iproute.IprouteError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-
-
 def remove_all(runtime_dir: Path, hosts: list[HostPlan], cgroups: Cgroups) -> int:
     """Every node on these V-nodes, whatever state it is in (the emulator's `down`)."""
     count = 0
@@ -399,3 +448,13 @@ def for_emulated_host(host: str, settings: Settings) -> NetnsCompute:
     if group not in _cgroups:
         _cgroups[group] = Cgroups.detect(group)
     return NetnsCompute(plan, emu.socket_dir, _cgroups[group])
+
+
+def _router_id(spec: NodeSpec) -> str:
+    """BIRD needs a router id to start: the node's first IPv4 address, else one derived
+    from its id (any 32-bit value will do; the researcher sets their own)."""
+    for iface in spec.interfaces:
+        if iface.address and "." in iface.address:
+            return iface.address.split("/")[0]
+    n = int.from_bytes(hashlib.sha1(spec.id.encode()).digest()[:3])  # noqa: S324
+    return f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"

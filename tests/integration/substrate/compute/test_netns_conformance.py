@@ -17,7 +17,7 @@ from federica.substrate.drivers.compute.netns import (
     namespace_of,
 )
 from federica.substrate.emulator import iproute
-from tests.compute_conformance import ComputeConformance, Harness
+from tests.compute_conformance import ComputeConformance, Harness, run
 from tests.integration.conftest import Facility, needs_root
 
 pytestmark = [pytest.mark.integration, needs_root]
@@ -54,7 +54,7 @@ class TestNetnsCompute(ComputeConformance):
 
 
 def _node(node_id: str, image: str, *ifaces: InterfaceSpec) -> NodeSpec:
-    kind = "router" if image == "frr" else "host"
+    kind = "router" if image in ("frr", "bird") else "host"
     return NodeSpec(node_id, "t", node_id, kind, 1, 256, image, ifaces)
 
 
@@ -108,6 +108,33 @@ def test_router_runs_frr_in_its_namespace_with_its_limits(harness: Harness) -> N
             assert len(d.cgroups.pids(spec.id)) >= 5  # the daemons live in the node's cgroup
         # A daemon that dies makes the node FAILED, not silently RUNNING.
         pid = int(Path(d.dir / spec.id / "bgpd.pid").read_text())
+        subprocess.run(["kill", "-9", str(pid)], check=True)
+        deadline = time.monotonic() + 5
+        while d.status(spec.id) is not NodeState.FAILED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.status(spec.id) is NodeState.FAILED
+    finally:
+        d.destroy(spec.id)
+    assert harness.residue(spec.id) == []
+
+
+def test_router_runs_bird_in_its_namespace_and_birdc_reaches_it(harness: Harness) -> None:
+    d = harness.open_driver()
+    assert isinstance(d, NetnsCompute)
+    spec = _node("nt-b2", "bird", InterfaceSpec("eth1", "x", 0, "fed0-y", "10.0.3.1/24"))
+    d.define(spec)
+    try:
+        d.boot(spec.id)
+        assert d.status(spec.id) is NodeState.RUNNING
+        birdc = [*d.console(spec.id), "birdc"]
+        status = run([*birdc, "show", "status"])
+        assert "BIRD 2" in status and "Router ID is 10.0.3.1" in status
+        # Un-configured but ready for the researcher's own: the device protocol sees eth1.
+        assert "eth1" in run([*birdc, "show", "interfaces"])
+        assert run([*d.console(spec.id), "cat", "/proc/sys/net/ipv4/ip_forward"]).strip() == "1"
+        if d.cgroups.version:
+            assert d.cgroups.pids(spec.id)  # the daemon lives in the node's cgroup
+        pid = int(Path(d.dir / spec.id / "bird.pid").read_text())
         subprocess.run(["kill", "-9", str(pid)], check=True)
         deadline = time.monotonic() + 5
         while d.status(spec.id) is not NodeState.FAILED and time.monotonic() < deadline:

@@ -80,7 +80,7 @@ def harness() -> Harness:
 
     conn = libvirt.open("test:///default")  # one shared in-memory host per process
     pool = conn.storagePoolLookupByName("default-pool")
-    for image in ("debian", "frr"):
+    for image in ("debian", "frr", "bird"):
         if f"{image}.qcow2" not in pool.listVolumes():
             pool.createXML(
                 f"<volume><name>{image}.qcow2</name><capacity unit='MiB'>64</capacity>"
