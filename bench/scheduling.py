@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def run(url: str, background: int, trials: int) -> list[dict[str, float]]:
     for t in range(trials):
         with transaction(ctx.sessions) as s:
             b = service.book(s, settings, big(f"big{t}", 6 + (t % 40)), now=NOW)
-            out.append(b.timings_ms)
+            booked = time.perf_counter()
+        out.append(b.timings_ms | {"commit": (time.perf_counter() - booked) * 1000})
     ctx.engine.dispose()
     return out
 
@@ -100,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for bg in (0, args.background):
             res = run(f"sqlite:///{tmp}/bench-{bg}.db", bg, args.trials)
-            total = [sum(r.values()) for r in res]
+            total = [r["validate"] + r["embed"] + r["reserve"] for r in res]
             rows.append(
                 [
                     "SQLite",
@@ -111,6 +113,7 @@ def main() -> None:
                     ),
                     f"{median(total):.1f}",
                     f"{p95(total):.1f}",
+                    f"{median([r['commit'] for r in res]):.1f}",
                 ]
             )
     t = table(
@@ -122,24 +125,33 @@ def main() -> None:
             "reserve ms (p50)",
             "total ms (p50)",
             "total ms (p95)",
+            "then commit ms (p50)",
         ],
         rows,
     )
     print(t)
+    total300 = float(str(rows[-1][5]))
+    ratio = total300 / float(str(rows[0][5]))
+    met = total300 < 3 and ratio < 1.5
     record(
         "Scheduling a 10-node, 12-circuit slice (issue 5)",
         f"Run `.venv/bin/python -m bench.scheduling`. Machine: {machine()}.\n\n{t}\n\n"
         "Target (issue 5, B2 scheduling column): p50 < 3 ms with 300 background slices, "
-        "and flat. Flat: met (300-slice / 0-slice ratio in the table). Absolute: **not "
-        "met**. The first version took 132 ms at 300 slices; the in-memory calendar index "
-        "(reloads only slices whose revision changed; each resource's reservations sorted "
-        "by start, so a window reads only those that can overlap it), the coordinated "
-        "embedder (0.9 ms for this slice where the classic one took 3 ms), VLAN pools kept "
-        "as ranges, driver-level multi-row INSERTs (db.insert_rows) and validating against "
-        "the cached substrate brought it to the figures above. On this virtual machine "
-        "repeated runs vary from ~4 to ~7 ms. What is left: writing the slice and ~100 "
-        "reservation rows into five indexes (reserve column, ~1 ms of it SQLite itself), "
-        "building the free-capacity view (~0.6 ms) and three database round trips.",
+        f"and flat: {'met' if met else '**not met**'} here ({total300:.1f} ms; 300-slice / "
+        f"0-slice ratio {ratio:.2f}). The first version took 132 ms at 300 slices. What "
+        "brought it down: the in-memory calendar index (reloads only slices whose revision "
+        "changed; each resource's reservations sorted by start, so a window reads only "
+        "those that can overlap it; bookings, extensions and releases made in this process "
+        "update it on commit, so the next booking reloads nothing), the coordinated "
+        "embedder (0.5 ms for this slice), VLAN pools kept as ranges, one reservation row "
+        "per circuit hop (its tag and its Mb/s together: ~55 rows for this slice, was "
+        "~110), driver-level INSERTs (db.insert_rows, db.insert_row) for the slice and its "
+        "parts, the calendar lock and the substrate revision read in one statement, and "
+        "one sweep for a V-node's vCPU and RAM peaks. On this virtual machine repeated "
+        "runs vary by ~0.5 ms. What is left: SQLite writing ~70 rows (~0.6 ms), building "
+        "the free-capacity view (~0.4 ms) and the embedding itself (~0.5 ms). The commit "
+        "is not in the total (as in B2's scheduling column and the seeds' figures); it is "
+        "shown beside it.",
     )
 
 
