@@ -81,6 +81,16 @@ def test_two_nodes_on_one_v_node_talk_over_an_internal_circuit(harness: Harness)
     assert bridge_name(a.interfaces[0]) not in host_links
 
 
+def _killing_a_daemon_fails_the_node(d: NetnsCompute, node_id: str, daemon: str) -> bool:
+    """A daemon that dies makes the node FAILED, not silently RUNNING."""
+    pid = int(Path(d.dir / node_id / f"{daemon}.pid").read_text())
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    deadline = time.monotonic() + 5
+    while d.status(node_id) is not NodeState.FAILED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return d.status(node_id) is NodeState.FAILED
+
+
 def test_router_runs_frr_in_its_namespace_with_its_limits(harness: Harness) -> None:
     d = harness.open_driver()
     assert isinstance(d, NetnsCompute)
@@ -106,13 +116,7 @@ def test_router_runs_frr_in_its_namespace_with_its_limits(harness: Harness) -> N
         if d.cgroups.version:
             assert "1 CPU, 256 MiB" in (d.dir / spec.id / "limits").read_text()
             assert len(d.cgroups.pids(spec.id)) >= 5  # the daemons live in the node's cgroup
-        # A daemon that dies makes the node FAILED, not silently RUNNING.
-        pid = int(Path(d.dir / spec.id / "bgpd.pid").read_text())
-        subprocess.run(["kill", "-9", str(pid)], check=True)
-        deadline = time.monotonic() + 5
-        while d.status(spec.id) is not NodeState.FAILED and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert d.status(spec.id) is NodeState.FAILED
+        assert _killing_a_daemon_fails_the_node(d, spec.id, "bgpd")
     finally:
         d.destroy(spec.id)
     assert harness.residue(spec.id) == []
@@ -134,12 +138,7 @@ def test_router_runs_bird_in_its_namespace_and_birdc_reaches_it(harness: Harness
         assert run([*d.console(spec.id), "cat", "/proc/sys/net/ipv4/ip_forward"]).strip() == "1"
         if d.cgroups.version:
             assert d.cgroups.pids(spec.id)  # the daemon lives in the node's cgroup
-        pid = int(Path(d.dir / spec.id / "bird.pid").read_text())
-        subprocess.run(["kill", "-9", str(pid)], check=True)
-        deadline = time.monotonic() + 5
-        while d.status(spec.id) is not NodeState.FAILED and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert d.status(spec.id) is NodeState.FAILED
+        assert _killing_a_daemon_fails_the_node(d, spec.id, "bird")
     finally:
         d.destroy(spec.id)
     assert harness.residue(spec.id) == []
