@@ -28,7 +28,7 @@ class ReservationKind(enum.StrEnum):
     # A circuit's hop is one row: its tag (exclusive) and its Mb/s (shared capacity).
     LINK_VLAN = "link-vlan"  # a tag on a physical link, and the Mb/s the circuit takes
     PORT_VLAN = "port-vlan"  # a tag on a V-node uplink port, and the Mb/s
-    # Mb/s alone: bookings made before federica 0.2 kept a hop's Mb/s in
+    # Mb/s alone: bookings made before November 2026 kept a hop's Mb/s in
     # a row of its own (their tag rows carry 0), so capacity is the sum over every row.
     LINK_BANDWIDTH = "link-bw"
     PORT_BANDWIDTH = "port-bw"

@@ -215,7 +215,7 @@ def test_a_pin_to_a_pop_removed_since_the_last_booking_is_refused(
 def test_a_hop_holds_its_tag_and_its_bandwidth_in_one_row_and_older_rows_still_count(
     core4: Context, settings: Settings
 ) -> None:
-    """Bookings before federica 0.2 kept a hop's Mb/s in a 'link-bw' row of its own (the
+    """Bookings made before November 2026 kept a hop's Mb/s in a 'link-bw' row of its own (the
     tag's row had 0): capacity must still count them."""
     first = book(core4, settings, small("old", vcpu=1))
     assert first.slice is not None
