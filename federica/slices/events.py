@@ -8,8 +8,9 @@ overtakes its start); a claim is a lease, and an expired lease can be taken agai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Update, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from federica.config import Settings
@@ -55,6 +56,17 @@ def claim(
     session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int = 10
 ) -> list[int]:
     """Take up to `limit` due events for `worker`; returns their ids, earliest first."""
+    ids = session.scalars(
+        _claim_statement(limit), {"now": now, "worker": worker, "until": now + lease}
+    ).all()
+    return sorted(ids)
+
+
+@functools.cache
+def _claim_statement(limit: int) -> Update:
+    """Built once: the worker polls with it, and building it (an alias, a correlated
+    subquery) cost more than running it."""
+    now = bindparam("now", type_=SliceEvent.due.type)
     earlier = aliased(SliceEvent)
     blocked_by_earlier = exists().where(
         earlier.slice_id == SliceEvent.slice_id,
@@ -77,13 +89,16 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = session.scalars(
+    return (
         update(SliceEvent)
         .where(SliceEvent.id.in_(due.scalar_subquery()))
-        .values(claimed_by=worker, claimed_until=now + lease, attempts=SliceEvent.attempts + 1)
+        .values(
+            claimed_by=bindparam("worker"),
+            claimed_until=bindparam("until", type_=SliceEvent.claimed_until.type),
+            attempts=SliceEvent.attempts + 1,
+        )
         .returning(SliceEvent.id)
-    ).all()
-    return sorted(ids)
+    )
 
 
 def finish(session: Session, event_id: int, worker: str, now: dt.datetime, result: str) -> bool:

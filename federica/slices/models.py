@@ -14,7 +14,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 from federica.slices.lifecycle import EventKind, PartState, SliceStatus
@@ -78,6 +78,19 @@ class Slice(Base):
     )
 
     __table_args__ = (CheckConstraint('start < "end"', name="window"),)
+
+    def record_status(self, status: SliceStatus, at: dt.datetime, reason: str) -> None:
+        """Set the status and add it to the history, without loading the history when it
+        is not loaded yet (a long-lived slice has many entries; the worker's hot path
+        should not read them all to add one)."""
+        self.status = status
+        change = StatusChange(status=status, at=at, reason=reason)
+        session = object_session(self)
+        if "history" in self.__dict__ or session is None or self.id is None:
+            self.history.append(change)
+        else:
+            change.slice_id = self.id
+            session.add(change)
 
 
 class SliceNode(Base):

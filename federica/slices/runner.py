@@ -13,7 +13,9 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.db import transaction
@@ -25,7 +27,7 @@ from federica.slices.lifecycle import (
     check_transition,
     derived_status,
 )
-from federica.slices.models import Slice, SliceEvent, StatusChange
+from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import (
     Provisioner,
     SlicePlan,
@@ -34,7 +36,7 @@ from federica.slices.provision import (
     plan,
 )
 from federica.slices.request import SliceRequest
-from federica.substrate.models import ComputeHost
+from federica.substrate.models import ComputeHost, Device, Port
 
 log = logging.getLogger(__name__)
 S = SliceStatus
@@ -44,15 +46,27 @@ Clock = Callable[[], dt.datetime]
 def move(sl: Slice, new: SliceStatus, now: dt.datetime, reason: str) -> None:
     """The one way a slice changes status: checked against the transition table."""
     check_transition(sl.status, new, sl.name)
-    sl.status = new
-    sl.history.append(StatusChange(status=new, at=now, reason=reason))
+    sl.record_status(new, now, reason)
+
+
+@dataclass(frozen=True)
+class _Host:
+    name: str
+    driver: str
 
 
 def plan_of(session: Session, sl: Slice) -> SlicePlan:
-    hosts = {h.id: h for h in session.query(ComputeHost).all()}
+    # One query for every V-node with its uplink (device, port): loading the hosts and
+    # then each uplink and its device lazily cost the worker ~2 ms per slice.
+    rows = session.execute(
+        select(ComputeHost.id, ComputeHost.name, ComputeHost.driver, Device.name, Port.name)
+        .join(Port, ComputeHost.uplink_port_id == Port.id)
+        .join(Device, Port.device_id == Device.id)
+    ).all()
+    hosts = {hid: _Host(name, driver) for hid, name, driver, _, _ in rows}
+    uplinks = {name: (device, port) for _, name, _, device, port in rows}
     req = SliceRequest.model_validate_json(sl.request)
     placement = {n.name: hosts[n.host_id].name for n in sl.nodes}
-    uplinks = {h.name: (h.uplink.device.name, h.uplink.name) for h in hosts.values()}
     circuits = circuit_parts([(c.name, c.bandwidth_mbps, c.mapping) for c in sl.circuits])
     endpoints = {c.name: list(c.endpoints) for c in req.circuits}
     return plan(

@@ -354,8 +354,7 @@ def release(session: Session, sl: Slice, *, now: dt.datetime, reason: str = "rel
         return sl
     for step in (SliceStatus.RELEASING, SliceStatus.ENDED):
         check_transition(sl.status, step, sl.name)
-        sl.status = step
-        sl.history.append(StatusChange(status=step, at=now, reason=reason))
+        sl.record_status(step, now, reason)
     free_from(session, sl, now)
     events.cancel_pending(sl, now, reason)
     session.flush()

@@ -17,7 +17,7 @@ from federica.slices.calendar import Booking, Interval, earliest_start, latest_e
 from federica.slices.embed import Embedder, Embedding, EmbeddingFailed
 from federica.slices.index import CalendarIndex, Held, advance_on_commit, held_of, index_for
 from federica.slices.lifecycle import SliceStatus
-from federica.slices.models import ReservationKind, Slice, StatusChange
+from federica.slices.models import ReservationKind, Slice
 from federica.slices.request import SliceRequest, parse_request
 
 K = ReservationKind
@@ -151,9 +151,7 @@ def extend(
         session, index, sl.id, [held_of(r) for r in sl.reservations if r.end > now], rev
     )
     events.reschedule_end(sl, settings)
-    sl.history.append(
-        StatusChange(status=sl.status, at=now, reason=f"extended to {new_end:%Y-%m-%d %H:%M} UTC")
-    )
+    sl.record_status(sl.status, now, f"extended to {new_end:%Y-%m-%d %H:%M} UTC")
     session.flush()
     return sl
 

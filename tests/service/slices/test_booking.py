@@ -124,6 +124,24 @@ def test_release_frees_the_rest_of_the_window_and_is_idempotent(
     assert book(core4, settings, small("s0-again")).slice is not None
 
 
+def test_a_status_change_is_recorded_without_reading_the_history(
+    core4: Context, settings: Settings
+) -> None:
+    book(core4, settings, small("h"))
+    with transaction(core4.sessions) as s:
+        sl = service.get(s, "h")
+        sl.record_status(SliceStatus.PROVISIONING, NOW, "window started")
+        assert "history" not in sl.__dict__  # not loaded to add one entry
+        sl.record_status(SliceStatus.ACTIVE, NOW, "running")
+    with transaction(core4.read_sessions) as s:
+        sl = service.get(s, "h")
+        assert [(h.status, h.reason) for h in sl.history][1:] == [
+            (SliceStatus.PROVISIONING, "window started"),
+            (SliceStatus.ACTIVE, "running"),
+        ]
+        assert sl.status is SliceStatus.ACTIVE
+
+
 def test_names_of_live_slices_are_unique(core4: Context, settings: Settings) -> None:
     book(core4, settings, small("same"))
     with pytest.raises(Conflict, match="exists already"):
