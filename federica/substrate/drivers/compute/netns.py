@@ -7,7 +7,7 @@ emulator/plan.py), or, for a circuit kept inside the V-node, only the nodes' end
 router node runs a routing suite from Debian, un-configured, with its sockets and config in
 the node's own directory, so a researcher can configure their own BGP as in FEDERICA:
 image `frr` (FRR's zebra, staticd, bgpd, ospfd, ospf6d; `vtysh`) or `bird` (BIRD 2, one
-daemon that starts in milliseconds where FRR's five take ~100 ms; `birdc`). CPU, RAM and
+daemon that starts in ~5 ms where FRR's five take 50-60 ms; `birdc`). CPU, RAM and
 process limits come from cgroups (cgroups.py).
 
 A namespace is not a virtual machine: the node shares the V-node's kernel and filesystem.
