@@ -78,6 +78,8 @@ class Bench:
         self.seq = 0
         self.settle_ms: list[float] = []
         self.probe_ns = f"{prefix}-prg-mx"
+        self.prefix = prefix
+        self.links_before: dict[int, dict[str, set[str]]] = {}  # slice id -> before it
         # Untimed warm-up: the first NETCONF sessions (SSH handshakes) and imports.
         sid, _, _ = self.instantiate(request("warmup", 4, "host", chain=True))
         self.release(sid)
@@ -93,6 +95,7 @@ class Bench:
 
     def instantiate(self, req: dict[str, Any]) -> tuple[int, float, dict[str, Any]]:
         """Book and take to ACTIVE; returns (slice id, total ms, timings)."""
+        before = self.links()
         t0 = time.perf_counter()
         booked = service.book_with_retry(
             self.ctx.sessions, self.settings, req, now=lambda: dt.datetime.now(dt.UTC)
@@ -107,6 +110,7 @@ class Bench:
             assert sl is not None
             assert sl.status is SliceStatus.ACTIVE, (sl.status, sl.failure_reason)
             timings = service.describe(sl)["timings_ms"]
+        self.links_before[sid] = before
         return sid, total, timings
 
     def release(self, sid: int) -> None:
@@ -116,21 +120,34 @@ class Bench:
             runner.request_release(s, sl, dt.datetime.now(dt.UTC))
         while self.worker.run_once() == 0:
             pass
-        self.settle_ms.append(self.settle())
+        self.settle_ms.append(self.settle(self.links_before.pop(sid)))
 
-    def settle(self) -> float:
-        """Wait until the kernel has torn the released namespaces down: it does so after
-        `ip netns delete` returns, holding locks every `ip` command needs, so without
-        this one trial would pay for the previous one's teardown. Returns the wait (ms):
-        until three probes in a row answer within 5 ms."""
+    def settle(self, before: dict[str, set[str]]) -> float:
+        """Wait until the kernel has finished the teardown that the release started, so
+        that no trial pays for the previous one's. The release returns before it is
+        over: the device agents remove the circuits' bridges after the commit (deleting a
+        bridge waits for an RCU barrier while holding the RTNL lock that every link
+        change needs), and the kernel frees deleted namespaces later still. So: wait
+        until the devices' and V-nodes' links are back to what they were before the
+        slice (`before`), then until three no-op link changes in a row (they take the RTNL lock; a
+        link dump does not) answer within 5 ms. Returns the wait (ms)."""
         t0 = time.perf_counter()
+        while self.links() != before and time.perf_counter() - t0 < 10:
+            time.sleep(0.01)
         quick = 0
         while quick < 3 and time.perf_counter() - t0 < 10:
             t = time.perf_counter()
-            iproute.ip("link", "show", "lo", ns=self.probe_ns)
+            iproute.ip("link", "set", "dev", "lo", "up", ns=self.probe_ns)
             quick = quick + 1 if time.perf_counter() - t < 0.005 else 0
             time.sleep(0.02)
         return (time.perf_counter() - t0) * 1000
+
+    def links(self) -> dict[str, set[str]]:
+        """The links of every device and V-node namespace (not the nodes' own)."""
+        spaces = [n for n in iproute.namespaces() if n.startswith(self.prefix + "-")]
+        return {
+            ns: {link["ifname"] for link in iproute.links(ns)} for ns in spaces if "." not in ns
+        }
 
     def set_background(self, nodes: int) -> None:
         """Exactly `nodes` background host nodes running, in slices of 10 or fewer."""
@@ -273,8 +290,8 @@ def main() -> None:
         "namespaces with FRR (image `frr`, the default) or BIRD 2 (image `bird`) for "
         "routers. No gateway (no SSH keys in these requests). "
         "After each release the bench waits, untimed, until the kernel has finished "
-        "tearing the released namespaces down (it does so after the release returns, "
-        "holding locks that every `ip` command needs; p50 wait "
+        "the teardown (it goes on after the release returns: the devices' and V-nodes' "
+        "links back to what they were before the slice, and the RTNL lock free; p50 wait "
         f"{median(b.settle_ms):.0f} ms, p95 {p95(b.settle_ms):.0f} ms), so no trial pays "
         "for the previous one's teardown.\n\n"
         f"**Stress**: one more single-node slice with N background nodes running "
@@ -288,11 +305,16 @@ def main() -> None:
         "these 2 cores each slows the other, alone a 4-device transaction takes ~45 ms. "
         + (
             "Some rows show a p95 (or p50) of 450 ms or more: in those trials a spawn "
-            "waited about half a second on the kernel (the spawn column); the cause was not "
-            "pinned down.\n\n"
+            "waited on the kernel (the spawn column).\n\n"
             if any(float(str(r[4])) > 450 for r in chains)
             else "\n\n"
         )
+        + "What a slice pays when it starts while another is being torn down (this bench "
+        "waits for the teardown, see above; an earlier version did not, and some chains "
+        "then took 500-750 ms): deleting a Linux bridge waits for an RCU barrier while "
+        "holding the RTNL lock, and every link change waits for that lock. A released "
+        "chain of 10 has dozens of bridges to delete on the devices and V-nodes, about "
+        "1 s of kernel work here, during which a new slice's veths and VXLANs wait.\n\n"
         + "Where a router's spawn goes: ~6 ms as for a host node (namespace, veths), then "
         "its daemons. Their starting shell enters the node's cgroups (v1 here) by moving "
         "its own thread (`tasks`), which skips the kernel's global threadgroup lock; moving "
