@@ -96,9 +96,9 @@ class Cgroups:
         v1: the shell moves its own (only) thread by writing 0 to `tasks`. Moving a
         process through `cgroup.procs` takes the kernel's global threadgroup lock, whose
         first writer waits for an RCU grace period (6-14 ms here, on every router boot);
-        a thread moving itself skips that lock (Linux 6.3+; older kernels take the lock
-        either way, no worse). v2 allows moving a lone thread only inside a threaded
-        subtree, so it writes the shell's pid to `cgroup.procs`."""
+        a thread moving itself skips that lock on recent kernels (seen on 6.18; one that
+        takes the lock anyway is no slower than before). v2 allows moving a lone thread
+        only inside a threaded subtree, so it writes the shell's pid to `cgroup.procs`."""
         if self.version == 1:
             return "".join(f"echo 0 > {d / 'tasks'}; " for d in self._dirs(node))
         return "".join(f"echo $$ > {d / 'cgroup.procs'}; " for d in self._dirs(node))
