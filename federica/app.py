@@ -6,42 +6,13 @@ import datetime as dt
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings
-from federica.db import make_engine, make_session_factory
+from federica.context import Context, make_context
 from federica.files import write_private
-
-EXTENSION_KEY = "federica"
-
-
-@dataclass
-class Context:
-    """What every request handler needs; one per application."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    read_sessions: sessionmaker[Session]
-
-
-def make_context(settings: Settings, engine: Engine | None = None) -> Context:
-    from federica.slices import usage
-
-    usage.register()  # the inventory must not remove what slices hold (idempotent)
-    engine = engine or make_engine(
-        settings.effective_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    return Context(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        read_sessions=make_session_factory(engine, readonly=True),
-    )
+from federica.web.context import EXTENSION_KEY
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:

@@ -19,8 +19,8 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from federica.app import Context
-from federica.db import transaction, utcnow
+from federica.context import Context
+from federica.db import transaction
 from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind
 from federica.slices.models import SliceEvent
@@ -41,7 +41,7 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
     def make(name: str) -> DeviceDriver:
         with transaction(ctx.read_sessions) as s:
             (target,) = devices.targets(s, ctx.settings, [name])
-        return registry.create(target)
+        return registry.create(ctx.device_drivers, target)
 
     pool = DriverPool(make)
 
@@ -50,7 +50,9 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
 
     prov = Provisioner(
         checkout,
-        lambda driver, host: compute_registry.create(driver, host, ctx.settings),
+        lambda driver, host: compute_registry.create(
+            ctx.compute_drivers, driver, host, ctx.settings
+        ),
         gateway=Gateways(ctx.settings.gateway_dir),
         confirm_timeout_s=ctx.settings.netconf_confirm_timeout_s,
     )
@@ -64,7 +66,7 @@ class Worker:
         provisioner: Provisioner | None = None,
         *,
         name: str | None = None,
-        now: Callable[[], dt.datetime] = utcnow,
+        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.ctx = ctx
         self.pool: DriverPool | None = None
@@ -72,7 +74,7 @@ class Worker:
             provisioner, self.pool = default_provisioner(ctx)
         self.provisioner = provisioner
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.now = now
+        self.now = now or ctx.now  # the context's clock unless a test brings its own
         self.lease = dt.timedelta(seconds=ctx.settings.worker_lease_s)
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()

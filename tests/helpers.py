@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, func, select
 
-from federica.app import Context
+from federica.context import Context
 from federica.db import Base, transaction
 from federica.substrate.inventory import LoadReport, apply_topology
 from federica.substrate.topology import parse_topology

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import (
     Boolean,
@@ -17,20 +16,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from federica.aaa.roles import ProjectRole, Role
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 
-
-class Role(enum.StrEnum):
-    """A person's facility-wide role. Leading a project is per project (Membership)."""
-
-    RESEARCHER = "researcher"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-
-
-class ProjectRole(enum.StrEnum):
-    LEAD = "lead"
-    MEMBER = "member"
+__all__ = ["ProjectRole", "Role"]
 
 
 class User(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from federica.aaa.models import Role
+from federica.aaa.roles import Role
 
 
 class Scope(enum.StrEnum):

@@ -18,8 +18,8 @@ from ncclient import manager
 from ncclient.operations import RPCError
 from ncclient.operations.errors import TimeoutExpiredError
 
-from federica.app import Context, make_context
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import make_engine, transaction
 from federica.migrate import upgrade
 from federica.substrate.drivers.base import Change

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from federica.aaa.models import AuditEntry
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from federica.slices import quota
 from tests.accounts import client_as, make_user

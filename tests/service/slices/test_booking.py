@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from federica import revision
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from federica.db import transaction
 from federica.errors import Conflict
 from federica.slices import service

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from federica.db import transaction
 from federica.slices import events, runner, service
 from federica.slices.lifecycle import EventKind, PartState, SliceStatus
 from federica.slices.models import Reservation, Slice, SliceEvent
-from federica.substrate.drivers import fake
 from federica.substrate.drivers.base import LockDenied
 from federica.substrate.drivers.compute import fake as fake_compute
 from federica.substrate.inventory import apply_topology
@@ -39,17 +37,13 @@ class Clock:
 
 
 @pytest.fixture
-def lab(db: Context) -> Iterator[Context]:
+def lab(db: Context) -> Context:
     """core4 with every device and V-node on the fake drivers."""
     text = (EXAMPLES / "topologies" / "core4.yaml").read_text()
     text = text.replace("driver: ietf", "driver: fake").replace("driver: netns", "driver: fake")
     with transaction(db.sessions) as s:
         apply_topology(s, parse_topology(text))
-    fake.LAB.reset()
-    fake_compute.LAB.reset()
-    yield db
-    fake.LAB.reset()
-    fake_compute.LAB.reset()
+    return db
 
 
 def request(name: str, start: dt.datetime, hours: int = 3, pop: str = "PRG") -> dict[str, Any]:
@@ -77,17 +71,17 @@ def status(db: Context, sid: int) -> Slice:
         return sl
 
 
-def segments_everywhere() -> dict[str, list[str]]:
+def segments_everywhere(ctx: Context) -> dict[str, list[str]]:
     out = {}
     for name in ("prg-mx", "erl-mx", "mil-mx", "psn-mx", "prg-ex", "mil-ex"):
-        dev = fake.LAB.device(name, ())
+        dev = ctx.fake_devices.device(name, ())
         if dev.running.segments:
             out[name] = sorted(dev.running.segments)
     return out
 
 
-def nodes_everywhere() -> list[str]:
-    return sorted(n for h in fake_compute.LAB.hosts.values() for n in h.nodes)
+def nodes_everywhere(ctx: Context) -> list[str]:
+    return sorted(n for h in ctx.fake_hosts.hosts.values() for n in h.nodes)
 
 
 def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
@@ -102,8 +96,8 @@ def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
     sl = status(lab, sid)
     assert sl.status is SliceStatus.ACTIVE, sl.failure_reason
     assert all(n.state is PartState.READY for n in sl.nodes)
-    assert {f"fed{sid}-c"} == {seg for segs in segments_everywhere().values() for seg in segs}
-    assert nodes_everywhere() == [f"s{sid}-a", f"s{sid}-b"]
+    assert {f"fed{sid}-c"} == {seg for segs in segments_everywhere(lab).values() for seg in segs}
+    assert nodes_everywhere(lab) == [f"s{sid}-a", f"s{sid}-b"]
     assert set(service.describe(sl)["timings_ms"]["provisioning"]) >= {"netconf", "spawn"}
 
     clock.at = T0 + dt.timedelta(hours=3)  # an hour before the end: the warning
@@ -123,7 +117,7 @@ def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
         SliceStatus.RELEASING,
         SliceStatus.ENDED,
     ]
-    assert segments_everywhere() == {} and nodes_everywhere() == []
+    assert segments_everywhere(lab) == {} and nodes_everywhere(lab) == []
     assert w.run_once() == 0
 
 
@@ -133,16 +127,16 @@ def test_a_node_that_cannot_start_fails_the_slice_and_frees_everything(
     sid = book(lab, settings, request("doomed", T0), T0)
     with transaction(lab.read_sessions) as s:
         host_of_b = next(n.host.name for n in s.get(Slice, sid).nodes if n.name == "b")  # type: ignore[union-attr]
-    fake_compute.LAB.host(host_of_b).fail["boot"] = "out of memory"
+    lab.fake_hosts.host(host_of_b).fail["boot"] = "out of memory"
     Worker(lab, name="w1", now=Clock(T0)).run_once()
     sl = status(lab, sid)
     assert sl.status is SliceStatus.FAILED
     assert sl.failure_reason is not None
     assert "node b" in sl.failure_reason and host_of_b in sl.failure_reason
     assert "out of memory" in sl.failure_reason
-    assert segments_everywhere() == {} and nodes_everywhere() == []
+    assert segments_everywhere(lab) == {} and nodes_everywhere(lab) == []
     # The reservations are free again: the same request books at once.
-    fake_compute.LAB.host(host_of_b).fail.clear()
+    lab.fake_hosts.host(host_of_b).fail.clear()
     assert book(lab, settings, request("again", T0), T0)
     # A failed slice can always be released.
     with transaction(lab.sessions) as s:
@@ -156,12 +150,14 @@ def test_a_device_that_refuses_fails_the_slice_before_any_node_starts(
     lab: Context, settings: Settings
 ) -> None:
     sid = book(lab, settings, request("locked", T0), T0)
-    fake.LAB.device("mil-mx", ()).fail["lock"] = LockDenied("mil-mx", "held by another session")
+    lab.fake_devices.device("mil-mx", ()).fail["lock"] = LockDenied(
+        "mil-mx", "held by another session"
+    )
     Worker(lab, name="w1", now=Clock(T0)).run_once()
     sl = status(lab, sid)
     assert sl.status is SliceStatus.FAILED
     assert "mil-mx" in (sl.failure_reason or "")
-    assert segments_everywhere() == {} and nodes_everywhere() == []
+    assert segments_everywhere(lab) == {} and nodes_everywhere(lab) == []
 
 
 def test_releasing_an_active_slice_takes_it_down(lab: Context, settings: Settings) -> None:
@@ -176,7 +172,7 @@ def test_releasing_an_active_slice_takes_it_down(lab: Context, settings: Setting
     w.run_once()
     sl = status(lab, sid)
     assert sl.status is SliceStatus.ENDED
-    assert segments_everywhere() == {} and nodes_everywhere() == []
+    assert segments_everywhere(lab) == {} and nodes_everywhere(lab) == []
     with transaction(lab.read_sessions) as s:
         latest = s.scalar(select(func.max(Reservation.end)).where(Reservation.slice_id == sid))
     assert latest == clock.at  # the rest of the window is free again
@@ -196,13 +192,13 @@ def test_an_interrupted_provisioning_is_cleaned_up_and_redone(
         runner.move(sl, SliceStatus.PROVISIONING, T0, "window started")
         p = runner.plan_of(s, sl)
     part = p.nodes[0]
-    fake_compute.FakeCompute(fake_compute.LAB.host(part.host)).define(part.spec)
+    fake_compute.FakeCompute(lab.fake_hosts.host(part.host)).define(part.spec)
     # Before the lease runs out nobody takes the event; after it, the next worker does.
     assert Worker(lab, name="w2", now=Clock(T0 + dt.timedelta(minutes=1))).run_once() == 0
     assert Worker(lab, name="w2", now=Clock(T0 + dt.timedelta(minutes=6))).run_once() == 1
     sl = status(lab, sid)
     assert sl.status is SliceStatus.ACTIVE, sl.failure_reason
-    assert nodes_everywhere() == [f"s{sid}-a", f"s{sid}-b"]
+    assert nodes_everywhere(lab) == [f"s{sid}-a", f"s{sid}-b"]
     start = next(e for e in sl.events if e.kind is EventKind.START)
     assert start.attempts == 2 and start.claimed_by == "w2"
 

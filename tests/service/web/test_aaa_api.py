@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from federica.aaa.models import ApiToken, AuditEntry
 from federica.aaa.policy import Scope
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from tests.accounts import client_as, ensure_project, make_user
 from tests.conftest import EXAMPLES

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from federica.aaa.models import ApiToken, User
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from federica.web.auth import GUARD_ATTR
 from tests.accounts import client_as, make_user

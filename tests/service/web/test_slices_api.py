@@ -8,7 +8,7 @@ import json
 import pytest
 from flask.testing import FlaskClient
 
-from federica.app import Context
+from federica.context import Context
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 
