@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from federica.aaa import passwords
+from federica.aaa import passwords, tokens
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
+from federica.db import utcnow
 from federica.errors import Conflict, FieldError, InvalidInput, NotFound
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
@@ -102,14 +103,24 @@ def update_user(
     display_name: str | None = None,
     email: str | None = None,
 ) -> User:
-    if role is not None:
-        user.role = _role(role)
+    """Checks every field before changing any. The account's tokens follow at once: a new
+    password (a reset after a suspected theft, say) or disabling revokes them all; a new
+    role narrows them to the scopes it allows (so promoting the account again later does
+    not bring a dropped scope back)."""
+    chosen = _role(role) if role is not None else None
+    if password is not None:
+        passwords.check_strength(password)
+    _check_profile(display_name, email)
+    now = utcnow()
+    if chosen is not None:
+        user.role = chosen
+        tokens.narrow_to_role(session, user, now)
     if active is not None:
         user.active = active
     if password is not None:
-        passwords.check_strength(password)
         user.password_hash = passwords.hash_password(password)
-    _check_profile(display_name, email)
+    if password is not None or active is False:
+        tokens.revoke_all(session, user, now)
     if display_name is not None:
         user.display_name = display_name
     if email is not None:
