@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="federica_session",
+        FEDERICA_PORTAL_SECURE_COOKIES=settings.portal_secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.portal_session_hours),
     )
     register_web(app)

@@ -12,7 +12,7 @@ from federica.aaa import passwords, tokens
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
 from federica.db import utcnow
-from federica.errors import Conflict, FieldError, InvalidInput, NotFound
+from federica.errors import Conflict, FieldError, InvalidInput, NotFound, shown
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -84,12 +84,15 @@ def create_user(
 
 
 def get_user(session: Session, ref: int | str) -> User:
-    if isinstance(ref, int) or ref.isdigit():
+    # A reference no account can have (too long, NUL, …) is not looked up: a database
+    # may refuse it as a parameter, and the answer is known.
+    user: User | None = None
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 18):
         user = session.get(User, int(ref))
-    else:
+    elif USERNAME.fullmatch(normalise_username(ref)):
         user = session.scalar(select(User).where(User.username == normalise_username(ref)))
     if user is None:
-        raise NotFound(f"no user {ref!r}")
+        raise NotFound(f"no user {shown(ref)}")
     return user
 
 
@@ -171,9 +174,13 @@ def create_project(
 
 
 def get_project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+    project = (
+        session.scalar(select(Project).where(Project.name == name))
+        if PROJECT.fullmatch(name)  # no project has another name: not looked up
+        else None
+    )
     if project is None:
-        raise NotFound(f"no project {name!r}")
+        raise NotFound(f"no project {shown(name)}")
     return project
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from federica.aaa.models import Project
 from federica.aaa.policy import Action, allowed_projects, can_see
-from federica.errors import NotFound
+from federica.errors import NotFound, shown
 from federica.slices import service
 from federica.slices.models import Slice
 from federica.web.auth import authorize, note, require
@@ -38,14 +38,14 @@ def slice_for(s: Session, ref: str, action: Action) -> Slice:
     """The slice (by id, or the newest of that name the caller may see), if the caller
     may take `action` on it (noted for the audit log)."""
     who = require()
-    if ref.isdigit():
+    if (ref.isascii() and ref.isdigit()) or "\x00" in ref:
         sl = service.get(s, ref)
     else:
         found = s.scalars(visible_slices().where(Slice.name == ref).limit(1)).first()
         sl = found if found is not None else service.get(s, ref)
     note(slice_id=sl.id, project=sl.project)
     if not can_see(who, sl.project, sl.owner_id):
-        raise NotFound(f"no slice {ref!r}")
+        raise NotFound(f"no slice {shown(ref)}")
     authorize(action, project=sl.project, owner_id=sl.owner_id)
     return sl
 
@@ -55,5 +55,5 @@ def project_for(name: str, action: Action) -> None:
     existence is checked where it is loaded, with the same words)."""
     note(project=name)
     if not can_see(require(), name):
-        raise NotFound(f"no project {name!r}")
+        raise NotFound(f"no project {shown(name)}")
     authorize(action, project=name)

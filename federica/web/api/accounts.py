@@ -11,7 +11,7 @@ from sqlalchemy import select
 from federica.aaa import accounts, tokens
 from federica.aaa.models import Role, User
 from federica.aaa.policy import Action
-from federica.errors import FieldError, InvalidInput, NotFound
+from federica.errors import FieldError, InvalidInput, NotFound, shown
 from federica.web.api import api
 from federica.web.api.login import new_token
 from federica.web.api.openapi import document
@@ -138,7 +138,7 @@ def show_user(name: str) -> ResponseReturnValue:
     with read_session() as s:
         user = accounts.get_user(s, name)
         if user.id != who.user_id and not may(Action.USER_READ):
-            raise NotFound(f"no user {name!r}")  # as if it did not exist
+            raise NotFound(f"no user {shown(name)}")  # as if it did not exist
         return jsonify(accounts.describe_user(user))
 
 

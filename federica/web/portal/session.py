@@ -86,6 +86,7 @@ def end() -> None:
     session.clear()
 
 
+SECURE_COOKIES_CONFIG = "FEDERICA_PORTAL_SECURE_COOKIES"  # set by create_app
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
@@ -99,7 +100,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, Secure per request in "auto" mode."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        mode = ctx().settings.portal_secure_cookies
+        mode = str(app.config[SECURE_COOKIES_CONFIG])
         if mode == "auto":
             return not on_loopback()
         return mode == "true"
