@@ -484,3 +484,6 @@ def accounting_cmd(
                 f"{name or '(facility)':<20} {t['node_hours']:>10.1f} {t['vcpu_hours']:>10.1f} "
                 f"{t['ram_gb_hours']:>10.1f} {t['link_mbps_hours']:>12.1f}"
             )
+
+
+from federica.cli import audit_records  # noqa: E402,F401  (its commands join the audit group)

@@ -20,7 +20,7 @@ from federica.app import Context
 from federica.db import transaction
 from tests.accounts import client_as, ensure_project, make_user
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 
 PROBLEM = "application/problem+json"
 DAY = (dt.datetime.now(dt.UTC) + dt.timedelta(days=20)).date().isoformat()
@@ -338,10 +338,11 @@ def test_bad_input_to_the_new_endpoints_is_named_and_changes_nothing(
     field: str | None,
 ) -> None:
     ensure_project(core4, "alpha")
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = client.open(path, method=method, json=body)
     assert r.status_code == status, r.get_json()
     assert r.content_type == PROBLEM and r.get_json()["detail"]
     if field is not None:
         assert r.get_json()["errors"][0]["field"] == field
     assert table_dump(core4) == before
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row

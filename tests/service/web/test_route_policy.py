@@ -234,7 +234,9 @@ def test_anonymous_browsers_are_sent_to_sign_in_everywhere_in_the_portal(
         if endpoint in PUBLIC or not endpoint.startswith("portal."):
             continue
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         r = browser.get(url) if method == "GET" else browser.post(url, BODIES.get(endpoint))
+        assert records(db) == (rows, counted + (method != "GET")), url
         if url.endswith(".json"):
             assert r.status_code == 401, url
         else:
@@ -260,13 +262,16 @@ def test_portal_forms_refuse_a_researcher_of_another_project_and_forged_posts(
     ]
     for _, endpoint, rule in changing:
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         forged = bob.client.post(url, data=BODIES.get(endpoint, {}))  # no CSRF token
         assert forged.status_code == 403, url
         assert "did not come from this portal" in forged.text
+        assert records(db) == (rows + 1, counted), url
         r = bob.post(url, BODIES.get(endpoint))
         if ("POST", endpoint) in OWN_OR_READ_ONLY:
             assert r.status_code < 500, (url, r.status_code)
             continue
+        assert records(db) == (rows + 2, counted), url
         expected = 404 if endpoint in HIDDEN else 403
         assert r.status_code == expected, (url, r.status_code, r.text[-800:])
     cross_site = bob.client.post(
