@@ -21,6 +21,7 @@ from sqlalchemy import select
 from federica.aaa.models import ApiToken, User
 from federica.app import Context
 from federica.db import transaction
+from federica.slices.models import Slice
 from federica.web.auth import GUARD_ATTR
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
@@ -193,9 +194,11 @@ def test_state_changing_routes_refuse_a_researcher_of_another_project(
     assert len(changing) >= 12
 
 
-def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
+def test_researchers_see_only_their_projects(world: dict[str, object], db: Context) -> None:
     bob = world["bob"]
     assert isinstance(bob, FlaskClient)
+    with transaction(db.read_sessions) as s:
+        slice_id = s.scalar(select(Slice.id).where(Slice.name == "a-lab")) or 0
     assert bob.get("/api/v1/slices").get_json() == []
     assert bob.get("/api/v1/projects").get_json()[0]["name"] == "beta"
     assert bob.get("/api/v1/audit").status_code == 403
@@ -209,6 +212,8 @@ def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
         ("/api/v1/quotas/alpha", "/api/v1/quotas/delta"),
         ("/api/v1/accounting?project=alpha", "/api/v1/accounting?project=delta"),
         ("/api/v1/users/alice", "/api/v1/users/nobody"),
+        (f"/api/v1/slices/{slice_id}", f"/api/v1/slices/{slice_id + 1000}"),
+        (f"/api/v1/slices/{slice_id}/extent", f"/api/v1/slices/{slice_id + 1000}/extent"),
     ]:
         a, b = bob.get(real), bob.get(unknown)
         assert a.status_code == b.status_code == 404, (real, a.status_code, b.status_code)
@@ -217,7 +222,8 @@ def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
 
 def _neutral(problem: dict[str, object], url: str) -> dict[str, object]:
     """A problem with the name it was asked about (and the URL) taken out."""
-    name = url.split("?")[0].rsplit("/", 1)[-1] if "project=" not in url else url.split("=")[-1]
+    path = url.split("?")[0].removesuffix("/extent")
+    name = path.rsplit("/", 1)[-1] if "project=" not in url else url.split("=")[-1]
     return {k: str(v).replace(name, "X") for k, v in problem.items() if k != "instance"}
 
 

@@ -227,6 +227,29 @@ def test_the_cookie_is_secure_unless_on_loopback(
     assert ("; Secure" in cookie) is secure, cookie
 
 
+def test_the_cookie_is_secure_by_default_off_loopback(db: Context, app: Flask) -> None:
+    make_user(db, "alice", password=PASSWORD)
+    assert "; Secure" in _set_cookie(app, "https://portal.example.org")
+
+
+def test_revoking_another_persons_token_reads_as_an_unknown_one(db: Context, app: Flask) -> None:
+    make_user(db, "alice")
+    bob = client_as(app, make_user(db, "bob"))
+    with transaction(db.read_sessions) as s:
+        alices = s.scalars(select(ApiToken.id).order_by(ApiToken.id)).first()
+    assert alices is not None
+    before, rows = table_dump(db), records(db)
+    real = bob.delete(f"/api/v1/tokens/{alices}")
+    unknown = bob.delete("/api/v1/tokens/999999")
+    assert real.status_code == unknown.status_code == 404
+    assert real.get_json()["detail"].replace(str(alices), "N") == unknown.get_json()[
+        "detail"
+    ].replace("999999", "N")
+    assert table_dump(db) == before and records(db) == (rows[0] + 2, rows[1])
+    with transaction(db.read_sessions) as s:
+        assert s.get(ApiToken, alices).revoked_at is None  # type: ignore[union-attr]
+
+
 def test_the_secure_cookie_setting_is_checked() -> None:
     assert Settings().portal_secure_cookies == "auto"
     env = {"FEDERICA_PORTAL_SECURE_COOKIES": "yes"}
