@@ -79,9 +79,7 @@ def audit_archive(
         raise InvalidInput([FieldError("--out", "say where to write the archive (or --remove)")])
     if out is not None:
         if out.exists():
-            raise InvalidInput(
-                [FieldError("--out", f"{out} exists; an archive is never replaced")]
-            )
+            raise InvalidInput([FieldError("--out", f"{out} exists; an archive is never replaced")])
         with transaction(state.context.read_sessions) as s:
             text, sha, count = retention.export(s, year)
         write_private(out, text)

@@ -9,7 +9,8 @@ the account's tokens, revoked to sign the browser out, never taken as a bearer t
 check a CSRF token on every form (`web/portal/session.py`).
 
 The audit log gets a row for every state-changing request of a signed-in caller, every
-refused or failed request of one, and every sign-in attempt. Other anonymous
+refused or failed request of one, and every sign-in that reached the password check
+(the login rate limit bounds those per address). Other anonymous
 state-changing requests (no or a bad credential, an unknown route) are only counted per
 day, method, route and status (`anonymous_requests`): nobody without an account can grow
 the append-only log.
@@ -44,8 +45,7 @@ class Guard:
     # True: the view decides per target (a project's slice) with `authorize`; the guard
     # checks sign-in and the token's scope only.
     per_target: bool = False
-    # A public view that signs people in: its anonymous attempts are audited one by one
-    # (the login rate limit bounds them per address and per username).
+    # A public view that signs people in: its anonymous attempts are audited one by one.
     sign_in: bool = False
 
 
@@ -178,7 +178,10 @@ def _audit(response: Response) -> Response:
     view = ctx_view()
     mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
     who = current()
-    if who is None and not (mark is not None and mark.sign_in):
+    # A sign-in that reached the password check is audited; the login rate limit bounds
+    # those per address. Malformed or rate-limited attempts are only counted.
+    attempt = mark is not None and mark.sign_in and (status < 400 or status == 401)
+    if who is None and not attempt:
         if changing:
             audit.count_anonymous(
                 ctx().sessions,

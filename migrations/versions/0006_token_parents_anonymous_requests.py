@@ -44,8 +44,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         )
         batch_op.create_index(batch_op.f("ix_api_tokens_parent_id"), ["parent_id"], unique=False)
-    # Before this revision the portal's session tokens were bearer tokens too; they become
-    # session ids (the cookie keeps working, the API no longer takes them).
+    # Before this revision the portal's session tokens were bearer tokens too, readable in
+    # the cookie: they become sessions, which the API refuses (and whose "fed_" secrets
+    # no session accepts either: those browsers sign in again once).
     op.execute("UPDATE api_tokens SET kind = 'session' WHERE name = 'portal session'")
 
     op.create_table(

@@ -121,3 +121,18 @@ def test_sign_in_attempts_are_still_recorded_one_by_one(
     entry = _last_entry(db)
     assert entry.actor == "anonymous" and entry.action == "api.login"
     assert len(json.loads(entry.detail)["username"]) <= 64 and "y" not in entry.detail.split('"')
+
+
+def test_malformed_and_rate_limited_sign_ins_are_only_counted(
+    db: Context, anon_client: FlaskClient
+) -> None:
+    rows, counted = records(db)
+    for _ in range(10):
+        assert anon_client.post("/api/v1/auth/login", json={}).status_code == 422
+    for _ in range(5):  # the limit per username: audited, one by one
+        r = anon_client.post("/api/v1/auth/login", json={"username": "z", "password": "y"})
+        assert r.status_code == 401
+    for _ in range(10):
+        r = anon_client.post("/api/v1/auth/login", json={"username": "z", "password": "y"})
+        assert r.status_code == 429
+    assert records(db) == (rows + 5, counted + 20)
