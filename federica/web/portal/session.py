@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -87,13 +88,18 @@ def end() -> None:
 
 
 SECURE_COOKIES_CONFIG = "FEDERICA_PORTAL_SECURE_COOKIES"  # set by create_app
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
 def on_loopback() -> bool:
-    """The browser reached this portal on a loopback address (plain HTTP is fine there)."""
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-    return host.lower() in LOOPBACK_HOSTS or host.startswith("127.")
+    """The browser reached this portal on a loopback address (plain HTTP is fine there):
+    localhost, 127.0.0.0/8 or [::1], by the Host it asked for."""
+    host = urlsplit(f"//{request.host}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SessionInterface(SecureCookieSessionInterface):
