@@ -177,7 +177,8 @@ def scopes_of(token: ApiToken) -> frozenset[Scope]:
 
 
 def get(session: Session, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    # An id no row can have is not sent to the database (SQLite refuses ints over 2**63).
+    token = session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if token is None:
         raise NotFound(f"no token {token_id}")
     return token
