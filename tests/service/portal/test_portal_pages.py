@@ -17,7 +17,7 @@ from federica.db import transaction
 from federica.slices import quota
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 from tests.service.portal.browser import Browser
 
 PASSWORD = "a long enough passphrase"
@@ -172,9 +172,10 @@ def test_dry_run_and_find_slot_show_the_mapping_and_write_nothing(
 def test_bad_requests_are_shown_at_their_field_and_change_nothing(
     alice: Browser, core4: Context, changes: dict[str, str], field: str, says: str
 ) -> None:
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = alice.post("/slices/new", tri(action="book", **changes))
     assert 400 <= r.status_code < 500, r.status_code
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row
     shown = errors_at(r.text)
     assert field in shown, shown
     assert says.lower() in shown[field].lower(), shown[field]
