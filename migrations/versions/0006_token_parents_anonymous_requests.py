@@ -71,5 +71,6 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_api_tokens_parent_id_api_tokens"), type_="foreignkey"
         )
+        batch_op.drop_constraint(batch_op.f("ck_api_tokens_token_kind"), type_="check")
         batch_op.drop_column("kind")
         batch_op.drop_column("parent_id")
