@@ -26,12 +26,13 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = context or make_context(settings)
     app.secret_key = secret_key(settings)
     # The session cookie carries the portal's sign-in and an OIDC login's state between
-    # two redirects; never readable by scripts, never sent on cross-site posts.
+    # two redirects; never readable by scripts, never sent on cross-site posts, Secure as
+    # FEDERICA_PORTAL_SECURE_COOKIES says (web/portal/session.py).
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="federica_session",
-        SESSION_COOKIE_SECURE=settings.portal_secure_cookies,
+        FEDERICA_PORTAL_SECURE_COOKIES=settings.portal_secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.portal_session_hours),
     )
     register_web(app)

@@ -64,8 +64,9 @@ class Settings:
     token_max_days: int = 365
     # The portal's browser sessions: a signed-in browser holds a session token this long.
     portal_session_hours: int = 12
-    # Send the portal's cookies only over HTTPS (set it behind a TLS proxy).
-    portal_secure_cookies: bool = False
+    # Send the portal's cookies only over HTTPS: auto (unless the portal is reached on a
+    # loopback address), true, or false (plain HTTP on another address: testing only).
+    portal_secure_cookies: str = "auto"
     # Password logins: failures allowed per username and per client address in the window.
     login_window_min: int = 15
     login_max_failures: int = 5
@@ -83,6 +84,17 @@ class Settings:
     oidc_projects_claim: str = ""
     # The callback URL registered at the provider; empty: derived from the request.
     oidc_redirect_url: str = ""
+
+    def __post_init__(self) -> None:
+        mode = str(self.portal_secure_cookies).strip().lower()
+        spelled = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}
+        mode = spelled.get(mode, mode)
+        if mode not in {"auto", "true", "false"}:
+            raise SettingsError(
+                f"{ENV_PREFIX}PORTAL_SECURE_COOKIES: auto, true or false, "
+                f"not {self.portal_secure_cookies!r}"
+            )
+        object.__setattr__(self, "portal_secure_cookies", mode)
 
     @property
     def effective_database_url(self) -> str:

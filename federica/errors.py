@@ -10,6 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def shown(value: object, limit: int = 64) -> str:
+    """A caller's value quoted for a message, cut to `limit` characters: a 300,000-byte
+    name is not echoed back whole."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One problem with one field of an input, e.g. `links[3].b`."""

@@ -27,7 +27,7 @@ from federica.aaa.models import User
 from federica.aaa.policy import Principal, booking_project
 from federica.config import Settings
 from federica.db import Base, driver_sql, insert_row, insert_rows, utcnow
-from federica.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from federica.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, shown
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.coordinated import Coordinated
@@ -339,12 +339,13 @@ def book_with_retry(
 
 def get(session: Session, ref: int | str) -> Slice:
     query = select(Slice)
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    sl: Slice | None = None
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 18):
         sl = session.get(Slice, int(ref))
-    else:
+    elif "\x00" not in ref:  # no slice is named so; PostgreSQL refuses NUL as a parameter
         sl = session.scalars(query.where(Slice.name == ref).order_by(Slice.id.desc())).first()
     if sl is None:
-        raise NotFound(f"no slice {ref!r}")
+        raise NotFound(f"no slice {shown(ref)}")
     return sl
 
 

@@ -17,7 +17,7 @@ from federica.db import transaction
 from federica.slices import quota
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 from tests.service.portal.browser import Browser
 
 PASSWORD = "a long enough passphrase"
@@ -172,9 +172,10 @@ def test_dry_run_and_find_slot_show_the_mapping_and_write_nothing(
 def test_bad_requests_are_shown_at_their_field_and_change_nothing(
     alice: Browser, core4: Context, changes: dict[str, str], field: str, says: str
 ) -> None:
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = alice.post("/slices/new", tri(action="book", **changes))
     assert 400 <= r.status_code < 500, r.status_code
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row
     shown = errors_at(r.text)
     assert field in shown, shown
     assert says.lower() in shown[field].lower(), shown[field]
@@ -251,10 +252,14 @@ def test_other_projects_stay_closed(app: Flask, alice: Browser, core4: Context) 
     make_user(core4, "bob", projects=["beta"], password=PASSWORD)
     bob = Browser(app)
     bob.sign_in("bob", PASSWORD)
-    assert bob.get("/slices/tri").status_code == 403
-    assert bob.get("/slices/tri/status.json").status_code == 403
+    # Answered as if they did not exist: the same as a name nobody uses.
+    for real, unknown in [("/slices/tri", "/slices/trx"), ("/projects/alpha", "/projects/alphx")]:
+        a, b = bob.get(real), bob.get(unknown)
+        assert a.status_code == b.status_code == 404
+        name_a, name_b = real.rsplit("/", 1)[1], unknown.rsplit("/", 1)[1]
+        assert a.text.replace(name_a, "X") == b.text.replace(name_b, "X")
+    assert bob.get("/slices/tri/status.json").status_code == 404
     assert 'data-slice="tri"' not in bob.get("/slices?finished=on").text
-    assert bob.get("/projects/alpha").status_code == 403
     assert "alpha" not in bob.get("/projects").text
 
 
@@ -301,7 +306,12 @@ def test_project_page_members_quota_and_accounting(app: Flask, core4: Context) -
 
 
 def test_tokens_made_in_the_portal_work_on_the_api(alice: Browser, app: Flask) -> None:
-    r = alice.post("/tokens", {"name": "notebook", "scopes": "read", "expires_in_days": "7"})
+    # A token made in a session lives no longer than it (12 hours here).
+    longer = alice.post("/tokens", {"name": "notebook", "expires_in_days": "7"})
+    assert longer.status_code == 422 and "when the portal session" in errors_at(longer.text).get(
+        "expires_in_days", ""
+    )
+    r = alice.post("/tokens", {"name": "notebook", "scopes": "read", "expires_in_days": "0.25"})
     assert r.status_code == 201
     secret = re.search(r'id="secret" readonly value="([^"]+)"', r.text)
     assert secret

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from federica.context import Context
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 
 PROBLEM = "application/problem+json"
 BGP = (EXAMPLES / "slices" / "bgp-lab.yaml").read_text()
@@ -109,12 +109,13 @@ def test_dry_run_writes_nothing(core4: Context, client: FlaskClient) -> None:
 def test_bad_requests_are_problems_and_change_nothing(
     core4: Context, client: FlaskClient, body: str, status: int, field: str
 ) -> None:
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = client.post("/api/v1/slices", data=body, content_type="application/json")
     assert r.status_code == status and r.mimetype == PROBLEM
     problem = r.get_json()
     assert any(e["field"] == field for e in problem["errors"]), problem
     assert table_dump(core4) == before
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row
 
 
 def test_a_ten_megabyte_request_is_refused(core4: Context, client: FlaskClient) -> None:
