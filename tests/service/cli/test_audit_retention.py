@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from federica.aaa import audit
 from federica.aaa.models import AuditEntry
 from federica.aaa.policy import console
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from tests.accounts import make_user
 from tests.service.cli.test_aaa_cli import run

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from federica.aaa.models import AnonymousRequest, AuditEntry
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from tests.accounts import client_as, ensure_project, make_user
 from tests.helpers import records, table_dump

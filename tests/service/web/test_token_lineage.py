@@ -18,8 +18,9 @@ from sqlalchemy import select
 from federica.aaa import tokens
 from federica.aaa.models import ApiToken, TokenKind
 from federica.aaa.policy import Scope
-from federica.app import Context, create_app
+from federica.app import create_app
 from federica.config import Settings, SettingsError
+from federica.context import Context
 from federica.db import transaction
 from tests.accounts import client_as, make_user
 from tests.helpers import records, table_dump
