@@ -18,7 +18,7 @@ from federica.errors import Conflict
 from federica.slices import service
 from federica.slices.embed import EmbeddingFailed
 from federica.slices.index import index_for
-from federica.slices.lifecycle import SliceStatus
+from federica.slices.lifecycle import SliceStatus, move
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Link
 from tests.conftest import EXAMPLES
@@ -130,9 +130,9 @@ def test_a_status_change_is_recorded_without_reading_the_history(
     book(core4, settings, small("h"))
     with transaction(core4.sessions) as s:
         sl = service.get(s, "h")
-        sl.record_status(SliceStatus.PROVISIONING, NOW, "window started")
+        move(sl, SliceStatus.PROVISIONING, NOW, "window started")
         assert "history" not in sl.__dict__  # not loaded to add one entry
-        sl.record_status(SliceStatus.ACTIVE, NOW, "running")
+        move(sl, SliceStatus.ACTIVE, NOW, "running")
     with transaction(core4.read_sessions) as s:
         sl = service.get(s, "h")
         assert [(h.status, h.reason) for h in sl.history][1:] == [

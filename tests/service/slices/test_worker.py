@@ -17,7 +17,7 @@ from federica.app import Context
 from federica.config import Settings
 from federica.db import transaction
 from federica.slices import events, runner, service
-from federica.slices.lifecycle import EventKind, PartState, SliceStatus
+from federica.slices.lifecycle import EventKind, PartState, SliceStatus, move
 from federica.slices.models import Reservation, Slice, SliceEvent
 from federica.substrate.drivers import fake
 from federica.substrate.drivers.base import LockDenied
@@ -193,7 +193,7 @@ def test_an_interrupted_provisioning_is_cleaned_up_and_redone(
         assert events.claim(s, "dead", T0, dt.timedelta(minutes=5))
         sl = s.get(Slice, sid)
         assert sl is not None
-        runner.move(sl, SliceStatus.PROVISIONING, T0, "window started")
+        move(sl, SliceStatus.PROVISIONING, T0, "window started")
         p = runner.plan_of(s, sl)
     part = p.nodes[0]
     fake_compute.FakeCompute(fake_compute.LAB.host(part.host)).define(part.spec)
