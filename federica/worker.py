@@ -116,7 +116,10 @@ class Worker:
             with transaction(self.ctx.sessions) as s:
                 claimed = events.claim(s, self.name, self.now(), self.lease)
             for event_id in claimed:
-                self._handle(event_id)
+                try:
+                    self._handle(event_id)
+                except Exception:  # e.g. the database went away: the lease brings it back
+                    log.exception("event %d: not handled; retried when its lease ends", event_id)
             return len(claimed)
         finally:
             self._busy.release()
@@ -183,22 +186,16 @@ class Worker:
                 log.warning("%s: lease lost before the failed attempt was recorded", ev)
 
     def _give_up(self, ev: _Claimed, why: str) -> None:
-        try:
-            result = runner.give_up(
-                self.ctx.sessions, self.provisioner, ev.id, self.name, self.now, why
-            )
-        except Exception:  # the database itself is failing: the lease brings it back
-            log.exception("%s: could not record that it was given up", ev)
-            return
+        result = runner.give_up(
+            self.ctx.sessions, self.provisioner, ev.id, self.name, self.now, why
+        )
         self._report(ev, result)
 
     def _report(self, ev: _Claimed, result: str) -> None:
         """What happened to the slice, in the log and (when it failed) the audit log,
         which its owner's project and the operators read."""
         failed = result.startswith(events.FAILED)
-        if ev.kind is EventKind.WARN and not failed:
-            log.info("%s: %s", ev, result)
-        elif failed:
+        if failed or result == runner.LEASE_LOST:
             log.warning("%s: %s", ev, result)
         else:
             log.info("%s: %s", ev, _OUTCOMES.get(result, result))

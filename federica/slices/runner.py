@@ -147,6 +147,9 @@ def _fail(
         return f"{events.FAILED}: {reason}"
 
 
+LEASE_LOST = "lease lost: another worker took the event over"
+
+
 def give_up(
     sessions: sessionmaker[Session],
     provisioner: Provisioner,
@@ -182,7 +185,7 @@ def give_up(
             result = f"{events.FAILED}: {why}"
         if not events.finish(s, event_id, worker, at, result):
             s.rollback()  # another worker took the event over: its outcome counts
-            return "lease lost"
+            return LEASE_LOST
         return result
 
 
@@ -296,4 +299,5 @@ def request_release(session: Session, sl: Slice, now: dt.datetime) -> Slice:
     events.cancel_pending(sl, now, "released")
     sl.events.append(SliceEvent(kind=EventKind.END, due=now))
     session.flush()
+    log.info("slice %d (%s) released: a worker takes it down", sl.id, sl.name)
     return sl

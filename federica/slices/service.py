@@ -386,6 +386,7 @@ def release(session: Session, sl: Slice, *, now: dt.datetime, reason: str = "rel
     free_from(session, sl, now)
     events.cancel_pending(sl, now, reason)
     session.flush()
+    log.info("slice %d (%s) ended before it was built: %s", sl.id, sl.name, reason)
     return sl
 
 

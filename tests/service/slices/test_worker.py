@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -92,7 +93,10 @@ def nodes_everywhere() -> list[str]:
     return sorted(n for h in fake_compute.LAB.hosts.values() for n in h.nodes)
 
 
-def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
+def test_a_slice_runs_its_calendar(
+    lab: Context, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="federica")
     clock = Clock(T0)
     sid = book(lab, settings, request("cal", T0 + dt.timedelta(hours=1)), T0)
     w = Worker(lab, name="w1", now=clock)
@@ -127,6 +131,14 @@ def test_a_slice_runs_its_calendar(lab: Context, settings: Settings) -> None:
     ]
     assert segments_everywhere() == {} and nodes_everywhere() == []
     assert w.run_once() == 0
+    # The log tells the slice's story at INFO, one line per step.
+    story = [r.getMessage() for r in caplog.records if f"slice {sid} (cal)" in r.getMessage()]
+    assert [(m.split(":", 1)[0], m.split(": ", 1)[1]) for m in story] == [
+        (f"slice {sid} (cal) start event {sl.events[0].id}", "started, active"),
+        (f"slice {sid} (cal) warn event {warn.id}", warn.result),
+        (f"slice {sid} (cal) end event {sl.events[2].id}", "ended, everything removed"),
+    ]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "federica.worker")
 
 
 def test_a_node_that_cannot_start_fails_the_slice_and_frees_everything(
