@@ -174,8 +174,10 @@ def give_up(
     elif built:
         problems = ["its plan could not be read, so nothing was removed"]
     with transaction(sessions) as s:
-        ev = s.get(SliceEvent, event_id)
+        ev = s.get(SliceEvent, event_id, with_for_update=True)
         assert ev is not None
+        if ev.claimed_by != worker or ev.done_at is not None:
+            return LEASE_LOST  # another worker took the event over: its outcome counts
         sl, at = ev.slice, now()
         if ev.kind is EventKind.START and sl.status in (S.SCHEDULED, S.PROVISIONING):
             result = _start_failed(s, sl, at, why, problems)
@@ -183,9 +185,7 @@ def give_up(
             result = _end_failed(sl, at, why)
         else:
             result = f"{events.FAILED}: {why}"
-        if not events.finish(s, event_id, worker, at, result):
-            s.rollback()  # another worker took the event over: its outcome counts
-            return LEASE_LOST
+        ev.done_at, ev.result = at, result[:2000]
         return result
 
 
