@@ -169,3 +169,26 @@ def test_a_row_the_database_refuses_is_a_500_with_a_reference_and_no_sql(
     (logged,) = [rec for rec in caplog.records if ref in rec.getMessage()]
     assert logged.exc_info is not None
     assert "INSERT INTO reservations" in str(logged.exc_info[1])  # the log has the SQL
+
+
+def test_any_unexpected_error_is_a_500_with_a_reference_to_the_log(
+    core4: Context,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("SELECT secret FROM users WHERE id = 7")
+
+    assert (
+        client.post("/api/v1/slices", data=BGP, content_type="application/yaml").status_code == 201
+    )
+    monkeypatch.setattr(service, "describe", broken)
+    r = client.get("/api/v1/slices")
+    assert r.status_code == 500 and r.mimetype == PROBLEM
+    problem = r.get_json()
+    assert "SELECT" not in r.get_data(as_text=True)
+    ref = problem["correlation_id"]
+    assert ref in problem["detail"] and problem["instance"] == "/api/v1/slices"
+    (logged,) = [rec for rec in caplog.records if ref in rec.getMessage()]
+    assert logged.exc_info is not None and "SELECT secret" in str(logged.exc_info[1])
