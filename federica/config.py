@@ -48,6 +48,11 @@ class Settings:
     # worker may take the event over (a worker that died).
     worker_poll_s: float = 1.0
     worker_lease_s: int = 300
+    # An event whose handler raises is tried this many times in all, waiting between
+    # attempts (doubling from the first wait, up to the longest); then it is given up.
+    worker_max_attempts: int = 5
+    worker_retry_first_s: float = 10.0
+    worker_retry_longest_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"

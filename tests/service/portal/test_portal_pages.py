@@ -4,6 +4,7 @@ nothing written), the slice page's actions, substrate, projects and tokens."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
@@ -347,3 +348,32 @@ def test_slices_of_the_same_name_each_keep_their_own_page(alice: Browser) -> Non
 def test_a_bad_filter_is_named(alice: Browser) -> None:
     r = alice.get("/slices?status=sleeping")
     assert r.status_code == 422 and "f-status" in errors_at(r.text)
+
+
+def test_a_failed_slice_shows_why_and_can_be_released(alice: Browser, core4: Context) -> None:
+    from federica.slices import events
+    from federica.slices.provision import Provisioner
+    from federica.worker import Worker
+
+    assert alice.post("/slices/new", tri(action="book")).status_code == 303
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    for _ in range(5):  # its start's worker dies every time
+        with transaction(core4.sessions) as s:
+            assert events.claim(s, "dead", at, dt.timedelta(minutes=5))
+        at += dt.timedelta(minutes=6)
+    unused = Provisioner(lambda names: pytest.fail("no device"), lambda d, h: pytest.fail(h))
+    assert Worker(core4, unused, name="w", now=lambda: at).run_once() == 1
+    page = alice.get("/slices/tri")
+    assert "status-failed" in page.text
+    why = "could not start: its worker stopped 5 times while running it"
+    assert f"Failed: {why}" in page.text
+    row = re.search(r'<tr data-event="start">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    cells = [
+        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+        for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row[1], re.S)
+    ]
+    assert [cells[0], *cells[2:]] == ["start", "failed", "6", f"failed: {why}"]
+    assert "Release now" in page.text and "/extend" not in page.text
+    assert alice.post("/slices/tri/release").status_code == 303
+    assert alice.get("/slices/tri/status.json").get_json()["status"] == "releasing"
