@@ -3,8 +3,9 @@
 A device is polled with the SNMP set of the same name as its NETCONF set (`credentials`
 in the inventory). Secrets never live in the database or in files the controller writes:
 a set names the environment variables that hold them. The set "emulator" is built in
-(SNMPv2c with the emulated facility's community, on the device's management port, which
-is where the emulated agents listen) unless the file defines it.
+unless the file defines it: the device's management port (where the emulated agents
+listen), SNMPv3 authPriv with the facility's own random secret (substrate/emulator/
+snmpv3.py), or v2c with the emulator's community for agents set up without a v3 user.
 
     # FEDERICA_SNMP_CREDENTIALS_FILE
     backbone:                 # v2c
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from federica.config import Settings
 from federica.errors import FieldError, InvalidInput, NotFound
 from federica.monitoring.poller import V3, V2c
+from federica.substrate.emulator import snmpv3
 
 
 class SnmpCredentialSpec(BaseModel):
@@ -85,7 +87,11 @@ def resolve(
     spec = sets.get(ref)
     if spec is None:
         if ref == "emulator":
-            return management_port, V2c(settings.emulator_community)
+            # v3 authPriv with the facility's secret; v2c for agents set up without one.
+            secret = snmpv3.read_secret(settings.emulator_dir)
+            if secret is None:
+                return management_port, V2c(settings.emulator_community)
+            return management_port, V3(snmpv3.USER, secret, secret)
         raise NotFound(f"no SNMP credential set {ref!r} (FEDERICA_SNMP_CREDENTIALS_FILE)")
     port = management_port if spec.port is None else spec.port
     if spec.community_env is not None:

@@ -20,6 +20,8 @@ from federica.monitoring import snmp
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 REPO = Path(__file__).resolve().parents[3]
 COMMUNITY = "monitor-test"
+# An SNMPv3 authPriv user (USM keys need 8 characters at least).
+V3_USER, V3_AUTH, V3_PRIV = "poller", "auth-passphrase-1", "priv-passphrase-2"
 
 
 def free_udp_port() -> int:
@@ -39,6 +41,8 @@ class Agent:
         (root / "snmpd.conf").write_text(
             f"agentAddress udp:127.0.0.1:{self.port}\n"
             f"rocommunity {COMMUNITY} 127.0.0.1\n"
+            f"createUser {V3_USER} SHA-256 {V3_AUTH} AES {V3_PRIV}\n"
+            f"rouser {V3_USER} priv\n"
             f"pass_persist -p 1 .1.3.6.1.2.1.2 {helper}\n"
             f"pass_persist -p 1 .1.3.6.1.2.1.31.1.1 {helper}\n"
         )

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from federica.app import create_app
 from federica.context import Context, make_context
 from federica.monitoring.models import InterfaceRate, MonitoredInterface
-from federica.monitoring.service import make_poller
+from federica.monitoring.poller import V3
+from federica.monitoring.service import Recorder, make_poller
 from federica.substrate.models import Device
 from federica.worker import Worker
 from tests.accounts import client_as, make_user
@@ -131,6 +132,8 @@ def test_a_known_volume_across_a_circuit_is_in_the_link_s_port_rates(
         (circuit,) = body["circuits"]
         core = [h for h in circuit["hops"] if h["link"] is not None]
         assert {h["link"] for h in core} == {"prg-erl"}, circuit["hops"]
+        # The emulated agents are polled with SNMPv3 authPriv (the facility's own user).
+        assert all(isinstance(t.auth, V3) for t in Recorder(monitored).targets())
         poller = make_poller(monitored)
         poller.start()
         try:

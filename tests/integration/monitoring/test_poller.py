@@ -9,8 +9,15 @@ import datetime as dt
 import threading
 import time
 
-from federica.monitoring.poller import Poller, Round, Target, V2c
-from tests.integration.monitoring.conftest import COMMUNITY, Agent, free_udp_port
+from federica.monitoring.poller import V3, Poller, Round, Target, V2c
+from tests.integration.monitoring.conftest import (
+    COMMUNITY,
+    V3_AUTH,
+    V3_PRIV,
+    V3_USER,
+    Agent,
+    free_udp_port,
+)
 
 
 def now() -> dt.datetime:
@@ -60,6 +67,23 @@ def test_a_poll_reads_counters_states_names_and_uptime(agent: Agent) -> None:
     assert by_index[9].counters["in_errors"] == 2**32 - 1
     assert (by_index[7].oper_status, by_index[8].oper_status) == (2, 1)
     assert by_index[1].admin_status == 1 and by_index[1].high_speed == 1000
+
+
+def test_snmpv3_authpriv_reads_the_same_and_a_wrong_key_is_refused(agent: Agent) -> None:
+    v3 = dataclasses.replace(target(agent.port), auth=V3(V3_USER, V3_AUTH, V3_PRIV))
+    (rnd,) = rounds(make([v3]), 1)
+    assert rnd.failures == []
+    assert [(i.name, i.counters["in_octets"]) for i in rnd.samples[0].interfaces] == [
+        ("ge-0/0/0", 100)
+    ]
+    wrong = dataclasses.replace(
+        target(agent.port, timeout_s=2.0), auth=V3(V3_USER, "not-the-passphrase", V3_PRIV)
+    )
+    (rnd,) = rounds(make([wrong]), 1)
+    assert rnd.samples == [] and len(rnd.failures) == 1
+    # The error names the device, never the keys.
+    assert "not-the-passphrase" not in rnd.failures[0].error
+    assert "not-the-passphrase" not in repr(wrong)
 
 
 def test_names_are_cached_and_read_again_when_the_rows_change(agent: Agent) -> None:
