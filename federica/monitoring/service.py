@@ -1,21 +1,22 @@
 """Monitoring services: what to poll, and each polled round turned into stored rates.
 
-`make_poller(ctx)` gives the poller (an adapter) its targets from the inventory and its
-sink, a `Recorder` that keeps each interface's latest reading, computes rates by the
-rules of `rates`, writes them in bulk with the interfaces' state, and rolls up and prunes.
+`make_poller(ctx)` (ctx: the application context) gives the poller (an adapter) its
+targets from the inventory and its sink, a `Recorder` that keeps each interface's latest
+reading, computes rates by the rules of `rates`, writes them in bulk with the interfaces'
+state, and rolls up and prunes.
 Every time is the context's clock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from federica.config import SettingsError
-from federica.context import Context
+from federica.config import Settings, SettingsError
 from federica.db import insert_rows, transaction
 from federica.errors import FedericaError
 from federica.monitoring import credentials, store
@@ -39,6 +40,16 @@ KINDS = {
 }
 assert set(KINDS) == set(RATE_COLUMNS)
 ERROR_MAX = 255
+
+
+class Context(Protocol):
+    """What monitoring needs of the application context (federica.context.Context)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+
+    def now(self) -> dt.datetime: ...
 
 
 def check_settings(ctx: Context) -> None:
@@ -68,7 +79,9 @@ class Recorder:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._last: dict[tuple[str, str], Reading] = {}
+        # Each device's interfaces' latest readings, by ifName; replaced by every answer,
+        # so rows that vanished (and devices no longer polled) are forgotten.
+        self._last: dict[str, dict[str, Reading]] = {}
         self._unpolled: dict[str, str] = {}
 
     def targets(self) -> list[Target]:
@@ -90,6 +103,9 @@ class Recorder:
             if self._unpolled.get(name) != why:
                 log.warning("monitoring: %s not polled: %s", name, why)
         self._unpolled = unpolled
+        polled = {t.device for t in out}
+        for gone in set(self._last) - polled:
+            del self._last[gone]
         return out
 
     def record(self, rnd: Round) -> int:
@@ -140,6 +156,7 @@ class Recorder:
             p.name: p.id for p in session.scalars(select(Port).where(Port.device_id == device_id))
         }
         pending: list[tuple[MonitoredInterface, dict[str, float | None], Any]] = []
+        last, latest = self._last.get(sample.device, {}), {}
         for iface in sample.interfaces:
             name = iface.name or f"ifIndex.{iface.if_index}"
             row = known.get(name)
@@ -153,13 +170,13 @@ class Recorder:
             row.high_speed_mbps = iface.high_speed
             row.last_seen = sample.at
             reading = Reading(sample.at, sample.uptime_ticks, iface.counters, iface.if_index)
-            key = (sample.device, name)
-            result = step(self._last.get(key), reading, KINDS, interval)
-            self._last[key] = reading
+            result = step(last.get(name), reading, KINDS, interval)
+            latest[name] = reading
             if result.per_second:
                 values: dict[str, float | None] = {c: None for c in RATE_COLUMNS}
                 values.update(result.per_second)
                 pending.append((row, values, result))
+        self._last[sample.device] = latest
         session.flush()  # ids for the new interfaces
         return [
             {
