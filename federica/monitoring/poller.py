@@ -127,6 +127,7 @@ class DeviceSample:
     uptime_ticks: int
     interfaces: list[Interface]
     names_read: bool
+    rtt_s: float = 0.0  # that answer's round trip
 
 
 @dataclass(frozen=True)
@@ -253,13 +254,13 @@ class Poller:
 
     async def _poll_device(self, target: Target, state: _DeviceState) -> DeviceSample:
         rows = len(state.names) or DEFAULT_ROWS
-        at, uptime, table = await self._walk(target, {**COUNTERS, **STATES}, rows, uptime=True)
+        at, rtt, uptime, table = await self._walk(target, {**COUNTERS, **STATES}, rows, uptime=True)
         indexes = set().union(*(col.keys() for col in table.values()))
-        reading = Reading(at, uptime, {})
+        reading = Reading(at, uptime, {}, rtt_s=rtt)
         restarted = state.last is not None and agent_restarted(state.last, reading)
         names_read = False
         if restarted or set(state.names) != indexes:
-            _, _, names = await self._walk(target, NAMES, len(indexes) or rows, uptime=False)
+            *_, names = await self._walk(target, NAMES, len(indexes) or rows, uptime=False)
             state.names = {
                 i: (str(names["name"].get(i, "")), str(names["alias"].get(i, ""))) for i in indexes
             }
@@ -281,12 +282,13 @@ class Poller:
                     _int_or_none(states["high_speed"]),
                 )
             )
-        return DeviceSample(target.device, at, uptime, interfaces, names_read)
+        return DeviceSample(target.device, at, uptime, interfaces, names_read, rtt)
 
     async def _walk(
         self, target: Target, columns: dict[str, str], rows: int, *, uptime: bool
-    ) -> tuple[dt.datetime, int, dict[str, dict[int, int | str]]]:
-        """Every row of `columns` with GETBULK; the first PDU also asks for sysUpTime."""
+    ) -> tuple[dt.datetime, float, int, dict[str, dict[int, int | str]]]:
+        """Every row of `columns` with GETBULK; the first PDU also asks for sysUpTime.
+        Returns the first answer's arrival and round trip, sysUpTime, and the columns."""
         engine = self._snmp_engine()
         transport = await UdpTransportTarget.create(
             (target.host, target.port), timeout=target.timeout_s, retries=target.retries
@@ -296,6 +298,7 @@ class Poller:
         cursor = dict(columns)
         pending = list(columns)
         at: dt.datetime | None = None
+        rtt = 0.0
         ticks = 0
         while pending:
             ask_uptime = uptime and at is None
@@ -303,6 +306,7 @@ class Poller:
             binds = [ObjectType(ObjectIdentity(cursor[name])) for name in pending]
             if ask_uptime:
                 binds.insert(0, ObjectType(ObjectIdentity(SYS_UPTIME)))
+            sent = time.monotonic()
             err_ind, err_status, err_index, answer = await bulk_cmd(
                 engine,
                 auth,
@@ -314,7 +318,7 @@ class Poller:
                 lookupMib=False,
             )
             if at is None:
-                at = self._clock()
+                at, rtt = self._clock(), time.monotonic() - sent
             where = f"{target.device} ({target.host}:{target.port})"
             if err_ind:
                 raise SnmpError(f"{where}: {err_ind}")
@@ -347,7 +351,7 @@ class Poller:
                 break
             pending = [name for name in pending if name not in finished]
         assert at is not None
-        return at, ticks, out
+        return at, rtt, ticks, out
 
     def _snmp_engine(self) -> SnmpEngine:
         if self._engine is None:

@@ -29,10 +29,11 @@ C32 = 2**32
 GAP_INTERVALS = 3
 # sysUpTime counts hundredths of a second.
 TICKS_PER_S = 100
-# How far sysUpTime may lag the measured Δt before we call it a restart: request latency
-# and the tick's resolution, with a wide margin (a restart loses far more than this).
-UPTIME_SLACK_S = 1.0
-UPTIME_SLACK_RATIO = 0.05
+# How far sysUpTime may differ from the measured Δt, beyond the requests' own round trips,
+# before we call it a restart: the tick's resolution and clock rates, with a wide margin
+# (a restart loses far more than this).
+UPTIME_SLACK_S = 0.5
+UPTIME_SLACK_RATIO = 0.02
 
 
 class Kind(enum.Enum):
@@ -60,6 +61,8 @@ class Reading:
     uptime_ticks: int  # the agent's sysUpTime in the same answer
     counters: Mapping[str, int]
     if_index: int = 0
+    # The request's round trip: the agent read sysUpTime at some moment within it.
+    rtt_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,17 @@ class Step:
 def agent_restarted(prev: Reading, cur: Reading) -> bool:
     """sysUpTime did not advance by the measured time between the readings.
 
-    It is TimeTicks, which wraps after 497 days: read modulo 2³², an agent that restarted
-    shows either a small advance (up for less than the time between) or a huge one (went
-    back), and a wrap shows the true advance."""
+    Each reading's time is its answer's arrival, and the agent read sysUpTime within the
+    request's round trip before it: without a restart the advance lies between the
+    elapsed time less the current round trip and the elapsed time plus the previous one
+    (a loaded agent answering slowly is no restart). It is TimeTicks, which wraps after
+    497 days: read modulo 2³², an agent that restarted shows either a small advance (up
+    for less than the time between) or a huge one (went back), and a wrap shows the true
+    advance."""
     elapsed = (cur.at - prev.at).total_seconds()
     advanced = ((cur.uptime_ticks - prev.uptime_ticks) % C32) / TICKS_PER_S
-    return abs(advanced - elapsed) > UPTIME_SLACK_S + UPTIME_SLACK_RATIO * elapsed
+    slack = UPTIME_SLACK_S + UPTIME_SLACK_RATIO * elapsed
+    return not elapsed - cur.rtt_s - slack <= advanced <= elapsed + prev.rtt_s + slack
 
 
 def counter_delta(old: int, new: int, kind: Kind) -> int | None:

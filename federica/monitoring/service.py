@@ -169,7 +169,9 @@ class Recorder:
             row.admin_status, row.oper_status = iface.admin_status, iface.oper_status
             row.high_speed_mbps = iface.high_speed
             row.last_seen = sample.at
-            reading = Reading(sample.at, sample.uptime_ticks, iface.counters, iface.if_index)
+            reading = Reading(
+                sample.at, sample.uptime_ticks, iface.counters, iface.if_index, sample.rtt_s
+            )
             result = step(last.get(name), reading, KINDS, interval)
             latest[name] = reading
             if result.per_second:

@@ -63,15 +63,22 @@ def release(client: FlaskClient, worker: Worker, slice_id: int) -> None:
     run_until(worker.run_once, lambda: show(client, slice_id)["status"] == "ended")
 
 
-def rounds_stored(ctx: Context) -> int:
+def answers_after(ctx: Context, device: str, after: dt.datetime) -> int:
+    """The device's answers after `after` that gave rates."""
     with ctx.read_sessions() as s:
-        return s.scalar(select(func.count(func.distinct(InterfaceRate.end)))) or 0
+        n = s.scalar(
+            select(func.count(func.distinct(InterfaceRate.end)))
+            .join(MonitoredInterface, MonitoredInterface.id == InterfaceRate.interface_id)
+            .join(Device, Device.id == MonitoredInterface.device_id)
+            .where(Device.name == device, InterfaceRate.end > after)
+        )
+    return n or 0
 
 
-def wait_rounds(ctx: Context, n: int) -> None:
-    target = rounds_stored(ctx) + n
+def wait_answers(ctx: Context, devices: list[str], after: dt.datetime, n: int) -> None:
+    """Until every device gave `n` answers with rates after `after`."""
     deadline = time.monotonic() + n * INTERVAL_S + 120
-    while rounds_stored(ctx) < target:
+    while any(answers_after(ctx, d, after) < n for d in devices):
         assert time.monotonic() < deadline, "the poller stored no new rates"
         time.sleep(0.5)
 
@@ -137,7 +144,8 @@ def test_a_known_volume_across_a_circuit_is_in_the_link_s_port_rates(
         poller = make_poller(monitored)
         poller.start()
         try:
-            wait_rounds(monitored, 2)
+            devices = [h["device"] for h in core]
+            wait_answers(monitored, devices, monitored.now(), 1)
             # From the devices' last answers before the traffic: no stored rate spans it.
             start = min(last_answer(monitored, h["device"]) for h in core)
             ping = fac.ns_exec(
@@ -146,8 +154,9 @@ def test_a_known_volume_across_a_circuit_is_in_the_link_s_port_rates(
                 address_of(body, "b", "ab"),
             )  # fmt: skip
             assert re.search(rf"{COUNT} packets transmitted, {COUNT} received", ping.stdout), ping
-            # Two more polls: the last rate over the traffic is stored, and an idle one after.
-            wait_rounds(monitored, 2)
+            # Two more answers from each device: the second was asked for after the first
+            # arrived, so after the traffic ended, and the rate up to it is stored.
+            wait_answers(monitored, devices, monitored.now(), 2)
         finally:
             poller.stop(timeout=120)
         # Up to the last answer: the window starts and ends in idle time, so cutting a

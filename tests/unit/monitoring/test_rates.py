@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -96,12 +97,47 @@ def test_sysuptime_wrap_is_not_a_restart() -> None:
     assert step(prev, cur, KINDS, INTERVAL).per_second["in_octets"] == pytest.approx(100.0)
 
 
-@given(jitter=st.floats(-0.9, 0.9, allow_nan=False), seconds=st.floats(1, 90, allow_nan=False))
-def test_latency_jitter_is_not_a_restart(jitter: float, seconds: float) -> None:
-    # The answer's arrival and the agent's tick differ by request latency, never by a second.
-    prev = reading(0, in_octets=0)
-    cur = reading(seconds, uptime_s=1000 + seconds + jitter, in_octets=100)
+@given(
+    gap=st.floats(0.5, 90, allow_nan=False),
+    rtts=st.tuples(st.floats(0, 5, allow_nan=False), st.floats(0, 5, allow_nan=False)),
+    reads=st.tuples(st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False)),
+)
+def test_an_answer_however_slow_is_not_a_restart(
+    gap: float, rtts: tuple[float, float], reads: tuple[float, float]
+) -> None:
+    # Each request is sent, the agent reads sysUpTime somewhere within its round trip, and
+    # the answer arrives (the reading's time). No restart, whatever the latencies.
+    sent = [0.0, rtts[0] + gap]
+    arrived = [sent[0] + rtts[0], sent[1] + rtts[1]]
+    read = [sent[i] + reads[i] * rtts[i] for i in range(2)]
+    prev, cur = (
+        Reading(
+            T0 + dt.timedelta(seconds=arrived[i]),
+            round((1000 + read[i]) * 100),
+            {"in_octets": 100 * i},
+            1,
+            rtts[i],
+        )
+        for i in range(2)
+    )
     assert "in_octets" in step(prev, cur, KINDS, INTERVAL).per_second
+
+
+def test_without_round_trips_a_second_of_latency_is_a_restart() -> None:
+    # The same readings as a slow answer, but claiming an instant round trip: sysUpTime
+    # advanced 1.75 s in 1 s, which no running agent does.
+    prev = reading(0, in_octets=0)
+    cur = reading(1, uptime_s=1001.75, in_octets=100)
+    assert step(prev, cur, KINDS, INTERVAL).void["in_octets"] is NoRate.AGENT_RESTART
+    slow = dataclasses.replace(prev, rtt_s=1.0)
+    assert "in_octets" in step(slow, cur, KINDS, INTERVAL).per_second
+
+
+def test_a_restart_is_seen_through_slow_answers() -> None:
+    # Round trips of 2 s each, but the agent's uptime is 20 s where 1030 s were due.
+    prev = dataclasses.replace(reading(0, in_octets=500), rtt_s=2.0)
+    cur = dataclasses.replace(reading(30, uptime_s=20, in_octets=600), rtt_s=2.0)
+    assert step(prev, cur, KINDS, INTERVAL).void["in_octets"] is NoRate.AGENT_RESTART
 
 
 @pytest.mark.parametrize("seconds", [90.001, 91, 3600])
