@@ -17,6 +17,8 @@ snmpv3.py), or v2c with the emulator's community for agents set up without a v3 
       priv_protocol: aes128   # aes128 | aes256
       priv_key_env: FEDERICA_SNMP_CORE_PRIV
       port: 161               # default 161
+      timeout_s: 5            # optional: these devices' own timeout and retries
+      retries: 2
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SnmpCredentialSpec(BaseModel):
     priv_key_env: str | None = None
     # None: the device's management port (the emulated agents' convention).
     port: int | None = Field(default=161, ge=1, le=65535)
+    # These devices' own request timeout and retries (default: the settings').
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+    retries: int | None = Field(default=None, ge=0, le=10)
 
     @model_validator(mode="after")
     def one_version(self) -> SnmpCredentialSpec:
@@ -78,6 +83,17 @@ def load_sets(settings: Settings) -> dict[str, SnmpCredentialSpec]:
         if errors:
             raise InvalidInput(errors, detail=f"{path}: {len(errors)} problem(s)")
     return sets
+
+
+def timing(settings: Settings, sets: dict[str, SnmpCredentialSpec], ref: str) -> tuple[float, int]:
+    """The request timeout and retries for devices of the set `ref`."""
+    spec = sets.get(ref)
+    timeout = spec.timeout_s if spec is not None and spec.timeout_s is not None else None
+    retries = spec.retries if spec is not None and spec.retries is not None else None
+    return (
+        settings.snmp_timeout_s if timeout is None else timeout,
+        settings.snmp_retries if retries is None else retries,
+    )
 
 
 def resolve(

@@ -97,7 +97,7 @@ class Recorder:
             except FedericaError as exc:
                 unpolled[d.name] = str(exc)
                 continue
-            timeout, retries = settings.snmp_timeout_s, settings.snmp_retries
+            timeout, retries = credentials.timing(settings, sets, d.credentials_ref)
             out.append(Target(d.name, d.mgmt_host, port, auth, timeout, retries))
         for name, why in unpolled.items():
             if self._unpolled.get(name) != why:

@@ -56,7 +56,7 @@ def test_v2c_and_v3_sets_from_the_file_with_secrets_from_the_environment(
 ) -> None:
     s = settings(
         tmp_path,
-        "backbone: {community_env: T_COMM, port: 1161}\n"
+        "backbone: {community_env: T_COMM, port: 1161, timeout_s: 7.5, retries: 0}\n"
         "core: {username: noc, auth_key_env: T_AUTH, priv_key_env: T_PRIV,"
         " priv_protocol: aes256}\n"
         "emulator: {community_env: T_COMM, port: null}\n",
@@ -65,6 +65,9 @@ def test_v2c_and_v3_sets_from_the_file_with_secrets_from_the_environment(
     monkeypatch.setenv("T_AUTH", "auth-key-12345")
     monkeypatch.setenv("T_PRIV", "priv-key-12345")
     assert resolve(s, "backbone") == (1161, V2c("s3cret-community"))
+    sets = credentials.load_sets(s)
+    assert credentials.timing(s, sets, "backbone") == (7.5, 0)
+    assert credentials.timing(s, sets, "core") == (s.snmp_timeout_s, s.snmp_retries)
     port, auth = resolve(s, "core")
     assert port == 161
     assert auth == V3("noc", "auth-key-12345", "priv-key-12345", "sha256", "aes256")
@@ -88,6 +91,8 @@ def test_a_missing_set_or_variable_is_named(tmp_path: Path) -> None:
         ("core: {username: noc, auth_key_env: A}\n", "core"),
         ("core: {community_env: C, username: noc, auth_key_env: A, priv_key_env: P}\n", "core"),
         ("core: {community_env: C, port: 70000}\n", "core.port"),
+        ("core: {community_env: C, timeout_s: 0}\n", "core.timeout_s"),
+        ("core: {community_env: C, retries: -1}\n", "core.retries"),
         ("core: {community_env: C, auth_protocol: md5}\n", "core.auth_protocol"),
         ("core: {community: C}\n", "core.community"),
         ("- just a list\n", "snmp.yaml"),
