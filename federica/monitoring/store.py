@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from federica.config import Settings
@@ -68,9 +68,19 @@ def rollup(session: Session, now: dt.datetime, settings: Settings) -> int:
             session.add(mark)
             marks[resolution] = mark
         since = mark.done_until
-        until = min(until, since + MAX_ROLLUP_SPAN)
         if until <= since:
             continue
+        # Skip time without data at once (the poller was stopped for a while).
+        following = session.scalar(
+            select(func.min(InterfaceRate.start)).where(
+                InterfaceRate.resolution_s == source, InterfaceRate.end > since
+            )
+        )
+        if following is None or floor(following, resolution) >= until:
+            mark.done_until = until
+            continue
+        since = max(since, floor(following, resolution))
+        until = min(until, since + MAX_ROLLUP_SPAN)
         spans = _spans(session, source, None, (since, until))
         rows = [
             _row(interface_id, resolution, period)

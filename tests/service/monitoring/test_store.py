@@ -171,3 +171,23 @@ def test_series_joins_rollups_and_recent_raw_rates(mon: Context) -> None:
     assert all(p.covered_s == pytest.approx(300) for p in five)
     assert len(fine) == 20 and all(p.values["in_octets"] == pytest.approx(800.0) for p in fine)
     assert store.series(s, [], window, 60, clock.now(), mon.settings) == {}
+
+
+def test_rollups_skip_time_without_data_at_once(mon: Context) -> None:
+    clock = mon.clock
+    assert isinstance(clock, MovableClock)
+    rec = Recorder(mon)
+    feed(rec, clock, [0.0, 30.0], 100.0)
+    # The poller stopped for three weeks, then polls again.
+    later = 21 * 24 * 3600.0
+    for n, s in enumerate([later, later + 30, later + 60]):
+        clock.set(T0 + dt.timedelta(seconds=s))
+        rec.record(
+            Round(n + 3, clock.now(), samples=[sample(s, {"ge-0/0/0": int(100 * (s - later))})])
+        )
+    clock.set(T0 + dt.timedelta(seconds=later + 900))
+    rec.maintain()
+    # A handful of rounds roll up both stretches (not 6 hours of empty time per round).
+    starts = [r.start for r in rates(mon, store.FIVE_MIN)]
+    assert starts == [T0, T0 + dt.timedelta(seconds=later)]
+    assert all(r.in_octets == pytest.approx(100.0) for r in rates(mon, store.FIVE_MIN))
