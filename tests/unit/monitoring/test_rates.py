@@ -98,7 +98,7 @@ def test_sysuptime_wrap_is_not_a_restart() -> None:
 
 
 @given(
-    gap=st.floats(0.5, 90, allow_nan=False),
+    gap=st.floats(0.5, 80, allow_nan=False),  # the whole step stays inside 3 intervals
     rtts=st.tuples(st.floats(0, 5, allow_nan=False), st.floats(0, 5, allow_nan=False)),
     reads=st.tuples(st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False)),
 )
