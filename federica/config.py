@@ -61,6 +61,21 @@ class Settings:
     libvirt_networking: str = "ovs"  # ovs | bridge
     libvirt_bridge: str = "br-uplink"  # ovs: the uplink trunk's bridge; bridge: "br{vlan}"
 
+    # Monitoring (`federica monitor`): every device's SNMP agent is polled this often (s);
+    # one request waits this long (s) and is retried this many times; at most this many
+    # devices at once; a device that stops answering is tried again after 1, 2, 4 … up to
+    # this many intervals. SNMP credential sets (YAML; see docs/operator-guide.md).
+    monitor_interval_s: float = 30.0
+    snmp_timeout_s: float = 2.0
+    snmp_retries: int = 1
+    snmp_concurrency: int = 200
+    snmp_max_backoff_intervals: int = 10
+    snmp_credentials_file: Path | None = None
+    # How long rates are kept: raw (one per poll), 5-minute and hourly averages (hours).
+    monitor_raw_hours: int = 24
+    monitor_5min_hours: int = 30 * 24
+    monitor_1h_hours: int = 365 * 24
+
     # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
     # kept in data_dir/secret_key (0600), shared by every process on this data directory.
     secret_key: str = ""

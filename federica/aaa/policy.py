@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     ACCOUNT_READ = "account.read"  # one's own account and tokens
     TOKEN_OWN = "token.own"  # noqa: S105  (one's own tokens and account; no secret)
     AUDIT_READ = "audit.read"
+    MONITORING_READ = "monitoring.read"  # the facility's devices, ports and links over time
 
 
 # The scope an action needs from a token.
@@ -67,6 +68,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.ACCOUNT_READ: Scope.READ,
     Action.TOKEN_OWN: Scope.PROJECTS,
     Action.AUDIT_READ: Scope.READ,
+    Action.MONITORING_READ: Scope.READ,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -96,6 +98,7 @@ _OPERATOR = (
         Action.QUOTA_MANAGE,
         Action.USER_READ,
         Action.AUDIT_READ,
+        Action.MONITORING_READ,
     }
 )
 _ADMIN = set(Action)
