@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from federica import logs
 from federica.config import Settings
 from federica.db import make_engine, make_session_factory
 from federica.files import write_private
@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     from federica.web import register_web
     from federica.web.api.login import register_oidc
 
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings)
     app = Flask("federica")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Collection
@@ -53,6 +54,7 @@ from federica.slices.provision import interface_plan
 from federica.slices.request import DEFAULT_IMAGE, SliceRequest, parse_request
 
 K = ReservationKind
+log = logging.getLogger(__name__)
 DEFAULT_EMBEDDER: Embedder = Coordinated()
 
 
@@ -322,7 +324,7 @@ def book_with_retry(
     for attempt in range(attempts):
         try:
             with sessions() as s, s.begin():
-                return book(
+                booked = book(
                     s,
                     settings,
                     document,
@@ -331,6 +333,16 @@ def book_with_retry(
                     received=received,
                     actor=actor,
                 )
+            if booked.slice is not None:  # committed: now it is news
+                log.info(
+                    "slice %d %r booked for project %s: %s → %s UTC",
+                    booked.slice.id,
+                    booked.request.name,
+                    booked.request.project,
+                    f"{booked.window.start:%Y-%m-%d %H:%M:%S}",
+                    f"{booked.window.end:%Y-%m-%d %H:%M:%S}",
+                )
+            return booked
         except (IntegrityError, OperationalError) as exc:
             last = exc
         time.sleep(random.uniform(0.001, 0.004) * min(attempt + 1, 8))  # noqa: S311
