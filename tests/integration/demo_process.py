@@ -48,6 +48,7 @@ class Demo:
     port: int
     data_dir: Path
     log: Path
+    prefix: str  # its emulator's namespace prefix
 
     @property
     def url(self) -> str:
@@ -63,9 +64,10 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
     topo_file = tmp_path / "core4.yaml"
     topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
     port = free_port({d.management.port for d in topo.devices})
+    prefix = f"{prefix}{os.getpid() % 100000}"
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
-        "FEDERICA_EMULATOR_PREFIX": f"{prefix}{os.getpid() % 100000}",
+        "FEDERICA_EMULATOR_PREFIX": prefix,
     }
     env.pop("FEDERICA_DATABASE_URL", None)
     log = tmp_path / "demo.log"
@@ -75,7 +77,7 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
             [*argv, "--topology", str(topo_file)], cwd=REPO, env=env, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    demo = Demo(proc, port, tmp_path / "var", log)
+    demo = Demo(proc, port, tmp_path / "var", log, prefix)
     try:
         deadline = time.monotonic() + up_within_s
         up = False

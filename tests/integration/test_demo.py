@@ -26,11 +26,31 @@ from federica.substrate.emulator.device import RUNTIME_ROOT
 from federica.substrate.inventory import topology_to_data
 from federica.substrate.topology import parse_topology
 from tests.conftest import EXAMPLES, REPO
-from tests.integration.conftest import host_snapshot, needs_root, with_free_ports
+from tests.integration.conftest import needs_root, with_free_ports
 from tests.integration.demo_process import free_port, get_json, running_demo
 from tests.integration.slice_helpers import known_hosts_for
 
 pytestmark = [pytest.mark.integration, needs_root]
+
+
+def _namespaces(prefix: str) -> list[str]:
+    return [ns for ns in iproute.namespaces() if ns.startswith(f"{prefix}-")]
+
+
+def _left_behind(prefix: str, data_dir: Path) -> list[str]:
+    """One demo's namespaces, links, processes, cgroups, runtime and gateway files. Only
+    its own: other runs on this machine come and go meanwhile."""
+    left = [f"namespace {ns}" for ns in _namespaces(prefix)]
+    left += [f"link {name}" for name in iproute.root_link_names() if prefix in name]
+    for fragment in (f"{data_dir}/", f"{RUNTIME_ROOT / prefix}/"):
+        left += [f"process {t.pid} {t.name}" for t in processes.find_by_argument(fragment)]
+    if (RUNTIME_ROOT / prefix).exists():
+        left.append(f"runtime directory {RUNTIME_ROOT / prefix}")
+    if Cgroups.detect(prefix).group_exists():
+        left.append(f"cgroup group {prefix}")
+    left += [f"gateway files {p}" for p in (data_dir / "gateways").glob("*")]
+    left += [f"emulator state {p}" for p in (data_dir / "emulator").glob("*/state.json")]
+    return left
 
 
 def post_json(url: str, body: Any, token: str) -> Any:
@@ -44,7 +64,6 @@ def post_json(url: str, body: Any, token: str) -> Any:
 
 
 def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
-    before = host_snapshot()
     with running_demo(tmp_path, "fd") as demo:
         port, log = demo.port, demo.log
         # The demo account's token, in a private file (never in the log).
@@ -59,7 +78,7 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         assert body["summary"]["pops"] == 4 and body["summary"]["core_full_mesh"]
         assert all(d["host_key"].startswith("SHA256:") for d in body["devices"])
         assert "emulated facility" in log.read_text()
-        assert host_snapshot() != before  # the facility is up
+        assert _namespaces(demo.prefix)  # the facility is up
 
         # The README's walk-through: book bgp-lab, the demo's worker builds it, log in.
         key = tmp_path / "id_ed25519"
@@ -83,17 +102,17 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         )  # fmt: skip
         assert login.returncode == 0, login.stderr
     assert "taking the emulated facility down" in log.read_text()
-    assert host_snapshot() == before
+    assert _left_behind(demo.prefix, demo.data_dir) == []
 
 
 def test_sigterm_while_the_facility_comes_up_leaves_nothing(tmp_path: Path) -> None:
-    before = host_snapshot()
     topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
     topo_file = tmp_path / "core4.yaml"
     topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
+    prefix = f"fe{os.getpid() % 100000}"
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
-        "FEDERICA_EMULATOR_PREFIX": f"fe{os.getpid() % 100000}",
+        "FEDERICA_EMULATOR_PREFIX": prefix,
     }
     env.pop("FEDERICA_DATABASE_URL", None)
     log = tmp_path / "demo.log"
@@ -113,28 +132,13 @@ def test_sigterm_while_the_facility_comes_up_leaves_nothing(tmp_path: Path) -> N
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert "taking the emulated facility down" in log.read_text()
-    assert host_snapshot() == before
+    assert _left_behind(prefix, tmp_path / "var") == []
 
 
 def _ctrl_c_reaches_it() -> None:
     # A shell starts background jobs with SIGINT ignored, and children inherit that; a
     # person's Ctrl-C reaches a demo in the foreground, so the test's must too.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _left_behind(prefix: str, work: Path) -> list[str]:
-    """This run's namespaces, links, processes, cgroups, runtime and gateway files."""
-    left = [f"namespace {ns}" for ns in iproute.namespaces() if ns.startswith(f"{prefix}-")]
-    left += [f"link {name}" for name in iproute.root_link_names() if prefix in name]
-    for fragment in (str(work), f"{RUNTIME_ROOT / prefix}/"):
-        left += [f"process {t.pid} {t.name}" for t in processes.find_by_argument(fragment)]
-    if (RUNTIME_ROOT / prefix).exists():
-        left.append(f"runtime directory {RUNTIME_ROOT / prefix}")
-    if Cgroups.detect(prefix).group_exists():
-        left.append(f"cgroup group {prefix}")
-    left += [f"gateway files {p}" for p in (work / "var" / "gateways").glob("*")]
-    left += [f"emulator state {p}" for p in (work / "var" / "emulator").glob("*/state.json")]
-    return left
 
 
 def test_the_readme_walkthrough_in_a_fresh_checkout_then_ctrl_c(tmp_path: Path) -> None:
@@ -231,6 +235,6 @@ def test_the_readme_walkthrough_in_a_fresh_checkout_then_ctrl_c(tmp_path: Path) 
     assert proc.returncode == 0, text
     assert stopped_in < STOP_WITHIN_S, f"Ctrl-C took {stopped_in:.1f} s:\n{text}"
     assert "taking the emulated facility down" in text
-    assert _left_behind(prefix, work) == []
+    assert _left_behind(prefix, work / "var") == []
     # The log a person reads: no scheduler heartbeat, no per-RPC lines at INFO.
     assert "apscheduler" not in text and "ncclient" not in text, text
