@@ -66,8 +66,13 @@ def with_free_ports(topo: Topology, **changes: Mapping[str, object]) -> Topology
     return topo.model_copy(update={"devices": devices})
 
 
-def host_snapshot() -> tuple[set[str], set[str]]:
-    return set(iproute.namespaces()), iproute.root_link_names()
+def host_snapshot(prefix: str) -> tuple[set[str], set[str]]:
+    """The namespaces and root links of one emulator prefix: other runs on this machine
+    (other test sessions, other prefixes) make and remove theirs meanwhile."""
+    return (
+        {ns for ns in iproute.namespaces() if ns.startswith(f"{prefix}-")},
+        {name for name in iproute.root_link_names() if prefix in name},
+    )
 
 
 def _commit_when_no_confirmed_commit_pends(m: manager.Manager, wait_s: float = 40) -> None:
@@ -145,9 +150,9 @@ class Facility:
 def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facility]:
     if os.geteuid() != 0:
         pytest.skip("the emulated facility needs root (network namespaces)")
-    before = host_snapshot()
-    root = tmp_path_factory.mktemp("emu")
     prefix = f"ft{os.getpid() % 100000}"
+    before = host_snapshot(prefix)
+    root = tmp_path_factory.mktemp("emu")
     settings = Settings(
         data_dir=root, database_url=f"sqlite:///{root / 'federica.db'}", emulator_prefix=prefix
     )
@@ -176,5 +181,5 @@ def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facilit
     leftovers = [t.name for t in (final.processes if final else []) if processes.is_alive(t)]
     assert not leftovers, f"processes left running: {leftovers}"
     assert processes.find_by_argument(f"{emu.run_dir}/") == [], "unrecorded processes left"
-    assert host_snapshot() == before, "namespaces or links left behind"
+    assert host_snapshot(prefix) == before, "namespaces or links left behind"
     assert not Cgroups.detect(prefix).group_exists(), "the nodes' cgroup group left behind"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -16,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from federica.substrate.drivers.base import DeviceDriver, Unreachable
 
 log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 2.0
 
 
 class DriverPool:
@@ -78,12 +80,20 @@ class DriverPool:
                 log.warning("device %s unreachable: %s", name, exc)
         return failed
 
-    def close_all(self) -> None:
-        """Close every session, all at once: a device that does not answer costs its RPC
-        timeout once, not once per device."""
+    def close_all(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Close every session, all at once, waiting at most `wait_s` for the devices'
+        replies: a device that does not answer its close-session would hold a stopping
+        worker for its RPC timeout (10 s; one after the other, 40 s for four). Its session
+        ends anyway when this process does."""
         with self._guard:
-            drivers = list(self._drivers.values())
+            drivers = list(self._drivers.items())
             self._drivers.clear()
-        if drivers:
-            with ThreadPoolExecutor(max_workers=min(len(drivers), 16)) as pool:
-                list(pool.map(lambda d: d.close(), drivers))
+        # Daemon threads: an unanswered close must not hold the interpreter's exit either.
+        threads = [threading.Thread(target=d.close, daemon=True) for _, d in drivers]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + wait_s
+        for (name, _), t in zip(drivers, threads, strict=True):
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("device %s did not answer close-session; left to time out", name)

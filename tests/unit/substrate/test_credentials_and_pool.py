@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,31 @@ def test_warm_opens_every_session_and_names_the_devices_it_could_not(
         assert ds["w-2"].session is not None  # type: ignore[attr-defined]
     pool.close_all()
     assert made["w-1"].session is None and made["w-2"].session is None
+
+
+def test_close_all_does_not_wait_long_for_a_device_that_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = threading.Event()
+    closed: list[str] = []
+
+    class Silent(FakeDriver):
+        def close(self) -> None:
+            if self.device == "c-mute":
+                answer.wait(30)  # as a close-session whose reply never comes
+            closed.append(self.device)
+            super().close()
+
+    pool = DriverPool(lambda name: Silent(FakeDevice(name, ("p1",))))
+    pool.warm(["c-ok", "c-mute"])
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="federica.substrate.drivers.pool"):
+        pool.close_all(wait_s=0.3)
+    took = time.monotonic() - t0
+    assert took < 5, took  # 0.3 s asked; not the 30 s the silent device would take
+    deadline = time.monotonic() + 10  # the other device's close goes on regardless
+    while "c-ok" not in closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    answer.set()
+    assert "c-ok" in closed
+    assert "device c-mute did not answer close-session" in caplog.text
