@@ -87,7 +87,8 @@ class NetnsCompute:
     def __init__(self, host: HostPlan, runtime_dir: Path, cgroups: Cgroups) -> None:
         self.host = host.name
         self.plan = host
-        self.dir = runtime_dir / "nodes" / host.name
+        # Into FRR's and BIRD's argv and configs: absolute, whatever the caller passed.
+        self.dir = Path(os.path.abspath(runtime_dir)) / "nodes" / host.name
         self.cgroups = cgroups
 
     # -- files -----------------------------------------------------------------------
