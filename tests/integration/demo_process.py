@@ -49,6 +49,7 @@ class Demo:
     data_dir: Path
     log: Path
     prefix: str  # its emulator's namespace prefix
+    stopped_in_s: float | None = None  # from SIGTERM to its exit
 
     @property
     def url(self) -> str:
@@ -90,9 +91,11 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
         assert up, f"demo never answered:\n{demo.output()}"
         yield demo
     finally:
+        stop_started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        demo.stopped_in_s = time.monotonic() - stop_started

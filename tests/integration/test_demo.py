@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -102,8 +103,38 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert login.returncode == 0, login.stderr
+        # Someone is still logged in when the demo stops: an interactive shell ignores
+        # SIGTERM, so its node is SIGKILLed after the grace period (the demo's bound holds).
+        shell = _interactive_login(key, sl["access"]["port"], tmp_path / "kh", "r-prg")
+    assert demo.stopped_in_s is not None and demo.stopped_in_s < STOP_WITHIN_S, log.read_text()
+    assert shell.wait(timeout=30) is not None  # the session ended with the demo
+    for pipe in (shell.stdin, shell.stdout):
+        if pipe is not None:
+            pipe.close()
     assert "taking the emulated facility down" in log.read_text()
     assert _left_behind(demo.prefix, demo.data_dir) == []
+
+
+def _interactive_login(key: Path, port: int, known: Path, node: str) -> subprocess.Popen[bytes]:
+    """An interactive shell in `node` through the gateway (a pty, as a person's), running
+    once it has answered a command."""
+    shell = subprocess.Popen(
+        ["ssh", "-tt", "-p", str(port), "-i", str(key), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={known}",
+         "root@127.0.0.1", node],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert shell.stdin is not None and shell.stdout is not None
+    shell.stdin.write(b"echo LOGGED''IN\n")  # the pty echoes the line; only the output matches
+    shell.stdin.flush()
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"LOGGEDIN" not in seen:
+        assert time.monotonic() < deadline and shell.poll() is None, seen
+        ready, _, _ = select.select([shell.stdout], [], [], 1)
+        if ready:
+            seen += os.read(shell.stdout.fileno(), 4096)
+    return shell
 
 
 def test_sigterm_while_the_facility_comes_up_leaves_nothing(tmp_path: Path) -> None:
