@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
-from federica.substrate.drivers.base import DeviceDriver, Unreachable
+from federica.substrate.drivers.base import DeviceDriver, DriverError, Unreachable
 
 log = logging.getLogger(__name__)
 CLOSE_WAIT_S = 2.0
@@ -46,7 +46,7 @@ class DriverPool:
                 try:
                     driver.open()  # no-op while the session lives; reconnects otherwise
                 except Unreachable as exc:
-                    log.warning("device %s unreachable: %s", name, exc)
+                    log.warning("device %s unreachable: %s", name, exc.reason)
                     raise
             try:
                 yield out
@@ -76,8 +76,8 @@ class DriverPool:
         for name, future in futures.items():
             exc = future.exception()
             if exc is not None:
-                failed[name] = str(exc)
-                log.warning("device %s unreachable: %s", name, exc)
+                failed[name] = exc.reason if isinstance(exc, DriverError) else str(exc)
+                log.warning("device %s unreachable: %s", name, failed[name])
         return failed
 
     def close_all(self, wait_s: float = CLOSE_WAIT_S) -> None:
