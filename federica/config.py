@@ -48,6 +48,11 @@ class Settings:
     # worker may take the event over (a worker that died).
     worker_poll_s: float = 1.0
     worker_lease_s: int = 300
+    # An event whose handler raises is tried this many times in all, waiting between
+    # attempts (doubling from the first wait, up to the longest); then it is given up.
+    worker_max_attempts: int = 5
+    worker_retry_first_s: float = 10.0
+    worker_retry_longest_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"
@@ -64,8 +69,9 @@ class Settings:
     token_max_days: int = 365
     # The portal's browser sessions: a signed-in browser holds a session token this long.
     portal_session_hours: int = 12
-    # Send the portal's cookies only over HTTPS (set it behind a TLS proxy).
-    portal_secure_cookies: bool = False
+    # Send the portal's cookies only over HTTPS: auto (unless the portal is reached on a
+    # loopback address), true, or false (plain HTTP on another address: testing only).
+    portal_secure_cookies: str = "auto"
     # Password logins: failures allowed per username and per client address in the window.
     login_window_min: int = 15
     login_max_failures: int = 5
@@ -92,6 +98,15 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, absolute(value))
+        mode = str(self.portal_secure_cookies).strip().lower()
+        spelled = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}
+        mode = spelled.get(mode, mode)
+        if mode not in {"auto", "true", "false"}:
+            raise SettingsError(
+                f"{ENV_PREFIX}PORTAL_SECURE_COOKIES: auto, true or false, "
+                f"not {self.portal_secure_cookies!r}"
+            )
+        object.__setattr__(self, "portal_secure_cookies", mode)
 
     @property
     def effective_database_url(self) -> str:

@@ -7,6 +7,7 @@ free loopback ports, so it never collides with a running `make demo`.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -18,8 +19,8 @@ from ncclient import manager
 from ncclient.operations import RPCError
 from ncclient.operations.errors import TimeoutExpiredError
 
-from federica.app import Context, make_context
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import make_engine, transaction
 from federica.migrate import upgrade
 from federica.substrate.drivers.base import Change
@@ -66,13 +67,22 @@ def with_free_ports(topo: Topology, **changes: Mapping[str, object]) -> Topology
     return topo.model_copy(update={"devices": devices})
 
 
-def host_snapshot(prefix: str) -> tuple[set[str], set[str]]:
-    """The namespaces and root links of one emulator prefix: other runs on this machine
-    (other test sessions, other prefixes) make and remove theirs meanwhile."""
-    return (
-        {ns for ns in iproute.namespaces() if ns.startswith(f"{prefix}-")},
-        {name for name in iproute.root_link_names() if prefix in name},
-    )
+# Every emulator a test starts is named <two letters><this process's pid % 100000> (ft…,
+# fd…, fp…, fk…), and everything it creates carries that prefix. Other federica runs on
+# the same machine (a developer's `make demo`, another checkout's tests) are not ours to
+# judge: their namespaces come and go while we look.
+OUR_PREFIX = re.compile(rf"^[a-z]{{2}}{os.getpid() % 100000}")
+
+
+ANY_RUN_PREFIX = re.compile(r"^[a-z]{2}[0-9]+")
+
+
+def host_snapshot() -> tuple[set[str], set[str]]:
+    """This test run's namespaces, and the root namespace's links but another run's."""
+    links = {
+        n for n in iproute.root_link_names() if OUR_PREFIX.match(n) or not ANY_RUN_PREFIX.match(n)
+    }
+    return {n for n in iproute.namespaces() if OUR_PREFIX.match(n)}, links
 
 
 def _commit_when_no_confirmed_commit_pends(m: manager.Manager, wait_s: float = 40) -> None:
@@ -150,9 +160,9 @@ class Facility:
 def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facility]:
     if os.geteuid() != 0:
         pytest.skip("the emulated facility needs root (network namespaces)")
-    prefix = f"ft{os.getpid() % 100000}"
-    before = host_snapshot(prefix)
+    before = host_snapshot()
     root = tmp_path_factory.mktemp("emu")
+    prefix = f"ft{os.getpid() % 100000}"
     settings = Settings(
         data_dir=root, database_url=f"sqlite:///{root / 'federica.db'}", emulator_prefix=prefix
     )
@@ -181,5 +191,5 @@ def emulated_core4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facilit
     leftovers = [t.name for t in (final.processes if final else []) if processes.is_alive(t)]
     assert not leftovers, f"processes left running: {leftovers}"
     assert processes.find_by_argument(f"{emu.run_dir}/") == [], "unrecorded processes left"
-    assert host_snapshot(prefix) == before, "namespaces or links left behind"
+    assert host_snapshot() == before, "namespaces or links left behind"
     assert not Cgroups.detect(prefix).group_exists(), "the nodes' cgroup group left behind"

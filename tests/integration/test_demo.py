@@ -88,7 +88,7 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
         lab["ssh_keys"] = [key.with_suffix(".pub").read_text()]
         booked = post_json(f"http://127.0.0.1:{port}/api/v1/slices", lab, token)
         assert booked["slice"]["project"] == "demo" and booked["slice"]["owner"] == "demo"
-        assert f"slice {booked['slice']['id']} 'bgp-lab' booked for project demo" in log.read_text()
+        assert f"slice {booked['slice']['id']} (bgp-lab) booked" in log.read_text()
         url = f"http://127.0.0.1:{port}/api/v1/slices/{booked['slice']['id']}"
         deadline = time.monotonic() + 60
         while get_json(url, token)["status"] in ("scheduled", "provisioning"):

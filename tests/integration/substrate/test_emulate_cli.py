@@ -40,10 +40,10 @@ def federica(
 
 
 def test_up_after_kill9_starts_fresh_and_down_leaves_nothing(tmp_path: Path) -> None:
-    prefix = f"fk{os.getpid() % 100000}"
-    before = host_snapshot(prefix)
+    before = host_snapshot()
     topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
     (tmp_path / "topo.yaml").write_text(yaml.safe_dump(topology_to_data(topo)))
+    prefix = f"fk{os.getpid() % 100000}"
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
         "FEDERICA_EMULATOR_PREFIX": prefix,
@@ -107,6 +107,6 @@ def test_up_after_kill9_starts_fresh_and_down_leaves_nothing(tmp_path: Path) -> 
     assert not any(processes.is_alive(t) for t in tracked)
     run_dir = tmp_path / "var" / "emulator" / prefix / "run"
     assert processes.find_by_argument(f"{run_dir}/") == [], "an unrecorded process survived"
-    assert host_snapshot(prefix) == before
+    assert host_snapshot() == before
     assert not (tmp_path / "var" / "emulator" / prefix / "run").exists()
     assert "nothing to take down" in federica(env, "emulate", "down").stdout
