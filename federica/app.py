@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import secrets
 
 from flask import Flask
 
+from federica import logs
 from federica.config import Settings
 from federica.context import Context, make_context
 from federica.files import write_private
@@ -19,7 +19,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     from federica.web import register_web
     from federica.web.api.login import register_oidc
 
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings)
     app = Flask("federica")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
