@@ -20,11 +20,13 @@ from federica.cli.emulate import emulator_for
 from federica.cli.serve import serve_app
 from federica.cli.substrate import read_topology_file
 from federica.db import transaction
+from federica.monitoring.service import make_poller
 from federica.substrate.emulator.plan import plan_facility
 from federica.substrate.inventory import apply_topology, record_host_key
 from federica.substrate.topology import parse_topology
 
 if TYPE_CHECKING:
+    from federica.monitoring.poller import Poller
     from federica.substrate.drivers.pool import DriverPool
     from federica.substrate.emulator.facility import Emulator
     from federica.worker import Worker
@@ -33,6 +35,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # What Ctrl-C costs, as the README states it (and tests/integration/test_demo.py checks):
 # the worker's current event, if one runs, plus this.
 STOP_WITHIN_S = 10
+# Of that, what the SNMP poller may take to finish its round (one SNMP timeout and retry).
+POLLER_STOP_S = 3.0
 
 
 @cli.command()
@@ -74,6 +78,7 @@ def demo(
 
     emu: Emulator | None = None
     worker: Worker | None = None
+    poller: Poller | None = None
     try:
         if no_emulator:
             pass
@@ -96,11 +101,18 @@ def demo(
         click.echo(
             f"worker running in this process (events every {state.settings.worker_poll_s} s)"
         )
+        if emu is not None:
+            poller = make_poller(state.context)
+            poller.start()
+            click.echo(
+                f"SNMP poller running in this process (every {state.settings.monitor_interval_s}"
+                " s; rates at /api/v1/monitoring/…)"
+            )
         serve_app(state, host or state.settings.host, port or state.settings.port)
     except KeyboardInterrupt:
         pass  # Ctrl-C before the server ran: the same clean-up, without a traceback
     finally:
-        _take_down(state, worker, emu)
+        _take_down(state, worker, emu, poller)
 
 
 def _warm(pool: DriverPool, devices: list[str]) -> None:
@@ -118,7 +130,9 @@ def _still_stopping(_sig: int, _frame: FrameType | None) -> None:
     click.echo("still taking everything down (a few seconds); please wait", err=True)
 
 
-def _take_down(state: CliState, worker: Worker | None, emu: Emulator | None) -> None:
+def _take_down(
+    state: CliState, worker: Worker | None, emu: Emulator | None, poller: Poller | None = None
+) -> None:
     """Worker, gateways, nodes, devices, namespaces. A second Ctrl-C (people press it
     again when a stop seems slow) must not cut this short and leave half a facility."""
     from federica.substrate.gateway import Gateways
@@ -127,6 +141,12 @@ def _take_down(state: CliState, worker: Worker | None, emu: Emulator | None) -> 
     signal.signal(signal.SIGINT, _still_stopping)
     signal.signal(signal.SIGTERM, _still_stopping)
     click.echo("stopping: worker, slice gateways, emulated facility")
+    if poller is not None:
+        try:
+            # A round in progress ends within the SNMP timeout; the thread is a daemon.
+            poller.stop(timeout=POLLER_STOP_S)
+        except RuntimeError as exc:
+            click.echo(f"  {exc}; leaving it behind")
     if worker is not None:
         worker.stop()
     closed = Gateways(state.settings.gateway_dir).close_all()
