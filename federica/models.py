@@ -9,6 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.federation.models import FederationPeer
 from federica.revision import Revision
 from federica.slices.models import (
     MaintenanceWindow,
@@ -36,6 +37,7 @@ __all__ = [
     "BorderPort",
     "ComputeHost",
     "Device",
+    "FederationPeer",
     "Identity",
     "Link",
     "LoginFailure",
