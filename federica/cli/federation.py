@@ -100,9 +100,8 @@ def _agreement(
     if borders:
         mapping = {}
         for spec in borders:
-            local, sep, remote = spec.partition("=")
-            if not sep:
-                raise InvalidInput([FieldError("border", f"{spec!r}: LOCAL=REMOTE (device:port)")])
+            # A spec without "=" maps to "", which the service refuses with the rest.
+            local, _, remote = spec.partition("=")
             mapping[local] = remote
     return peers.Agreement(
         url=url,

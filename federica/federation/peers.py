@@ -60,9 +60,8 @@ def _check(session: Session, agreement: Agreement, peer: FederationPeer | None) 
         elif form is not None:
             beyond = beyond_form(form, {Operation(a) for a in agreement.allowed})
             if beyond:
-                errors.append(
-                    FieldError("allow", f"a {form.value} agreement cannot grant {beyond}")
-                )
+                names = ", ".join(op.value for op in beyond)
+                errors.append(FieldError("allow", f"the {form.value} form cannot grant {names}"))
     if agreement.pops is not None:
         known = set(session.scalars(select(Pop.name)))
         missing = sorted(set(agreement.pops) - known)
