@@ -20,6 +20,7 @@ from federica.errors import Conflict, InvalidInput, NotFound
 from federica.federation import identity, peers
 from federica.federation.agreement import Form
 from federica.web.federation import PEER_CERT, create_peer_app
+from federica.web.federation.openapi import Advertisement
 from tests.helpers import table_dump
 
 Facilities = dict[str, identity.Facility]
@@ -257,3 +258,28 @@ def test_an_oversized_request_is_refused_and_audited(
     assert r.status_code in (405, 413)
     assert r.mimetype == "application/problem+json"
     assert audited(db)[-1][2] == r.status_code
+
+
+def test_the_openapi_document_describes_the_peer_api_as_served(
+    db: Context, peer_client: FlaskClient, client: FlaskClient, facilities: Facilities
+) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    documented = {
+        (p, m.upper()) for p, ops in doc["paths"].items() if p.startswith("/federation/")
+        for m in ops
+    }  # fmt: skip
+    app = peer_client.application
+    routes = {
+        (rule.rule, m)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/federation/")
+        for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert documented == routes
+    assert doc["components"]["securitySchemes"]["peerCertificate"]["type"] == "mutualTLS"
+    # What the peer gets is what the document says (its schema forbids anything more).
+    add(db, "alpha", facilities["alpha"], borders={"tyo-sw:xe-2/0/0": "prg-mx:xe-2/0/0"})
+    body = as_peer(peer_client, der(facilities["alpha"].files.client_cert)).get_json()
+    Advertisement.model_validate(body)
+    assert "VNodeClass" in doc["components"]["schemas"]
+    assert "class" in doc["components"]["schemas"]["VNodeClass"]["properties"]
