@@ -15,7 +15,7 @@ from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
 from federica.cli.auth import allow, audited, echo_json
 from federica.db import transaction
-from federica.errors import FieldError, InvalidInput
+from federica.errors import FieldError
 from federica.federation import identity, peers
 from federica.federation.agreement import Form, Operation
 from federica.federation.client import PeerClient, PeerError
@@ -89,13 +89,14 @@ def _agreement(
     pops: str | None,
     borders: tuple[str, ...],
     guest_quota: int | None,
-) -> peers.Agreement:
-    ca_pem = None
+) -> tuple[peers.Agreement, list[FieldError]]:
+    """The agreement the options say, and the problems only the CLI sees (files)."""
+    ca_pem, problems = None, []
     if ca is not None:
         try:
             ca_pem = ca.read_text()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput([FieldError("ca", f"cannot read {ca}: {exc}")]) from None
+            problems.append(FieldError("ca", f"cannot read {ca}: {exc}"))
     mapping: dict[str, str] | None = None
     if borders:
         mapping = {}
@@ -103,7 +104,7 @@ def _agreement(
             # A spec without "=" maps to "", which the service refuses with the rest.
             local, _, remote = spec.partition("=")
             mapping[local] = remote
-    return peers.Agreement(
+    agreement = peers.Agreement(
         url=url,
         form=form,
         ca_pem=ca_pem,
@@ -112,6 +113,7 @@ def _agreement(
         borders=mapping,
         guest_quota=guest_quota,
     )
+    return agreement, problems
 
 
 def _agreement_options(fn: F) -> F:
@@ -158,12 +160,12 @@ def peer_add(
 ) -> None:
     """Trust the peer facility NAME whose API is at URL and whose CA is --ca."""
     allow(state, Action.USER_MANAGE)
-    agreement = _agreement(url, form, ca, allowed, pops, borders, guest_quota)
+    agreement, problems = _agreement(url, form, ca, allowed, pops, borders, guest_quota)
     with (
         audited(state, "federation.peer.add", target=name),
         transaction(state.context.sessions) as session,
     ):
-        echo_json(peers.describe(peers.add(session, name, agreement)))
+        echo_json(peers.describe(peers.add(session, name, agreement, problems)))
 
 
 @peer_group.command(name="update")
@@ -189,12 +191,12 @@ def peer_update(
     """Change a peer's agreement or rotate its CA (certificates of the old CA are refused
     from the next connection on)."""
     allow(state, Action.USER_MANAGE)
-    agreement = _agreement(url, form, ca, allowed, pops, borders, guest_quota)
+    agreement, problems = _agreement(url, form, ca, allowed, pops, borders, guest_quota)
     with (
         audited(state, "federation.peer.update", target=name),
         transaction(state.context.sessions) as session,
     ):
-        echo_json(peers.describe(peers.update(session, name, agreement)))
+        echo_json(peers.describe(peers.update(session, name, agreement, problems)))
 
 
 @peer_group.command(name="list")

@@ -117,7 +117,11 @@ def _apply(peer: FederationPeer, agreement: Agreement) -> None:
         peer.guest_quota = agreement.guest_quota
 
 
-def add(session: Session, name: str, agreement: Agreement) -> FederationPeer:
+def add(
+    session: Session, name: str, agreement: Agreement, also: list[FieldError] | None = None
+) -> FederationPeer:
+    """`also`: the caller's own problems with the input (an unreadable CA file), reported
+    with the rest, each field once."""
     errors = []
     if not identity.NAME.match(name):
         errors.append(FieldError("name", "lower-case letters, digits and '-', at most 63"))
@@ -128,7 +132,7 @@ def add(session: Session, name: str, agreement: Agreement) -> FederationPeer:
     ):
         if value is None:
             errors.append(FieldError(field, "required"))
-    errors.extend(_check(session, agreement, None))
+    errors = _merged(also or [], errors + _check(session, agreement, None))
     if errors:
         raise InvalidInput(errors)
     if session.scalar(select(FederationPeer).where(FederationPeer.name == name)) is not None:
@@ -147,11 +151,18 @@ def get(session: Session, name: str) -> FederationPeer:
     return peer
 
 
-def update(session: Session, name: str, agreement: Agreement) -> FederationPeer:
+def _merged(first: list[FieldError], then: list[FieldError]) -> list[FieldError]:
+    named = {e.field for e in first}
+    return first + [e for e in then if e.field not in named]
+
+
+def update(
+    session: Session, name: str, agreement: Agreement, also: list[FieldError] | None = None
+) -> FederationPeer:
     """Changes an agreement; a new CA (certificate rotation) takes effect on the next
     connection, the old CA's certificates are refused from then on."""
     peer = get(session, name)
-    errors = _check(session, agreement, peer)
+    errors = _merged(also or [], _check(session, agreement, peer))
     if errors:
         raise InvalidInput(errors)
     _apply(peer, agreement)
