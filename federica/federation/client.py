@@ -24,7 +24,7 @@ class PeerError(Exception):
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
 
 
 @dataclass(frozen=True)
