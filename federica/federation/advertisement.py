@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from federica.federation.agreement import API_VERSION
 from federica.federation.identity import Facility
 from federica.federation.models import FederationPeer
 from federica.substrate.models import BorderPort, ComputeHost, Device, PeerFacility, Pop, Port
-
-VERSION = "federica.federation/v1"
 
 
 def advertise(
@@ -36,7 +35,7 @@ def advertise(
         if host.pop.name in names:
             hosts[host.pop.name].append(host)
     return {
-        "version": VERSION,
+        "version": API_VERSION,
         "facility": {"name": facility.name, "authority": facility.authority, "urn": facility.urn},
         "peer": peer.name,
         "form": peer.form.value,

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import enum
 
+# The peer API's version: in its paths (/federation/v1) and in every answer's `version`.
+API_VERSION = "federica.federation/v1"
+
 
 class Form(enum.StrEnum):
     OVERLAY = "overlay"

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from federica.federation.agreement import API_VERSION
+
 # Longest answer read from a peer (bytes): a peer cannot exhaust our memory.
 MAX_RESPONSE = 4_000_000
 
@@ -25,6 +27,19 @@ class PeerError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.http_status = status
+
+
+def checked(data: Any) -> dict[str, Any]:
+    """A peer's answer, if it is one of the version this facility speaks: a reader of an
+    unknown version stops rather than guesses."""
+    if not isinstance(data, dict):
+        raise PeerError("the peer's answer is not a JSON object")
+    if data.get("version") != API_VERSION:
+        raise PeerError(
+            f"the peer answered version {data.get('version')!r}; this facility speaks "
+            f"{API_VERSION!r}"
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -70,9 +85,7 @@ class PeerClient:
         if response.status >= 400:
             detail = data.get("detail") if isinstance(data, dict) else None
             raise PeerError(f"the peer refused ({response.status}): {detail}", response.status)
-        if not isinstance(data, dict):
-            raise PeerError("the peer's answer is not a JSON object")
-        return data
+        return checked(data)
 
     def advertisement(self) -> dict[str, Any]:
         return self.get("/federation/v1/advertisement")
