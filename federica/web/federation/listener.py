@@ -10,6 +10,7 @@ opened before its peer was removed is refused at once).
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from cheroot import errors as cheroot_errors
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+from sqlalchemy.exc import SQLAlchemyError
 
 from federica.aaa import audit
 from federica.aaa.policy import Principal
@@ -24,6 +26,8 @@ from federica.aaa.roles import Role
 from federica.context import Context
 from federica.federation import identity, peers
 from federica.web.federation import PEER_CERT, create_peer_app
+
+log = logging.getLogger(__name__)
 
 
 class PeerTLSAdapter(BuiltinSSLAdapter):
@@ -47,8 +51,14 @@ class PeerTLSAdapter(BuiltinSSLAdapter):
         return tls
 
     def _refresh(self) -> None:
-        with self._federica.read_sessions() as session:
-            trusted = peers.trusted_cas(session)
+        try:
+            with self._federica.read_sessions() as session:
+                trusted = peers.trusted_cas(session)
+        except SQLAlchemyError:
+            # Fail closed: without the registry no peer can be told from a stranger (and
+            # the accept loop must not die of it).
+            log.exception("federation listener: cannot read the peer registry; trusting none")
+            trusted = []
         with self._lock:
             if trusted != self._trusted:
                 self._trusted = trusted
@@ -76,14 +86,17 @@ class PeerTLSAdapter(BuiltinSSLAdapter):
     def _audit_handshake(self, address: str, exc: BaseException) -> None:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         verify = getattr(exc, "verify_message", None)
-        audit.record(
-            self._federica.sessions,
-            Principal("peer:unknown", Role.RESEARCHER, via="federation", address=address),
-            "federation.handshake",
-            status=403,
-            target="TLS handshake",
-            detail={"reason": f"{reason}: {verify}" if verify else str(reason)},
-        )
+        try:
+            audit.record(
+                self._federica.sessions,
+                Principal("peer:unknown", Role.RESEARCHER, via="federation", address=address),
+                "federation.handshake",
+                status=403,
+                target="TLS handshake",
+                detail={"reason": f"{reason}: {verify}" if verify else str(reason)},
+            )
+        except SQLAlchemyError:
+            log.exception("federation listener: cannot audit a refused handshake from %s", address)
 
     # cheroot's stubs give the base Adapter's get_environ no socket; the builtin one has.
     def get_environ(self, sock: Any) -> dict[str, Any]:  # type: ignore[override]
