@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -13,6 +14,9 @@ from federica.config import Settings
 from federica.context import Context, make_context
 from federica.files import write_private
 from federica.web.context import EXTENSION_KEY
+
+if TYPE_CHECKING:
+    from cheroot.wsgi import Server as FederationServer
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
@@ -56,3 +60,10 @@ def secret_key(settings: Settings) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
+
+
+def federation_server(context: Context, host: str, port: int) -> FederationServer:
+    """The peer API's mutual-TLS listener (started by the caller; see web/federation)."""
+    from federica.web.federation.listener import make_server
+
+    return make_server(context, host, port)

@@ -25,6 +25,8 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
+    # The peer API's mutual-TLS listener (on `host`); 0: off. See docs/federation.md.
+    federation_port: int = 0
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
