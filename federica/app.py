@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from federica import logs
 from federica.config import Settings
 from federica.context import Context, make_context
 from federica.files import write_private
 from federica.web.context import EXTENSION_KEY
+
+if TYPE_CHECKING:
+    from cheroot.wsgi import Server as FederationServer
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     from federica.web import register_web
     from federica.web.api.login import register_oidc
 
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings)
     app = Flask("federica")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = context or make_context(settings)
     app.secret_key = secret_key(settings)
     # The session cookie carries the portal's sign-in and an OIDC login's state between
-    # two redirects; never readable by scripts, never sent on cross-site posts.
+    # two redirects; never readable by scripts, never sent on cross-site posts, Secure as
+    # FEDERICA_PORTAL_SECURE_COOKIES says (web/portal/session.py).
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="federica_session",
-        SESSION_COOKIE_SECURE=settings.portal_secure_cookies,
+        FEDERICA_PORTAL_SECURE_COOKIES=settings.portal_secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.portal_session_hours),
     )
     register_web(app)
@@ -55,3 +60,10 @@ def secret_key(settings: Settings) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
+
+
+def federation_server(context: Context, host: str, port: int) -> FederationServer:
+    """The peer API's mutual-TLS listener (started by the caller; see web/federation)."""
+    from federica.web.federation.listener import make_server
+
+    return make_server(context, host, port)

@@ -9,6 +9,13 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.federation.models import FederationPeer
+from federica.monitoring.models import (
+    InterfaceRate,
+    MonitoredDevice,
+    MonitoredInterface,
+    RollupMark,
+)
 from federica.revision import Revision
 from federica.slices.models import (
     MaintenanceWindow,
@@ -36,11 +43,15 @@ __all__ = [
     "BorderPort",
     "ComputeHost",
     "Device",
+    "FederationPeer",
     "Identity",
+    "InterfaceRate",
     "Link",
     "LoginFailure",
     "MaintenanceWindow",
     "Membership",
+    "MonitoredDevice",
+    "MonitoredInterface",
     "PeerFacility",
     "Pop",
     "Port",
@@ -48,6 +59,7 @@ __all__ = [
     "ProjectQuota",
     "Reservation",
     "Revision",
+    "RollupMark",
     "Slice",
     "SliceCircuit",
     "SliceEvent",

@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from federica import logs
 from federica.aaa import accounts
 from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
@@ -25,6 +26,7 @@ def worker(state: CliState, once: bool) -> None:
     take them down at their end. Several workers may run at once."""
     from federica.worker import Worker
 
+    logs.configure(state.settings)  # what it does is in its log; nothing else says it
     w = Worker(state.context)
     if once:
         n = w.run_once()

@@ -22,6 +22,7 @@ from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
 from federica.web.api import api
 from federica.web.auth import GUARD_ATTR, public
+from federica.web.federation import openapi as federation_openapi
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_ATTR = "_federica_openapi"
@@ -215,13 +216,19 @@ def build_document() -> dict[str, Any]:
                     },
                 }
             paths.setdefault(path, {})[method.lower()] = operation
+    # The peer API is served on its own listener; documented here with the rest.
+    peer_paths, peer_schemas = federation_openapi.parts()
+    paths.update(peer_paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "federica API", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": _schemas(),
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas() | peer_schemas,
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer"},
+                **federation_openapi.PEER_SECURITY,
+            },
         },
         "security": [{"token": []}],
     }
