@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import sys
@@ -66,7 +65,7 @@ def demo(
         report = apply_topology(session, topo)
     click.echo(f"substrate {topology.name}: {len(report.changes)} change(s) applied")
     with transaction(state.context.sessions) as session:
-        account = demo_account.ensure(session, state.settings, dt.datetime.now(dt.UTC))
+        account = demo_account.ensure(session, state.settings, state.context.now())
     click.echo(
         f"demo account {account.username!r} (lead of project 'demo'): password in "
         f"{account.password_file}, API token in {account.token_file}"

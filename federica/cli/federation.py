@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,7 +55,7 @@ def federation_init(
             name,
             authority,
             hosts=list(hosts),
-            now=dt.datetime.now(dt.UTC),
+            now=state.context.now(),
             force=force,
         )
     _show(facility)

@@ -13,14 +13,14 @@ from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, quota
 from federica.web.api import api
 from federica.web.api.openapi import document
-from federica.web.api.slices import _now, _time_arg, json_object
+from federica.web.api.slices import _time_arg, json_object
 from federica.web.auth import guard, note
-from federica.web.context import read_session, write_session
+from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import project_for
 
 
 def _range() -> tuple[dt.datetime, dt.datetime]:
-    start = _time_arg("from") or _now()
+    start = _time_arg("from") or ctx().now()
     end = _time_arg("to") or start + dt.timedelta(days=7)
     if end <= start:
         raise InvalidInput([FieldError("to", "must be after from")])
@@ -62,7 +62,7 @@ def host_calendar(name: str) -> ResponseReturnValue:
 @guard(Action.MAINTENANCE_READ)
 def list_maintenance() -> ResponseReturnValue:
     with read_session() as s:
-        return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, _now())])
+        return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, ctx().now())])
 
 
 @api.post("/maintenance")
@@ -88,7 +88,7 @@ def create_maintenance() -> ResponseReturnValue:
             start=str(body.get("start", "now")),
             end=str(body["end"]),
             reason=str(body["reason"]),
-            now=_now(),
+            now=ctx().now(),
         )
         return jsonify(maintenance.describe(mw) | {"affected_slices": slices}), 201
 
@@ -98,7 +98,7 @@ def create_maintenance() -> ResponseReturnValue:
 @guard(Action.MAINTENANCE_MANAGE)
 def delete_maintenance(window_id: int) -> ResponseReturnValue:
     with write_session() as s:
-        maintenance.cancel(s, window_id, _now())
+        maintenance.cancel(s, window_id, ctx().now())
         return jsonify({"id": window_id, "cancelled": True})
 
 
@@ -130,4 +130,4 @@ def show_quota(project: str) -> ResponseReturnValue:
     project_for(project, Action.QUOTA_READ)
     with read_session() as s:
         accounts.get_project(s, project)
-        return jsonify(quota.usage(s, project, _now()))
+        return jsonify(quota.usage(s, project, ctx().now()))

@@ -68,6 +68,7 @@ def _audit(status: int, body: dict[str, Any]) -> None:
             "certificate": known.subject if known is not None else "",
             "fingerprint": known.fingerprint if known is not None else "",
         },
+        at=ctx().now(),
     )
     g.audited = True
 

@@ -94,6 +94,7 @@ class PeerTLSAdapter(BuiltinSSLAdapter):
                 status=403,
                 target="TLS handshake",
                 detail={"reason": f"{reason}: {verify}" if verify else str(reason)},
+                at=self._federica.now(),
             )
         except SQLAlchemyError:
             log.exception("federation listener: cannot audit a refused handshake from %s", address)
