@@ -9,6 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.alarms.models import Alarm
 from federica.monitoring.models import (
     InterfaceRate,
     MonitoredDevice,
@@ -37,6 +38,7 @@ from federica.substrate.models import (
 )
 
 __all__ = [
+    "Alarm",
     "ApiToken",
     "AuditEntry",
     "BorderPort",

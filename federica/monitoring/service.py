@@ -10,6 +10,7 @@ Every time is the context's clock.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Any, Protocol, cast
 
@@ -169,6 +170,7 @@ class Recorder:
             row.admin_status, row.oper_status = iface.admin_status, iface.oper_status
             row.high_speed_mbps = iface.high_speed
             row.last_seen = sample.at
+            row.counters = json.dumps(iface.counters, sort_keys=True)
             reading = Reading(
                 sample.at, sample.uptime_ticks, iface.counters, iface.if_index, sample.rtt_s
             )

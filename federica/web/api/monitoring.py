@@ -6,7 +6,7 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
-from federica.monitoring import queries
+from federica.monitoring import exposition, queries
 from federica.web.api import api
 from federica.web.api.openapi import OBJECTS, document
 from federica.web.auth import guard
@@ -21,6 +21,9 @@ OBJECTS.update(
         "in/out octets, ucast packets, errors, discards per second)",
         "LinkRates": "link, capacity_mbps, from, to, step_s, units, ends (device, port, "
         "polled, and the interface's states and points as for a device)",
+        "PrometheusTargets": "a list of target groups: targets (one 'host:port' of an SNMP "
+        "agent), labels (device, pop, __meta_federica_device_kind, __meta_federica_device_model, "
+        "__meta_federica_snmp_auth: the credential set's name, __meta_federica_snmp_version)",
     }
 )
 
@@ -66,3 +69,17 @@ def link_rates(name: str) -> ResponseReturnValue:
     context = ctx()
     with read_session() as s:
         return jsonify(queries.link(s, name, window, context.now(), context.settings))
+
+
+@api.get("/monitoring/prometheus-targets")
+@document(
+    "PrometheusTargets",
+    "Every polled device's SNMP agent in Prometheus' http_sd format, for an existing "
+    "Prometheus with snmp_exporter (operators, or the scrape token)",
+    tag="monitoring",
+)
+@guard(Action.MONITORING_READ, scrape=True)
+def prometheus_targets() -> ResponseReturnValue:
+    context = ctx()
+    with read_session() as s:
+        return jsonify(exposition.prometheus_targets(s, context.settings))
