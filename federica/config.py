@@ -82,6 +82,8 @@ class Settings:
     # A bearer token for Prometheus alone: it may read /metrics and the http_sd target
     # list, nothing else (empty: off; then an operator's API token reads them).
     metrics_token: str = ""
+    # Alarms: a device whose agent failed this many polls in a row is unreachable.
+    alarm_unreachable_polls: int = 3
 
     # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
     # kept in data_dir/secret_key (0600), shared by every process on this data directory.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select
@@ -203,8 +204,14 @@ def _device_state(session: Session, device_id: int) -> MonitoredDevice:
     return state
 
 
-def make_poller(ctx: Context, recorder: Recorder | None = None) -> Poller:
-    """The poller of this controller, storing into its database (start/stop or run it)."""
+def make_poller(
+    ctx: Context,
+    recorder: Recorder | None = None,
+    *,
+    after: Callable[[Round], None] | None = None,
+) -> Poller:
+    """The poller of this controller, storing into its database (start/stop or run it);
+    `after` is called with each round once it is stored (the alarms' check)."""
     check_settings(ctx)
     recorder = recorder or Recorder(ctx)
     s = ctx.settings
@@ -219,6 +226,8 @@ def make_poller(ctx: Context, recorder: Recorder | None = None) -> Poller:
                 failure.retry_in_rounds,
                 failure.error,
             )
+        if after is not None:
+            after(rnd)
 
     return Poller(
         recorder.targets,

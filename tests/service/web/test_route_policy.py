@@ -103,6 +103,7 @@ def world(db: Context, app: Flask) -> dict[str, object]:
             "name": "alpha",
             "username": "alice",
             "token_id": str(token_id),
+            "alarm_id": "1",
         },
     }
 
