@@ -44,3 +44,18 @@ def test_the_session_key_is_made_once_private_and_shared(tmp_path: Path) -> None
     assert path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # nothing left aside
     assert secret_key(Settings(data_dir=tmp_path / "var", secret_key="given")) == "given"
+
+
+def test_a_short_scrape_token_is_refused_and_none_is_the_default() -> None:
+    assert Settings.from_env({}).metrics_token == ""
+    with pytest.raises(SettingsError, match="FEDERICA_METRICS_TOKEN: at least 32"):
+        Settings.from_env({"FEDERICA_METRICS_TOKEN": "short"})
+    assert Settings.from_env({"FEDERICA_METRICS_TOKEN": "x" * 32}).metrics_token == "x" * 32
+
+
+def test_alarms_need_at_least_one_failed_poll() -> None:
+    from federica.alarms.service import check_settings
+
+    with pytest.raises(SettingsError, match="FEDERICA_ALARM_UNREACHABLE_POLLS"):
+        check_settings(Settings.from_env({"FEDERICA_ALARM_UNREACHABLE_POLLS": "0"}))
+    check_settings(Settings.from_env({}))

@@ -21,6 +21,7 @@ from tests.helpers import load_file
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 SCRAPE = "s" * 40
+COMMUNITY = "c0mmunity-n0t-t0-share"
 BIG = 2**64 - 5  # a Counter64 near its end: past a signed BIGINT
 
 
@@ -32,7 +33,7 @@ def _iface(index: int, name: str, octets: int, oper: int = 1) -> Interface:
 @pytest.fixture
 def mon(db: Context) -> Context:
     load_file(db, EXAMPLES / "topologies" / "core4.yaml")
-    settings = dataclasses.replace(db.settings, metrics_token=SCRAPE)
+    settings = dataclasses.replace(db.settings, metrics_token=SCRAPE, emulator_community=COMMUNITY)
     context = make_context(settings, engine=db.engine, clock=MovableClock(T0))
     rec = Recorder(context)
     for n, octets in enumerate([1000, 61_000]):
@@ -112,8 +113,9 @@ def test_http_sd_lists_every_polled_agent_in_prometheus_format(operator: FlaskCl
     prg = next(g for g in groups if g["labels"]["device"] == "prg-mx")
     assert prg["labels"]["pop"] == "PRG"
     assert prg["labels"]["__meta_federica_snmp_auth"] == "emulator"
-    # No secret goes out: the emulator's v2c community is not in the answer.
-    assert "public" not in r.get_data(as_text=True)
+    # No secret goes out: the v2c community these agents are polled with is not in it.
+    assert prg["labels"]["__meta_federica_snmp_version"] == "2c"
+    assert COMMUNITY not in r.get_data(as_text=True)
 
 
 def test_neither_is_anonymous_and_researchers_are_refused(mon: Context) -> None:
