@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.alarms.evaluate import (
@@ -195,6 +195,16 @@ def listing(session: Session, *, include_cleared: bool = False) -> list[Alarm]:
     if not include_cleared:
         query = query.where(Alarm.cleared_at.is_(None))
     return list(session.scalars(query))
+
+
+def open_counts(session: Session) -> dict[tuple[str, bool], int]:
+    """Open alarms by kind and whether they are suppressed."""
+    rows = session.execute(
+        select(Alarm.kind, Alarm.suppressed, func.count())
+        .where(Alarm.cleared_at.is_(None))
+        .group_by(Alarm.kind, Alarm.suppressed)
+    )
+    return {(kind, suppressed): n for kind, suppressed, n in rows}
 
 
 def projects_of(alarm: Alarm) -> set[str]:

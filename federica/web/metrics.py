@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federica import __version__
 from federica.aaa.policy import Action
+from federica.alarms import service as alarms
+from federica.alarms.evaluate import Kind
 from federica.monitoring.exposition import MonitoringCollector
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
@@ -51,9 +53,20 @@ class ControllerCollector(Collector):
         with self._sessions() as session:
             rows = session.execute(select(Slice.status, func.count()).group_by(Slice.status))
             counts = {status: n for status, n in rows}
+            open_alarms = alarms.open_counts(session)
         for status in SliceStatus:
             slices.add_metric([status.value], float(counts.get(status, 0)))
         yield slices
+        gauge = GaugeMetricFamily(
+            "federica_alarms_open",
+            "Open alarms by kind (suppressed: hidden by their device's alarm)",
+            labels=["kind", "suppressed"],
+        )
+        for kind in Kind:
+            for hidden in (False, True):
+                n = open_alarms.get((kind.value, hidden), 0)
+                gauge.add_metric([kind.value, str(hidden).lower()], float(n))
+        yield gauge
 
 
 def register_metrics(app: Flask, sessions: sessionmaker[Session]) -> None:

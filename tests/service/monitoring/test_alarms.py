@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from federica.alarms import service
 from federica.app import create_app
@@ -192,6 +193,15 @@ def test_operators_see_and_acknowledge_researchers_see_only_their_slices_alarms(
     assert noc.post("/api/v1/monitoring/alarms/999999/ack").status_code == 404
     assert _without_audit(table_dump(fac.ctx)) == _without_audit(before)
     assert len(noc.get("/api/v1/monitoring/alarms?state=all").get_json()) == 2
+    metrics = noc.get("/metrics").get_data(as_text=True)
+    open_alarms = {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "federica_alarms_open"
+        for s in family.samples
+    }
+    assert open_alarms[(("kind", "link-down"), ("suppressed", "false"))] == 2
+    assert open_alarms[(("kind", "device-unreachable"), ("suppressed", "false"))] == 0
 
 
 def _without_audit(dump: Any) -> Any:
