@@ -23,7 +23,6 @@ from federica.config import Settings
 from federica.errors import FedericaError
 from federica.monitoring import credentials
 from federica.monitoring.models import MonitoredDevice, MonitoredInterface
-from federica.monitoring.poller import V3
 from federica.substrate.models import Device, Pop
 
 # Poller counter name → (metric name without `_total`, help).
@@ -132,9 +131,9 @@ def device_metrics(session: Session) -> list[Metric]:
 def prometheus_targets(session: Session, settings: Settings) -> list[dict[str, Any]]:
     """Every polled device's agent in Prometheus' http_sd format: [{targets, labels}].
 
-    One group per device (its labels are its own). Secrets stay here: the credential
-    set's name goes out (`__meta_federica_snmp_auth`, for snmp_exporter's `auth`
-    parameter), never what it holds."""
+    One group per device (its labels are its own). Secrets are not even read: the
+    credential set's name goes out (`__meta_federica_snmp_auth`, for snmp_exporter's
+    `auth` parameter), never what it holds, so the API's process needs no SNMP secrets."""
     sets = credentials.load_sets(settings)
     out = []
     rows = session.execute(
@@ -142,11 +141,11 @@ def prometheus_targets(session: Session, settings: Settings) -> list[dict[str, A
     )
     for device, pop in rows:
         try:
-            port, auth = credentials.resolve(
+            port, version = credentials.shape(
                 settings, sets, device.credentials_ref, device.netconf_port
             )
         except FedericaError:
-            continue  # not polled by federica either (its log says why)
+            continue  # no such credential set: not polled by federica either
         host = f"[{device.mgmt_host}]" if ":" in device.mgmt_host else device.mgmt_host
         out.append(
             {
@@ -157,7 +156,7 @@ def prometheus_targets(session: Session, settings: Settings) -> list[dict[str, A
                     "__meta_federica_device_kind": device.kind.value,
                     "__meta_federica_device_model": device.model,
                     "__meta_federica_snmp_auth": device.credentials_ref,
-                    "__meta_federica_snmp_version": "3" if isinstance(auth, V3) else "2c",
+                    "__meta_federica_snmp_version": version,
                 },
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -137,3 +138,21 @@ def test_the_scrape_token_opens_the_two_and_nothing_else(mon: Context) -> None:
     assert scraper.get("/api/v1/monitoring/prometheus-targets", headers=auth).status_code == 200
     for url in ("/api/v1/substrate", "/api/v1/monitoring/devices/prg-mx/interfaces"):
         assert scraper.get(url, headers=auth).status_code == 401, url
+
+
+def test_http_sd_needs_no_secrets_in_the_api_s_process(
+    mon: Context, operator: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sets = tmp_path / "snmp.yaml"
+    sets.write_text(
+        "emulator: {username: poller, auth_key_env: NOT_SET_A, priv_key_env: NOT_SET_P, "
+        "port: 1161}\n"
+    )
+    monkeypatch.delenv("NOT_SET_A", raising=False)
+    settings = dataclasses.replace(mon.settings, snmp_credentials_file=sets)
+    app = create_app(settings, context=dataclasses.replace(mon, settings=settings))
+    client = client_as(app, make_user(mon, "noc2", "operator"))
+    groups = client.get("/api/v1/monitoring/prometheus-targets").get_json()
+    assert len(groups) == 4
+    assert all(g["targets"][0] == "127.0.0.1:1161" for g in groups)
+    assert {g["labels"]["__meta_federica_snmp_version"] for g in groups} == {"3"}
