@@ -14,6 +14,10 @@ from typing import Any
 ENV_PREFIX = "FEDERICA_"
 
 
+# A scrape token is a password Prometheus sends: long enough not to be guessed.
+MIN_METRICS_TOKEN = 32
+
+
 class SettingsError(ValueError):
     """A FEDERICA_* variable could not be parsed."""
 
@@ -77,6 +81,11 @@ class Settings:
     monitor_raw_hours: int = 24
     monitor_5min_hours: int = 30 * 24
     monitor_1h_hours: int = 365 * 24
+    # A bearer token for Prometheus alone: it may read /metrics and the http_sd target
+    # list, nothing else (empty: off; then an operator's API token reads them).
+    metrics_token: str = ""
+    # Alarms: a device whose agent failed this many polls in a row is unreachable.
+    alarm_unreachable_polls: int = 3
 
     # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
     # kept in data_dir/secret_key (0600), shared by every process on this data directory.
@@ -124,6 +133,11 @@ class Settings:
                 f"not {self.portal_secure_cookies!r}"
             )
         object.__setattr__(self, "portal_secure_cookies", mode)
+        if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN:
+            raise SettingsError(
+                f"{ENV_PREFIX}METRICS_TOKEN: at least {MIN_METRICS_TOKEN} characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
 
     @property
     def effective_database_url(self) -> str:

@@ -9,6 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.alarms.models import Alarm
 from federica.federation.models import FederationPeer
 from federica.monitoring.models import (
     InterfaceRate,
@@ -38,6 +39,7 @@ from federica.substrate.models import (
 )
 
 __all__ = [
+    "Alarm",
     "ApiToken",
     "AuditEntry",
     "BorderPort",

@@ -45,6 +45,8 @@ class Action(enum.StrEnum):
     TOKEN_OWN = "token.own"  # noqa: S105  (one's own tokens and account; no secret)
     AUDIT_READ = "audit.read"
     MONITORING_READ = "monitoring.read"  # the facility's devices, ports and links over time
+    ALARM_READ = "alarm.read"  # alarms touching a project's slices (operators: all)
+    ALARM_ACK = "alarm.ack"
 
 
 # The scope an action needs from a token.
@@ -69,6 +71,8 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.TOKEN_OWN: Scope.PROJECTS,
     Action.AUDIT_READ: Scope.READ,
     Action.MONITORING_READ: Scope.READ,
+    Action.ALARM_READ: Scope.READ,
+    Action.ALARM_ACK: Scope.OPERATE,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -87,6 +91,7 @@ _MEMBER = {
     Action.QUOTA_READ,
     Action.PROJECT_READ,
     Action.ACCOUNTING_READ,
+    Action.ALARM_READ,
 }
 _LEAD = _MEMBER | {Action.PROJECT_MEMBERS}
 _OPERATOR = (
@@ -99,6 +104,7 @@ _OPERATOR = (
         Action.USER_READ,
         Action.AUDIT_READ,
         Action.MONITORING_READ,
+        Action.ALARM_ACK,
     }
 )
 _ADMIN = set(Action)

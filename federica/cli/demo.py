@@ -14,12 +14,12 @@ import click
 
 from federica import logs, migrate
 from federica.aaa import demo as demo_account
+from federica.alarms.service import make_poller
 from federica.cli import CliState, cli, pass_state
 from federica.cli.emulate import emulator_for
 from federica.cli.serve import serve_app
 from federica.cli.substrate import read_topology_file
 from federica.db import transaction
-from federica.monitoring.service import make_poller
 from federica.substrate.emulator.plan import plan_facility
 from federica.substrate.inventory import apply_topology, record_host_key
 from federica.substrate.topology import parse_topology

@@ -19,8 +19,9 @@ from federica.errors import FieldError, InvalidInput
 @pass_state
 def monitor(state: CliState, rounds: int | None) -> None:
     """Poll every device's SNMP agent (IF-MIB, sysUpTime) each FEDERICA_MONITOR_INTERVAL_S
-    seconds and store the interfaces' rates, rolled up and pruned, in the database."""
-    from federica.monitoring.service import make_poller
+    seconds, store the interfaces' rates, rolled up and pruned, in the database, and
+    raise and clear alarms after each round."""
+    from federica.alarms.service import make_poller
 
     if rounds is not None and rounds < 1:
         raise InvalidInput([FieldError("--rounds", "must be at least 1")])
@@ -41,3 +42,41 @@ def monitor(state: CliState, rounds: int | None) -> None:
         await poller.run(stop, rounds=rounds)
 
     asyncio.run(main())
+
+
+@cli.command()
+@click.option("--ack", "ack", type=int, metavar="ID", help="Acknowledge alarm ID.")
+@click.option("--all", "show_all", is_flag=True, help="Cleared alarms too.")
+@pass_state
+def alarms(state: CliState, ack: int | None, show_all: bool) -> None:
+    """The open alarms (newest first), or acknowledge one (--ack ID)."""
+    import datetime as dt
+
+    from federica.aaa.policy import Action
+    from federica.alarms import service
+    from federica.cli.auth import allow, audited
+    from federica.db import transaction
+
+    context = state.context
+    if ack is not None:
+        with audited(state, Action.ALARM_ACK, f"alarm {ack}"), transaction(context.sessions) as s:
+            who = allow(state, Action.ALARM_ACK)
+            alarm = service.acknowledge(s, ack, who.username, dt.datetime.now(dt.UTC))
+            click.echo(f"alarm {alarm.id} acknowledged by {alarm.acked_by}")
+        return
+    allow(state, Action.MONITORING_READ)
+    with transaction(context.read_sessions) as s:
+        rows = [service.describe(a) for a in service.listing(s, include_cleared=show_all)]
+    if not rows:
+        click.echo("no alarms" if show_all else "no open alarms")
+    for a in rows:
+        flags = [a["state"]]
+        if a["suppressed"]:
+            flags.append("suppressed")
+        if a["acknowledged"]:
+            flags.append(f"acked by {a['acknowledged']['by']}")
+        slices = ", ".join(s["name"] for s in a["slices"]) or "-"
+        click.echo(
+            f"{a['id']:>5}  {a['raised_at'][:19]}  {a['kind']:<18} {a['subject']:<24} "
+            f"[{', '.join(flags)}]  slices: {slices}  {a['detail']}"
+        )

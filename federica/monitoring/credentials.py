@@ -122,6 +122,21 @@ def resolve(
     )
 
 
+def shape(
+    settings: Settings, sets: dict[str, SnmpCredentialSpec], ref: str, management_port: int
+) -> tuple[int, str]:
+    """The port and SNMP version ("2c" or "3") of set `ref`, without reading its secrets
+    (what another poller needs to be told; it keeps the secrets itself)."""
+    spec = sets.get(ref)
+    if spec is None:
+        if ref == "emulator":
+            secret = snmpv3.read_secret(settings.emulator_dir)
+            return management_port, "2c" if secret is None else "3"
+        raise NotFound(f"no SNMP credential set {ref!r} (FEDERICA_SNMP_CREDENTIALS_FILE)")
+    port = management_port if spec.port is None else spec.port
+    return port, "2c" if spec.community_env is not None else "3"
+
+
 def _env(ref: str, var: str) -> str:
     value = os.environ.get(var)
     if value is None:

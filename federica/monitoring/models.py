@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,6 +55,10 @@ class MonitoredInterface(Base):
     oper_status: Mapped[int | None] = mapped_column(Integer, default=None)
     high_speed_mbps: Mapped[int | None] = mapped_column(Integer, default=None)
     last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The latest raw counters as the agent gave them ({"in_octets": n, …}, JSON), for
+    # Prometheus' `_total` series: JSON keeps a Counter64 exact where a signed BIGINT
+    # could not hold it. Read at `last_seen`.
+    counters: Mapped[str] = mapped_column(Text, default="{}")
 
     __table_args__ = (UniqueConstraint("device_id", "name"),)
 

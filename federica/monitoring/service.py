@@ -10,7 +10,9 @@ Every time is the context's clock.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select
@@ -169,6 +171,7 @@ class Recorder:
             row.admin_status, row.oper_status = iface.admin_status, iface.oper_status
             row.high_speed_mbps = iface.high_speed
             row.last_seen = sample.at
+            row.counters = json.dumps(iface.counters, sort_keys=True)
             reading = Reading(
                 sample.at, sample.uptime_ticks, iface.counters, iface.if_index, sample.rtt_s
             )
@@ -201,8 +204,14 @@ def _device_state(session: Session, device_id: int) -> MonitoredDevice:
     return state
 
 
-def make_poller(ctx: Context, recorder: Recorder | None = None) -> Poller:
-    """The poller of this controller, storing into its database (start/stop or run it)."""
+def make_poller(
+    ctx: Context,
+    recorder: Recorder | None = None,
+    *,
+    after: Callable[[Round], None] | None = None,
+) -> Poller:
+    """The poller of this controller, storing into its database (start/stop or run it);
+    `after` is called with each round once it is stored (the alarms' check)."""
     check_settings(ctx)
     recorder = recorder or Recorder(ctx)
     s = ctx.settings
@@ -217,6 +226,8 @@ def make_poller(ctx: Context, recorder: Recorder | None = None) -> Poller:
                 failure.retry_in_rounds,
                 failure.error,
             )
+        if after is not None:
+            after(rnd)
 
     return Poller(
         recorder.targets,

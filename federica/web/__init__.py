@@ -26,5 +26,9 @@ def register_web(app: Flask) -> None:
     from federica.web.portal.session import SessionInterface
 
     app.register_blueprint(portal)
+    from federica.web.context import ctx_of
+    from federica.web.metrics import register_metrics
+
+    register_metrics(app, ctx_of(app).read_sessions)
     app.session_interface = SessionInterface()
     check_every_view_is_guarded(app)

@@ -19,6 +19,7 @@ the append-only log.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,13 +47,17 @@ class Guard:
     per_target: bool = False
     # A public view that signs people in: its anonymous attempts are audited one by one.
     sign_in: bool = False
+    # Prometheus' scrape token (FEDERICA_METRICS_TOKEN) may call it too, without an account.
+    scrape: bool = False
 
 
-def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
+def guard(action: Action, *, per_target: bool = False, scrape: bool = False) -> Callable[[F], F]:
     def mark(fn: F) -> F:
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
             who = current()
+            if scrape and g.get("scraper"):
+                return fn(*args, **kwargs)
             if per_target:
                 if who is None:
                     raise Unauthorized("sign in first: send an API token (Authorization: Bearer …)")
@@ -62,7 +67,7 @@ def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
                 authorize(action)
             return fn(*args, **kwargs)
 
-        setattr(checked, GUARD_ATTR, Guard(action, per_target))
+        setattr(checked, GUARD_ATTR, Guard(action, per_target, scrape=scrape))
         return checked  # type: ignore[return-value]
 
     return mark
@@ -144,7 +149,22 @@ def _authenticate() -> None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
+    if _is_scrape(secret.strip()):
+        g.scraper = True
+        return
     sign_in_with(secret.strip(), via="api")
+
+
+def _is_scrape(secret: str) -> bool:
+    """The scrape token, sent to a view that admits it (anywhere else it is no token)."""
+    expected = ctx().settings.metrics_token
+    if not expected:
+        return False
+    view = ctx_view()
+    mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
+    if mark is None or not mark.scrape:
+        return False
+    return hmac.compare_digest(secret.encode(), expected.encode())
 
 
 def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from federica.context import Context
@@ -14,7 +14,11 @@ EXTENSION_KEY = "federica"
 
 
 def ctx() -> Context:
-    context = current_app.extensions[EXTENSION_KEY]
+    return ctx_of(current_app)
+
+
+def ctx_of(app: Flask) -> Context:
+    context = app.extensions[EXTENSION_KEY]
     assert isinstance(context, Context)
     return context
 

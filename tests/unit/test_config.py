@@ -57,3 +57,18 @@ def test_relative_paths_are_anchored_where_the_settings_are_read(
     monkeypatch.chdir("/")  # later changes of directory do not move them
     assert s.gateway_dir == tmp_path / "var" / "gateways"
     assert Settings(data_dir=Path("/srv/../srv/f")).data_dir == Path("/srv/f")
+
+
+def test_a_short_scrape_token_is_refused_and_none_is_the_default() -> None:
+    assert Settings.from_env({}).metrics_token == ""
+    with pytest.raises(SettingsError, match="FEDERICA_METRICS_TOKEN: at least 32"):
+        Settings.from_env({"FEDERICA_METRICS_TOKEN": "short"})
+    assert Settings.from_env({"FEDERICA_METRICS_TOKEN": "x" * 32}).metrics_token == "x" * 32
+
+
+def test_alarms_need_at_least_one_failed_poll() -> None:
+    from federica.alarms.service import check_settings
+
+    with pytest.raises(SettingsError, match="FEDERICA_ALARM_UNREACHABLE_POLLS"):
+        check_settings(Settings.from_env({"FEDERICA_ALARM_UNREACHABLE_POLLS": "0"}))
+    check_settings(Settings.from_env({}))

@@ -6,11 +6,13 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
-from federica.monitoring import queries
+from federica.alarms import service as alarms
+from federica.errors import FieldError, InvalidInput, NotFound
+from federica.monitoring import exposition, queries
 from federica.web.api import api
 from federica.web.api.openapi import OBJECTS, document
-from federica.web.auth import guard
-from federica.web.context import ctx, read_session
+from federica.web.auth import guard, may, note, require
+from federica.web.context import ctx, read_session, write_session
 
 WINDOW_QUERY = ("from:string", "to:string", "step:string")
 # The answers' schemas, published beside the others in the OpenAPI document.
@@ -21,6 +23,13 @@ OBJECTS.update(
         "in/out octets, ucast packets, errors, discards per second)",
         "LinkRates": "link, capacity_mbps, from, to, step_s, units, ends (device, port, "
         "polled, and the interface's states and points as for a device)",
+        "Alarm": "id, kind (device-unreachable, link-down, port-down), subject, device, link, "
+        "detail, state (open, cleared), raised_at, cleared_at, acknowledged (by, at) or null, "
+        "suppressed (hidden by its device's alarm), slices (id, name, project) it touches",
+        "Alarms": "a list of Alarm, newest first",
+        "PrometheusTargets": "a list of target groups: targets (one 'host:port' of an SNMP "
+        "agent), labels (device, pop, __meta_federica_device_kind, __meta_federica_device_model, "
+        "__meta_federica_snmp_auth: the credential set's name, __meta_federica_snmp_version)",
     }
 )
 
@@ -66,3 +75,63 @@ def link_rates(name: str) -> ResponseReturnValue:
     context = ctx()
     with read_session() as s:
         return jsonify(queries.link(s, name, window, context.now(), context.settings))
+
+
+@api.get("/monitoring/prometheus-targets")
+@document(
+    "PrometheusTargets",
+    "Every polled device's SNMP agent in Prometheus' http_sd format, for an existing "
+    "Prometheus with snmp_exporter (operators, or the scrape token)",
+    tag="monitoring",
+)
+@guard(Action.MONITORING_READ, scrape=True)
+def prometheus_targets() -> ResponseReturnValue:
+    context = ctx()
+    with read_session() as s:
+        return jsonify(exposition.prometheus_targets(s, context.settings))
+
+
+@api.get("/monitoring/alarms")
+@document(
+    "Alarms",
+    "Open alarms, newest first (?state=all: cleared ones too); operators see all, "
+    "researchers those touching their projects' slices",
+    tag="monitoring",
+    query=("state:string",),
+)
+@guard(Action.ALARM_READ, per_target=True)
+def list_alarms() -> ResponseReturnValue:
+    state = request.args.get("state", "open")
+    if state not in {"open", "all"}:
+        raise InvalidInput([FieldError("state", "open or all")])
+    with read_session() as s:
+        rows = alarms.listing(s, include_cleared=state == "all")
+        return jsonify([alarms.describe(a) for a in alarms.visible(rows, _projects())])
+
+
+@api.get("/monitoring/alarms/<int:alarm_id>")
+@document("Alarm", "One alarm (404 unless it touches the caller's slices, for researchers)",
+          param="alarm_id", tag="monitoring")  # fmt: skip
+@guard(Action.ALARM_READ, per_target=True)
+def show_alarm(alarm_id: int) -> ResponseReturnValue:
+    with read_session() as s:
+        alarm = alarms.get(s, alarm_id)
+        if not alarms.visible([alarm], _projects()):
+            raise NotFound(f"no alarm {alarm_id}")
+        return jsonify(alarms.describe(alarm))
+
+
+@api.post("/monitoring/alarms/<int:alarm_id>/ack")
+@document("Alarm", "Acknowledge an alarm (who and when are kept; it stays open until it "
+          "clears)", param="alarm_id", tag="monitoring")  # fmt: skip
+@guard(Action.ALARM_ACK)
+def ack_alarm(alarm_id: int) -> ResponseReturnValue:
+    who = require()
+    note(alarm=alarm_id)
+    with write_session() as s:
+        return jsonify(alarms.describe(alarms.acknowledge(s, alarm_id, who.username, ctx().now())))
+
+
+def _projects() -> frozenset[str] | None:
+    """None for whoever sees every alarm, else the caller's projects."""
+    return None if may(Action.MONITORING_READ) else require().projects

@@ -103,6 +103,7 @@ def world(db: Context, app: Flask) -> dict[str, object]:
             "name": "alpha",
             "username": "alice",
             "token_id": str(token_id),
+            "alarm_id": "1",
         },
     }
 
@@ -150,7 +151,7 @@ def test_anonymous_callers_are_refused_everywhere_but_the_public_routes(
     before = table_dump(db)
     checked = 0
     for method, endpoint, rule in _routes(app):
-        if endpoint in PUBLIC or not endpoint.startswith("api."):
+        if endpoint in PUBLIC or not endpoint.startswith(("api.", "metrics.")):
             continue
         url = _url(rule, endpoint, args)
         rows, counted = records(db)
