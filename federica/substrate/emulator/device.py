@@ -23,7 +23,8 @@ from federica.substrate.emulator.plan import DevicePlan
 YANG_DIR = Path(__file__).resolve().parent / "yang"
 YUMA_MODULES = Path("/usr/share/yuma/modules/ietf")
 NETCONFD = shutil.which("netconfd") or "/usr/sbin/netconfd"
-NETCONF_SUBSYSTEM = "/usr/sbin/netconf-subsystem"
+# Replaces yuma123's /usr/sbin/netconf-subsystem: see that module for why.
+NETCONF_SUBSYSTEM = Path(__file__).resolve().parent / "subsystem.py"
 SSHD = "/usr/sbin/sshd"
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
@@ -99,7 +100,7 @@ X11Forwarding no
 PermitTTY no
 PrintMotd no
 MaxStartups 100:30:200
-Subsystem netconf {NETCONF_SUBSYSTEM} --ncxserver-sockname={plan.netconf_port}@{sock}
+Subsystem netconf {sys.executable} -I -S {NETCONF_SUBSYSTEM} {sock}
 """
     )
     plan_file = ddir / "plan.json"
