@@ -25,7 +25,7 @@ from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind
 from federica.slices.models import SliceEvent
 from federica.slices.provision import Provisioner
-from federica.substrate import devices
+from federica.substrate import devices, reachability
 from federica.substrate.drivers import registry
 from federica.substrate.drivers.base import DeviceDriver
 from federica.substrate.drivers.compute import registry as compute_registry
@@ -43,7 +43,7 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
             (target,) = devices.targets(s, ctx.settings, [name])
         return registry.create(target)
 
-    pool = DriverPool(make)
+    pool = DriverPool(make, reachability.Recorder(ctx.sessions, seen_by="worker"))
 
     def checkout(names: Sequence[str]) -> AbstractContextManager[dict[str, DeviceDriver]]:
         return pool.checkout(names)

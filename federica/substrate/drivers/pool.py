@@ -2,7 +2,9 @@
 
 `checkout(names)` hands out open drivers and holds each device's mutex (taken in name
 order: two transactions never deadlock and never interleave RPCs on one session). A
-driver whose session died is reopened on the next checkout.
+driver whose session died is reopened on the next checkout. `on_state(device, reachable,
+reason)` hears, at every checkout, whether each device could be reached (a session opened,
+or a driver lost its session because the device stopped answering).
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from federica.substrate.drivers.base import DeviceDriver, Unreachable
+from federica.substrate.drivers.base import DeviceDriver, DriverError, Unreachable
+
+StateObserver = Callable[[str, bool, str], None]
 
 
 class DriverPool:
-    def __init__(self, factory: Callable[[str], DeviceDriver]) -> None:
+    def __init__(
+        self, factory: Callable[[str], DeviceDriver], on_state: StateObserver | None = None
+    ) -> None:
         self._factory = factory
+        self._on_state: StateObserver = on_state or (lambda _d, _r, _why: None)
         self._drivers: dict[str, DeviceDriver] = {}
         self._mutex: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -36,8 +43,15 @@ class DriverPool:
                 driver, mutex = self._slot(name)
                 stack.enter_context(mutex)
                 out[name] = driver
-            for driver in out.values():
-                driver.open()  # no-op while the session lives; reconnects otherwise
+            for name, driver in out.items():
+                try:
+                    driver.open()  # no-op while the session lives; reconnects otherwise
+                except Unreachable as exc:
+                    self._on_state(name, False, exc.reason)
+                    raise
+                except DriverError:
+                    raise  # reached, but refused (host key, capabilities): not a loss
+                self._on_state(name, True, "")
             try:
                 yield out
             except Unreachable as exc:
@@ -45,6 +59,11 @@ class DriverPool:
                 if exc.device in out:
                     out[exc.device].close()
                 raise
+            finally:
+                for name, driver in out.items():
+                    lost = getattr(driver, "lost", None)
+                    if lost:
+                        self._on_state(name, False, lost)
 
     def close_all(self) -> None:
         with self._guard:
