@@ -74,7 +74,7 @@ def states(session: Session, devices: list[str] | None = None) -> dict[str, Reac
         query = query.where(Device.name.in_(devices))
     return {
         name: Reachability(row.reachable, row.since, row.reason, row.seen_by)
-        for name, row in session.execute(query).tuples()
+        for name, row in session.execute(query)
     }
 
 

@@ -115,6 +115,7 @@ def run_transaction(
         notify(phase)
 
     def fail(phase: str, errors: Mapping[str, DriverError], cleanup: Sequence[str] = ()) -> None:
+        mark("failed")
         first = min(errors)
         raise TransactionFailed(
             first,

@@ -71,9 +71,9 @@ class NetconfDriver(DomainOperations):
             with translated(self.device, action, on_rpc_error=on_rpc_error):
                 yield
         except Unreachable as exc:
-            self.lost = exc.reason
             mgr, self._mgr = self._mgr, None
-            if mgr is not None:
+            if mgr is not None:  # else it was lost before: keep that reason
+                self.lost = exc.reason
                 drop(mgr)
             raise
 
