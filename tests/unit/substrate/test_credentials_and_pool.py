@@ -75,3 +75,19 @@ def test_pool_reuses_sessions_and_reopens_after_a_failure() -> None:
         assert ds["pool-1"].session != first  # type: ignore[attr-defined]
     assert len(made) == 1
     pool.close_all()
+
+
+def test_pool_reports_whether_each_device_could_be_reached() -> None:
+    dev = FakeDevice("pool-2", ("p1",))
+    seen: list[tuple[str, bool, str]] = []
+    pool = DriverPool(lambda _n: FakeDriver(dev), lambda d, ok, why: seen.append((d, ok, why)))
+    with pool.checkout(["pool-2"]) as ds:
+        # A driver that lost its session meanwhile says why (the NETCONF drivers do).
+        ds["pool-2"].lost = "commit: no answer in time"  # type: ignore[attr-defined]
+    assert seen == [("pool-2", True, ""), ("pool-2", False, "commit: no answer in time")]
+    seen.clear()
+    pool.close_all()
+    dev.reachable = False
+    with pytest.raises(Unreachable), pool.checkout(["pool-2"]):
+        pass
+    assert seen == [("pool-2", False, "connect: connection refused")]
