@@ -104,8 +104,10 @@ def relay(sock: socket.socket, stdin: int, stdout: int) -> None:
         if barrier and not to_server and unread(sock) == 0:
             barrier = release()
             poll_s = BARRIER_POLL_S[0]
-        if not client_open and not held and not to_server:
-            return  # the client left: netconfd sees the socket close and ends the session
+        if not client_open and not to_server:
+            # The client left (what it left held back has no one to answer to): netconfd
+            # sees the socket close and ends the session.
+            return
         rlist = [sock.fileno()]
         if client_open and len(held) + len(to_server) < MAX_PENDING:
             rlist.append(stdin)
