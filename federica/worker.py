@@ -32,7 +32,7 @@ from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind
 from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import Provisioner
-from federica.substrate import devices
+from federica.substrate import devices, reachability
 from federica.substrate.drivers import registry
 from federica.substrate.drivers.base import DeviceDriver
 from federica.substrate.drivers.compute import registry as compute_registry
@@ -73,7 +73,7 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
             (target,) = devices.targets(s, ctx.settings, [name])
         return registry.create(ctx.device_drivers, target)
 
-    pool = DriverPool(make)
+    pool = DriverPool(make, reachability.Recorder(ctx.sessions, seen_by="worker"))
 
     def checkout(names: Sequence[str]) -> AbstractContextManager[dict[str, DeviceDriver]]:
         return pool.checkout(names)

@@ -10,7 +10,7 @@ import click
 
 from federica.cli import CliState, cli, pass_state
 from federica.db import transaction
-from federica.substrate import devices
+from federica.substrate import devices, reachability
 from federica.substrate.drivers import registry
 from federica.substrate.drivers.base import DriverError
 
@@ -30,8 +30,25 @@ def check(state: CliState, names: tuple[str, ...], as_json: bool) -> None:
         targets = devices.targets(s, state.settings, list(names) or None)
     drivers = state.context.device_drivers
     results = [devices.check(drivers, t) for t in targets]
+    # What was seen here is what the worker and the API show from now on; a device the
+    # worker marked unreachable keeps its `since` while it still does not answer.
+    with transaction(state.context.sessions) as s:
+        for r in results:
+            if r.ok or r.unreachable:
+                reachability.record(s, r.device, r.ok, r.error or "", seen_by="device check")
+        seen = reachability.states(s, [r.device for r in results])
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {**asdict(r), "reachability": seen[r.device].to_json()}
+                    if r.device in seen
+                    else asdict(r)
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
     else:
         for r in results:
             if r.ok:
@@ -44,6 +61,9 @@ def check(state: CliState, names: tuple[str, ...], as_json: bool) -> None:
                 click.echo(
                     f"FAIL  {r.device:<10} {r.address:<22} lacks {', '.join(r.missing or [])}"
                 )
+            mark = seen.get(r.device)
+            if mark is not None and not mark.reachable:
+                click.echo(f"      {'':<10} {mark.describe()}")
     if not all(r.ok for r in results):
         raise SystemExit(1)
 

@@ -209,6 +209,9 @@ class Provisioner:
         self.compute = compute
         self.gateway = gateway
         self.confirm_timeout_s = confirm_timeout_s
+        # Hears each configuration transaction's phases ("locked", "validated", ...,
+        # "failed"): for tracing, and for tests that act at a given point.
+        self.observer: Callable[[str], None] | None = None
 
     def provision(self, p: SlicePlan) -> Outcome:
         """Configure the circuits (one NETCONF transaction) while the nodes start (they do
@@ -287,6 +290,7 @@ class Provisioner:
                     drivers,
                     {d: Change(add=segs) for d, segs in p.segments.items()},
                     confirm_timeout_s=self.confirm_timeout_s,
+                    observer=self.observer,
                 )
 
     def _start_node(self, part: NodePart) -> str | None:

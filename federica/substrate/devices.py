@@ -14,7 +14,12 @@ from federica.config import Settings
 from federica.errors import NotFound
 from federica.substrate import credentials
 from federica.substrate.drivers import registry
-from federica.substrate.drivers.base import DeviceDriver, DriverError, missing_capabilities
+from federica.substrate.drivers.base import (
+    DeviceDriver,
+    DriverError,
+    Unreachable,
+    missing_capabilities,
+)
 from federica.substrate.models import Device
 
 
@@ -60,6 +65,7 @@ class CheckResult:
     capabilities: list[str] | None = None
     missing: list[str] | None = None
     error: str | None = None
+    unreachable: bool = False  # no session, or no answer in time (not a refusal)
 
 
 def check(drivers: registry.DeviceDrivers, target: registry.DeviceTarget) -> CheckResult:
@@ -82,6 +88,7 @@ def check(drivers: registry.DeviceDrivers, target: registry.DeviceTarget) -> Che
         res.ok = not res.missing
     except DriverError as exc:
         res.error = exc.reason
+        res.unreachable = isinstance(exc, Unreachable)
     finally:
         with contextlib.suppress(DriverError):
             driver.close()

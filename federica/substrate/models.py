@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -81,6 +82,22 @@ class Device(Timestamps, Base):
     )
 
     __table_args__ = (CheckConstraint("netconf_port BETWEEN 1 AND 65535", name="netconf_port"),)
+
+
+class DeviceReachability(Base):
+    """Whether the controller could last talk to a device, and since when: runtime state
+    written by whoever saw it (the worker's sessions, `federica device check`), kept apart
+    from the inventory so that applying a topology never touches it."""
+
+    __tablename__ = "device_reachability"
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    reachable: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    seen_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Port(Timestamps, Base):

@@ -11,6 +11,11 @@
 Any failure before the confirms cancels/discards everywhere, so every device's running
 configuration is exactly what it was. If a confirm fails after others succeeded, the
 confirmed ones are put back by an inverse change. Errors name the device and the reason.
+
+A device that stops answering costs one RPC bound (the drivers' timeout, e.g. the
+netconf_rpc_timeout_s setting): its driver drops the session, so the clean-up calls to it
+fail at once while the others are put back. A confirmed commit that may have reached it
+is cancelled by its next session, or rolls back by itself when the confirm timeout ends.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from federica.substrate.drivers.base import (
     DeviceDriver,
     DriverError,
     LockDenied,
+    Unreachable,
     change_between,
 )
 
@@ -109,6 +115,7 @@ def run_transaction(
         notify(phase)
 
     def fail(phase: str, errors: Mapping[str, DriverError], cleanup: Sequence[str] = ()) -> None:
+        mark("failed")
         first = min(errors)
         raise TransactionFailed(
             first,
@@ -166,7 +173,13 @@ def run_transaction(
                 fail(
                     "confirmed commit",
                     bad,
-                    _abort(pool, drivers, locked, committed, persist=report.id),
+                    _abort(pool, drivers, locked, committed, persist=report.id)
+                    + [
+                        f"device {n}: if the confirmed commit reached it, its next session "
+                        f"cancels it, or it rolls back by itself within {confirm_timeout_s} s"
+                        for n, e in sorted(bad.items())
+                        if isinstance(e, Unreachable)
+                    ],
                 )
             mark("committed")
 

@@ -110,7 +110,9 @@ def slice_residue(fac: Facility, body: dict[str, Any]) -> list[str]:
     """Everything of the slice still anywhere: namespaces, veth pairs, processes, gateway
     files, and configuration on every device (get-config)."""
     slice_id = body["id"]
-    left = [ns for ns in iproute.namespaces() if f".s{slice_id}-" in ns]
+    # Only this facility's namespaces: other facilities on the machine have slices too.
+    mine = f"{fac.emulator.prefix}-"
+    left = [ns for ns in iproute.namespaces() if ns.startswith(mine) and f".s{slice_id}-" in ns]
     runtime = fac.emulator.socket_dir / "nodes"
     ends = {
         veth_end(f"s{slice_id}-{n['name']}", f"eth{i}")

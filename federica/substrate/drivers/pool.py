@@ -2,7 +2,9 @@
 
 `checkout(names)` hands out open drivers and holds each device's mutex (taken in name
 order: two transactions never deadlock and never interleave RPCs on one session). A
-driver whose session died is reopened on the next checkout.
+driver whose session died is reopened on the next checkout. `on_state(device, reachable,
+reason)` hears, at every checkout, whether each device could be reached (a session opened,
+or a driver lost its session because the device stopped answering).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from federica.substrate.drivers.base import DeviceDriver, DriverError, Unreachab
 
 log = logging.getLogger(__name__)
 CLOSE_WAIT_S = 2.0
+StateObserver = Callable[[str, bool, str], None]
 
 
 class DriverPool:
-    def __init__(self, factory: Callable[[str], DeviceDriver]) -> None:
+    def __init__(
+        self, factory: Callable[[str], DeviceDriver], on_state: StateObserver | None = None
+    ) -> None:
         self._factory = factory
+        self._on_state: StateObserver = on_state or (lambda _d, _r, _why: None)
         self._drivers: dict[str, DeviceDriver] = {}
         self._mutex: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -47,7 +53,11 @@ class DriverPool:
                     driver.open()  # no-op while the session lives; reconnects otherwise
                 except Unreachable as exc:
                     log.warning("device %s unreachable: %s", name, exc.reason)
+                    self._on_state(name, False, exc.reason)
                     raise
+                except DriverError:
+                    raise  # reached, but refused (host key, capabilities): not a loss
+                self._on_state(name, True, "")
             try:
                 yield out
             except Unreachable as exc:
@@ -55,6 +65,11 @@ class DriverPool:
                 if exc.device in out:
                     out[exc.device].close()
                 raise
+            finally:
+                for name, driver in out.items():
+                    lost = getattr(driver, "lost", None)
+                    if lost:
+                        self._on_state(name, False, lost)
 
     def warm(self, names: Iterable[str]) -> dict[str, str]:
         """Open these devices' sessions now, all at once, so that the first transaction
@@ -78,6 +93,10 @@ class DriverPool:
             if exc is not None:
                 failed[name] = exc.reason if isinstance(exc, DriverError) else str(exc)
                 log.warning("device %s unreachable: %s", name, failed[name])
+                if isinstance(exc, Unreachable):
+                    self._on_state(name, False, failed[name])
+            else:
+                self._on_state(name, True, "")
         return failed
 
     def close_all(self, wait_s: float = CLOSE_WAIT_S) -> None:

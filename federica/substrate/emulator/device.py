@@ -24,7 +24,8 @@ from federica.substrate.emulator.plan import DevicePlan
 YANG_DIR = Path(__file__).resolve().parent / "yang"
 YUMA_MODULES = Path("/usr/share/yuma/modules/ietf")
 NETCONFD = shutil.which("netconfd") or "/usr/sbin/netconfd"
-NETCONF_SUBSYSTEM = "/usr/sbin/netconf-subsystem"
+# Replaces yuma123's /usr/sbin/netconf-subsystem: see that module for why.
+NETCONF_SUBSYSTEM = Path(__file__).resolve().parent / "subsystem.py"
 SSHD = "/usr/sbin/sshd"
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
@@ -104,7 +105,7 @@ MaxStartups 100:30:200
 # in Python (~3 ms of CPU per transaction measured). The controller's SSH client keeps
 # its library defaults; the device's offer decides.
 Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com
-Subsystem netconf {NETCONF_SUBSYSTEM} --ncxserver-sockname={plan.netconf_port}@{sock}
+Subsystem netconf {sys.executable} -I -S {NETCONF_SUBSYSTEM} {sock}
 """
     )
     plan_file = ddir / "plan.json"

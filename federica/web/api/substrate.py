@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
 from federica.errors import NotFound
+from federica.substrate import reachability
 from federica.substrate.analysis import summarize
 from federica.substrate.inventory import current_topology
 from federica.web.api import api
@@ -22,6 +23,17 @@ SECTIONS = {"pops": "PoP", "devices": "device", "links": "link", "hosts": "host"
 def _dump(item: Any) -> dict[str, Any]:
     out: dict[str, Any] = item.model_dump(mode="json", exclude_none=True)
     return out
+
+
+def _with_reachability(
+    section: str, items: list[dict[str, Any]], seen: dict[str, reachability.Reachability]
+) -> list[dict[str, Any]]:
+    """Devices carry what the controller last saw of them (state "unknown": never tried)."""
+    if section == "devices":
+        for d in items:
+            r = seen.get(d["name"])
+            d["reachability"] = r.to_json() if r is not None else {"state": "unknown"}
+    return items
 
 
 @api.get("/substrate")
@@ -42,7 +54,9 @@ def _section_view(section: str) -> None:
     @guard(Action.SUBSTRATE_READ)
     def listing() -> ResponseReturnValue:
         with read_session() as s:
-            return jsonify([_dump(x) for x in getattr(current_topology(s), section)])
+            items = [_dump(x) for x in getattr(current_topology(s), section)]
+            seen = reachability.states(s) if section == "devices" else {}
+        return jsonify(_with_reachability(section, items, seen))
 
     @document(noun.capitalize(), f"One {noun} by name", param="name")
     @guard(Action.SUBSTRATE_READ)
@@ -50,7 +64,8 @@ def _section_view(section: str) -> None:
         with read_session() as s:
             for item in getattr(current_topology(s), section):
                 if item.name == name:
-                    return jsonify(_dump(item))
+                    seen = reachability.states(s, [name]) if section == "devices" else {}
+                    return jsonify(_with_reachability(section, [_dump(item)], seen)[0])
         raise NotFound(f"no {noun} named {name!r} in the substrate")
 
     api.add_url_rule(f"/substrate/{section}", f"{section}_list", listing, methods=["GET"])

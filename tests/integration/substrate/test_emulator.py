@@ -3,9 +3,12 @@ agents, namespaces and veths. Talks to it exactly as the controller will."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+import paramiko
 import pytest
 from ncclient.operations import RPCError
 
@@ -16,7 +19,11 @@ from federica.substrate.drivers.netconf.federica_l2 import (
     segments_config,
     to_xml,
 )
-from federica.substrate.drivers.netconf.session import HostKeyMismatch, connect
+from federica.substrate.drivers.netconf.session import (
+    HostKeyMismatch,
+    connect,
+    sha256_fingerprint,
+)
 from federica.substrate.emulator import iproute
 from federica.substrate.emulator.facility import host_vlan_interface
 from tests.integration.conftest import Facility
@@ -140,6 +147,53 @@ def test_a_wrong_or_missing_host_key_is_refused(emulated_core4: Facility) -> Non
         connect(emulated_core4.endpoint("prg-mx", fingerprint="SHA256:" + "A" * 43))
     with pytest.raises(HostKeyMismatch, match="no fingerprint is recorded"):
         connect(emulated_core4.endpoint("prg-mx", fingerprint=""))
+
+
+def _read_until(channel: paramiko.Channel, end: bytes, timeout_s: float) -> bytes:
+    channel.settimeout(timeout_s)
+    data = b""
+    while end not in data:
+        chunk = channel.recv(65536)
+        assert chunk, f"channel closed; got {data!r}"
+        data += chunk
+    return data
+
+
+def test_an_rpc_that_arrives_with_the_hello_is_answered(emulated_core4: Facility) -> None:
+    """netconfd 2.13 never answers an RPC it reads together with the client's hello, as
+    happens when it is scheduled late: the device's subsystem relay keeps them apart."""
+    fac = emulated_core4
+    ep = fac.endpoint("erl-mx")
+    state = fac.emulator.load_state()
+    assert state is not None
+    (netconfd,) = [t for t in state.processes if t.name == "netconfd erl-mx"]
+    transport = paramiko.Transport((ep.host, ep.port))
+    try:
+        transport.connect(username=ep.username, pkey=paramiko.Ed25519Key(filename=ep.key_filename))
+        key = transport.get_remote_server_key()
+        assert sha256_fingerprint(key.asbytes()) == ep.host_key_fingerprint
+        channel = transport.open_session()
+        channel.invoke_subsystem("netconf")
+        assert b"urn:ietf:params:netconf:base:1.1" in _read_until(channel, b"]]>]]>", 30)
+        hello = (
+            b'<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:'
+            b'netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.1'
+            b"</capability></capabilities></hello>]]>]]>"
+        )
+        rpc = (
+            b'<rpc xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="1">'
+            b"<get-config><source><running/></source></get-config></rpc>"
+        )
+        os.kill(netconfd.pid, signal.SIGSTOP)  # a netconfd that reads late, reliably
+        try:
+            channel.sendall(hello + b"\n#%d\n%s\n##\n" % (len(rpc), rpc))
+            time.sleep(1)  # both are on their way to netconfd before it runs again
+        finally:
+            os.kill(netconfd.pid, signal.SIGCONT)
+        reply = _read_until(channel, b"\n##\n", 30)
+        assert b"rpc-reply" in reply and b'message-id="1"' in reply, reply
+    finally:
+        transport.close()
 
 
 def test_circuit_carries_traffic_only_while_configured_and_vlans_stay_apart(

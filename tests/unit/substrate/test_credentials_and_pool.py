@@ -144,3 +144,19 @@ def test_close_all_does_not_wait_long_for_a_device_that_does_not_answer(
     answer.set()
     assert "c-ok" in closed
     assert "device c-mute did not answer close-session" in caplog.text
+
+
+def test_pool_reports_whether_each_device_could_be_reached() -> None:
+    dev = FakeDevice("pool-2", ("p1",))
+    seen: list[tuple[str, bool, str]] = []
+    pool = DriverPool(lambda _n: FakeDriver(dev), lambda d, ok, why: seen.append((d, ok, why)))
+    with pool.checkout(["pool-2"]) as ds:
+        # A driver that lost its session meanwhile says why (the NETCONF drivers do).
+        ds["pool-2"].lost = "commit: no answer in time"  # type: ignore[attr-defined]
+    assert seen == [("pool-2", True, ""), ("pool-2", False, "commit: no answer in time")]
+    seen.clear()
+    pool.close_all()
+    dev.reachable = False
+    with pytest.raises(Unreachable), pool.checkout(["pool-2"]):
+        pass
+    assert seen == [("pool-2", False, "connect: connection refused")]

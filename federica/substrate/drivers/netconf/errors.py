@@ -20,7 +20,7 @@ from federica.substrate.drivers.base import (
     LockDenied,
     Unreachable,
 )
-from federica.substrate.drivers.netconf.session import HostKeyMismatch
+from federica.substrate.drivers.netconf.session import ConnectTimeout, HostKeyMismatch
 
 _PREFIX = re.compile(r"/?(?:nc:rpc/nc:edit-config/nc:config/)?")
 
@@ -52,6 +52,8 @@ def translated(
         raise HostKeyRejected(device, str(exc)) from None
     except TimeoutExpiredError:
         raise Unreachable(device, f"{action}: no answer in time") from None
+    except ConnectTimeout as exc:
+        raise Unreachable(device, f"{action}: {exc}") from None
     except (SessionCloseError, TransportError, OSError, EOFError) as exc:
         raise Unreachable(
             device, f"{action}: session lost ({exc.__class__.__name__}: {exc})"

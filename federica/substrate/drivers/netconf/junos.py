@@ -33,7 +33,7 @@ from federica.substrate.drivers.base import (
 )
 from federica.substrate.drivers.netconf import junos_xml as jx
 from federica.substrate.drivers.netconf.common import NetconfDriver
-from federica.substrate.drivers.netconf.errors import rejected, translated
+from federica.substrate.drivers.netconf.errors import rejected
 from federica.substrate.drivers.netconf.session import Endpoint
 
 
@@ -59,7 +59,7 @@ class JunosDriver(NetconfDriver):
         rpc: etree._Element,
         on_error: Callable[[str, RPCError], DriverError] | None = None,
     ) -> etree._Element:
-        with translated(self.device, what, on_rpc_error=on_error):
+        with self._call(what, on_rpc_error=on_error):
             reply = self.mgr.rpc(rpc)
         # The junos handler returns an NCElement with namespaces stripped.
         ele: etree._Element = etree.fromstring(reply.tostring)
@@ -171,14 +171,14 @@ class JunosDriver(NetconfDriver):
         self._rpc("commit check", jx.commit_check(), rejected)
 
     def commit_confirmed(self, timeout_s: int, persist: str) -> None:
-        with translated(self.device, "confirmed commit", on_rpc_error=rejected):
+        with self._call("confirmed commit", on_rpc_error=rejected):
             self.mgr.commit(confirmed=True, timeout=str(timeout_s))
 
     def confirm(self, persist: str) -> None:
-        with translated(self.device, "confirming commit"):
+        with self._call("confirming commit"):
             self.mgr.commit()
 
     def cancel_commit(self, persist: str) -> None:
         self._rpc("load rollback 1", jx.rollback(1))
-        with translated(self.device, "commit (cancel)"):
+        with self._call("commit (cancel)"):
             self.mgr.commit()

@@ -15,13 +15,14 @@ import hashlib
 import logging
 import selectors
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from ncclient import manager
 from ncclient.manager import make_device_handler
 from ncclient.transport import parser as nc_parser
-from ncclient.transport.errors import SessionCloseError, SSHUnknownHostError
+from ncclient.transport.errors import SessionCloseError, SSHUnknownHostError, TransportError
 from ncclient.transport.session import NetconfBase
 from ncclient.transport.ssh import SSHSession
 
@@ -46,6 +47,8 @@ MSG_DELIM = b"]]>]]>"  # NETCONF 1.0 end of message (RFC 6242 §4.3)
 END_DELIM = b"\n##\n"  # NETCONF 1.1 end of chunks (RFC 6242 §4.2)
 # The loop wakes at least this often to notice a closed transport (not to poll the queue).
 IDLE_WAKE_S = 30.0
+# close() waits this long for the I/O thread; it ends as soon as the transport is closed.
+CLOSE_JOIN_S = 2.0
 
 
 def sha256_fingerprint(key_blob: bytes) -> str:
@@ -75,6 +78,9 @@ class HostKeyMismatch(SSHUnknownHostError):  # type: ignore[misc]
 
 class FastSSHSession(SSHSession):  # type: ignore[misc]
     """SSHSession whose I/O thread is woken by send() instead of polling every 100 ms."""
+
+    _channel: Any  # paramiko Channel, None once closed (ncclient leaves these untyped)
+    _transport: Any
 
     def __init__(self, device_handler: Any) -> None:
         super().__init__(device_handler)
@@ -122,9 +128,19 @@ class FastSSHSession(SSHSession):  # type: ignore[misc]
             self._wake_w.send(b"\0")
 
     def close(self) -> None:
-        super().close()
+        """Close the transport at once (no RPC) and let the I/O thread end. ncclient's own
+        close() waits for that thread without a bound; this one never blocks long."""
+        self._closing.set()
+        if self._transport is not None and self._transport.is_active():
+            self._transport.close()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
+        if self.is_alive() and self is not threading.current_thread():
+            self.join(CLOSE_JOIN_S)
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = None
+        self._connected = False
 
     def _frame(self, message: str) -> bytes:
         data = message.encode()
@@ -181,8 +197,15 @@ class FastSSHSession(SSHSession):  # type: ignore[misc]
             self._wake_w.close()
 
 
+class ConnectTimeout(TransportError):  # type: ignore[misc]
+    """No NETCONF session (TCP, SSH, subsystem, <hello>) within the endpoint's timeout."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
+    """Where and how to reach a device. `timeout` bounds both the whole connect (TCP, SSH,
+    authentication, subsystem, hello exchange) and every RPC's wait for its reply."""
+
     host: str
     port: int
     username: str
@@ -196,22 +219,57 @@ class Endpoint:
 
 
 def connect(ep: Endpoint, *, device: str = "default", keepalive_s: int = 15) -> manager.Manager:
-    """An ncclient Manager on a FastSSHSession, host key verified against `ep`."""
+    """An ncclient Manager on a FastSSHSession, host key verified against `ep`; raises
+    ConnectTimeout when there is no session within `ep.timeout`."""
     handler = make_device_handler({"name": device})
     session = FastSSHSession(handler)
-    session.connect_verified(
-        ep.host,
-        ep.port,
-        ep.host_key_fingerprint,
-        username=ep.username,
-        password=ep.password,
-        key_filename=ep.key_filename,
-        allow_agent=False,
-        look_for_keys=False,
-        timeout=ep.timeout,
-    )
+    # paramiko bounds some steps (TCP connect, banner, auth) but not all: opening the
+    # channel and the subsystem request wait as long as the server keeps the connection
+    # up. A watchdog closes the transport when the bound passes, which ends every wait.
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        transport = getattr(session, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+    watchdog = threading.Timer(ep.timeout, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        session.connect_verified(
+            ep.host,
+            ep.port,
+            ep.host_key_fingerprint,
+            username=ep.username,
+            password=ep.password,
+            key_filename=ep.key_filename,
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=ep.timeout,
+        )
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            session.close()
+        if expired.is_set() and not isinstance(exc, HostKeyMismatch):
+            raise ConnectTimeout(f"no NETCONF session within {ep.timeout:g} s") from None
+        if "Capability exchange timed out" in str(exc):
+            raise ConnectTimeout(f"no <hello> from the server within {ep.timeout:g} s") from None
+        raise
+    finally:
+        watchdog.cancel()
     session.transport.set_keepalive(keepalive_s)
     # NETCONF is small request/reply messages: do not let Nagle hold them back.
     session.transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     mgr = manager.Manager(session, handler, timeout=ep.timeout)
     return mgr
+
+
+def drop(mgr: manager.Manager) -> None:
+    """End a session without an RPC: for one whose server stopped answering, where a
+    <close-session> would only wait out another timeout."""
+    session: Any = getattr(mgr, "_session", None)
+    if session is not None:
+        with contextlib.suppress(Exception):
+            session.close()
