@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.aaa import passwords
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
@@ -83,8 +84,9 @@ def create_user(
 
 
 def get_user(session: Session, ref: int | str) -> User:
-    if isinstance(ref, int) or ref.isdigit():
-        user = session.get(User, int(ref))
+    if isinstance(ref, int) or inputs.looks_like_id(ref):
+        user_id = inputs.id_or_none(ref)
+        user = session.get(User, user_id) if user_id is not None else None
     else:
         user = session.scalar(select(User).where(User.username == normalise_username(ref)))
     if user is None:

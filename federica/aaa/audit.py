@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from federica import inputs
 from federica.aaa.models import AuditEntry, User
 from federica.aaa.policy import Principal
 from federica.db import utcnow
@@ -53,9 +54,9 @@ def record(
                 via=via or (who.via if who is not None else "api"),
                 address=(address or (who.address if who is not None else ""))[:64],
                 action=action[:64],
-                target=target[:200],
+                target=inputs.printable(target)[:200],
                 slice_id=slice_id,
-                project=project,
+                project=inputs.printable(project) if project is not None else None,
                 result=result_of(status),
                 status=status,
                 detail=json.dumps(detail or {}, sort_keys=True, default=str),
@@ -166,8 +167,8 @@ def search(
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 5000)))
     if slice_ref is not None:
         ids = (
-            [int(slice_ref)]
-            if slice_ref.isdigit()
+            [inputs.id_or_none(slice_ref) or 0]
+            if inputs.looks_like_id(slice_ref)
             else list(session.scalars(select(Slice.id).where(Slice.name == slice_ref)))
         )
         query = query.where(AuditEntry.slice_id.in_(ids))

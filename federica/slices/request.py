@@ -19,12 +19,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from federica import documents
+from federica import documents, inputs
 from federica.errors import FieldError, InvalidInput
 
 NAME = r"^[a-z][a-z0-9-]{0,31}$"
 MAX_REQUEST_BYTES = 1_000_000
-_SHORT = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_SHORT = re.compile(r"^\s*([0-9]+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 _TIMEDELTA = TypeAdapter(dt.timedelta)
@@ -46,8 +46,8 @@ class Strict(BaseModel):
 class NodeRequest(Strict):
     name: Name
     kind: NodeKind = NodeKind.ROUTER
-    vcpu: Annotated[int, Field(ge=1, le=64)] = 1
-    ram_mb: Annotated[int, Field(ge=128, le=262_144)] = 1024
+    vcpu: Annotated[int, Field(strict=True, ge=1, le=64)] = 1
+    ram_mb: Annotated[int, Field(strict=True, ge=128, le=262_144)] = 1024
     image: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     pop: (
         Annotated[str, Field(min_length=1, max_length=64, description="pin the node to this PoP")]
@@ -61,7 +61,7 @@ class CircuitRequest(Strict):
         list[Name],
         Field(min_length=2, max_length=32, description="2: point-to-point; more: multipoint"),
     ]
-    bandwidth_mbps: Annotated[int, Field(ge=1, le=100_000)] = 100
+    bandwidth_mbps: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 100
 
 
 SSH_KEY_TYPES = (
@@ -144,14 +144,14 @@ def schema() -> dict[str, Any]:
 def parse_duration(text: str) -> dt.timedelta:
     m = _SHORT.match(text)
     if m:
-        try:
-            return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-        except OverflowError:
-            raise ValueError(f"{text!r} is longer than any calendar") from None
+        if len(m.group(1)) > 7:  # more than a million weeks: beyond any calendar
+            raise ValueError(f"{text!r} is longer than any calendar")
+        return inputs.check_duration(dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))}), text)
     try:
-        return _TIMEDELTA.validate_python(text)
+        value = _TIMEDELTA.validate_python(text)
     except ValidationError:
         raise ValueError(f"{text!r} is not a duration like '3d', '12h' or 'P3D'") from None
+    return inputs.check_duration(value, text)
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -161,7 +161,7 @@ def parse_instant(text: str) -> dt.datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add 'Z' for UTC)")
-    return value.astimezone(dt.UTC)
+    return inputs.check_instant(value, text)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

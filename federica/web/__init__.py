@@ -6,6 +6,7 @@ import time
 
 from flask import Flask, g
 
+from federica.web.inputs import register_inputs
 from federica.web.problems import register_problem_handlers
 
 
@@ -14,6 +15,7 @@ def register_web(app: Flask) -> None:
     from federica.web.auth import check_every_view_is_guarded, register_auth
 
     register_problem_handlers(app)
+    register_inputs(app)  # before sign-in: nothing unchecked reaches the database
     register_auth(app)
 
     @app.before_request

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from typing import Any
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from federica import documents
 from federica.aaa.policy import Action
-from federica.errors import BadRequest, Conflict, FieldError, InvalidInput
+from federica.errors import Conflict, FieldError, InvalidInput
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
-from federica.slices.request import parse_duration, parse_instant
+from federica.slices.request import MAX_REQUEST_BYTES, parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.auth import guard, note, require, skip_audit
@@ -30,7 +30,7 @@ def _now() -> dt.datetime:
 def _flag(name: str) -> bool:
     raw = request.args.get(name, "false").lower()
     if raw not in {"1", "true", "yes", "0", "false", "no"}:
-        raise BadRequest(f"query parameter {name}: expected true or false, got {raw!r}")
+        raise InvalidInput([FieldError(name, f"expected true or false, got {raw!r}")])
     return raw in {"1", "true", "yes"}
 
 
@@ -82,9 +82,13 @@ def list_slices() -> ResponseReturnValue:
         try:
             query = query.where(Slice.status == SliceStatus(status))
         except ValueError:
-            raise BadRequest(
-                f"query parameter status: {status!r} is not one of "
-                f"{', '.join(s.value for s in SliceStatus)}"
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "status",
+                        f"{status!r} is not one of {', '.join(s.value for s in SliceStatus)}",
+                    )
+                ]
             ) from None
     with read_session() as s:
         return jsonify([service.describe(sl) for sl in s.scalars(query)])
@@ -191,15 +195,12 @@ def _time_arg(name: str) -> dt.datetime | None:
     try:
         return parse_instant(raw)
     except ValueError as exc:
-        raise BadRequest(f"query parameter {name}: {exc}") from None
+        raise InvalidInput([FieldError(name, str(exc))]) from None
 
 
 def json_object(allowed: tuple[str, ...]) -> dict[str, Any]:
     """A small JSON object body; unknown fields are an error, named."""
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise InvalidInput([FieldError("", f"not JSON: {exc}")]) from None
+    body = documents.load_json(request.get_data() or b"{}", limit=MAX_REQUEST_BYTES)
     if not isinstance(body, dict):
         raise InvalidInput([FieldError("", "expected a JSON object")])
     unknown = sorted(set(body) - set(allowed))
