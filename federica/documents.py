@@ -91,6 +91,13 @@ def _check_yaml_shape(text: str | bytes) -> None:
 
 def load_yaml(text: str | bytes, *, limit: int, what: str = "YAML") -> Any:
     _too_large(text, limit)
+    if text.lstrip()[:1] in ("{", "[", b"{", b"["):
+        # JSON is read as JSON: YAML would refuse the escaped surrogate pairs JSON uses
+        # for characters beyond the BMP ("\ud83d\ude00"). Flow-style YAML is not JSON.
+        try:
+            return _parse_json(text)
+        except ValueError:
+            pass
     try:
         _check_yaml_shape(text)
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a safe loader)
@@ -143,16 +150,21 @@ def _constant(name: str) -> Any:
     raise InvalidInput([FieldError("", f"{name} is not a JSON number")])
 
 
-def load_json(data: str | bytes, *, limit: int, what: str = "JSON") -> Any:
-    _too_large(data, limit)
+def _parse_json(data: str | bytes) -> Any:
+    """ValueError when it is not JSON; InvalidInput when it is JSON we refuse."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     _check_json_shape(raw)
-    try:
-        value = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput([FieldError("", f"not {what}: {exc}")]) from None
+    value = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_constant)
     check_strings(value)
     return value
+
+
+def load_json(data: str | bytes, *, limit: int, what: str = "JSON") -> Any:
+    _too_large(data, limit)
+    try:
+        return _parse_json(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput([FieldError("", f"not {what}: {exc}")]) from None
 
 
 def check_strings(data: Any, multiline: frozenset[str] = MULTILINE_FIELDS) -> None:

@@ -24,6 +24,18 @@ _ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
 MIN_INSTANT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_INSTANT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 MAX_DURATION = dt.timedelta(days=366 * 100)
+# What JSON Schema can say of the strict input layer (the document's patterns; the
+# layer itself is the check): an instant within the supported years, a month, a duration.
+YEAR = r"(197[1-9]|19[89][0-9]|[2-8][0-9]{3})"  # 1970 with a zone east of UTC is 1969
+# One character of text: no control character (C0, DEL, C1).
+SAFE = r"[^\x00-\x1f\x7f-\x9f]"
+# ... and where text may span lines: tabs and line breaks too.
+SAFE_MULTILINE = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+INSTANT_PATTERN = (
+    rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
+)
+MONTH_PATTERN = rf"^{YEAR}-(0[1-9]|1[0-2])$"
 # Text that may span lines (a description, a YAML document) keeps tabs and line breaks.
 MULTILINE_ALLOWED = frozenset("\t\n\r")
 

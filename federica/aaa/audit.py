@@ -16,7 +16,7 @@ from federica import inputs
 from federica.aaa.models import AuditEntry, User
 from federica.aaa.policy import Principal
 from federica.db import utcnow
-from federica.errors import FieldError, InvalidInput
+from federica.errors import FieldError, InvalidInput, NotFound
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Device, Link, Port
 
@@ -56,7 +56,7 @@ def record(
                 action=action[:64],
                 target=inputs.printable(target)[:200],
                 slice_id=slice_id,
-                project=inputs.printable(project) if project is not None else None,
+                project=inputs.printable(project)[:64] if project is not None else None,
                 result=result_of(status),
                 status=status,
                 detail=json.dumps(detail or {}, sort_keys=True, default=str),
@@ -78,7 +78,7 @@ def _place_condition(session: Session, place: Place) -> Any:
         names = {place.link, "-".join(reversed(place.link.split("-", 1)))}
         link_ids = list(session.scalars(select(Link.id).where(Link.name.in_(names))))
         if not link_ids:
-            raise InvalidInput([FieldError("link", f"no link {place.link!r}")])
+            raise NotFound(f"link: no link {place.link!r}")
         return Reservation.link_id.in_(link_ids)
     if place.port is not None:
         device, _, port = place.port.partition(":")
@@ -86,7 +86,7 @@ def _place_condition(session: Session, place: Place) -> Any:
             select(Port.id).join(Device).where(Device.name == device, Port.name == port)
         )
         if port_id is None:
-            raise InvalidInput([FieldError("port", f"no port {place.port!r} (device:port)")])
+            raise NotFound(f"port: no port {place.port!r} (device:port)")
         return or_(
             Reservation.port_id == port_id,
             Reservation.link_id.in_(

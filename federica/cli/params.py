@@ -29,5 +29,5 @@ class Whole(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.
 
 
 ID = Whole(0, DB_INT_MAX)
-VLAN = Whole(0, 4095)
+VLAN = Whole(1, 4094)
 DAYS = Whole(1, 36500)

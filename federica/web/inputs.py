@@ -42,6 +42,10 @@ def _check_request() -> None:
         for text in (key, *values):
             if problem := text_problem(text):
                 errors.append(FieldError(key, problem))
+        if request.blueprint == "api" and "" in values:
+            # The API's parameters are given with a value or left out (a portal form
+            # sends its empty fields, and the page treats them as not given).
+            errors.append(FieldError(key, "empty: give a value or leave the parameter out"))
     if request.mimetype in FORM_TYPES:
         for key, values in request.form.lists():
             multiline = key in MULTILINE_FORM_FIELDS

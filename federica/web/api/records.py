@@ -18,7 +18,7 @@ from federica.web.api.slices import _now, _time_arg
 from federica.web.auth import authorize, guard, require
 from federica.web.context import read_session
 
-VLAN_RANGE = (0, 4095)
+VLAN_RANGE = (1, 4094)
 MAX_LIMIT = 5000
 
 
@@ -54,6 +54,7 @@ def _period() -> Interval:
     "default this month), ?project= to narrow, ?format=csv for CSV",
     tag="accounts",
     query=("month:string", "from:string", "to:string", "project:string", "format:string"),
+    csv=True,
 )
 @guard(Action.ACCOUNTING_READ, per_target=True)
 def accounting_report() -> ResponseReturnValue:

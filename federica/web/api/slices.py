@@ -17,6 +17,7 @@ from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import MAX_REQUEST_BYTES, parse_duration, parse_instant
 from federica.web.api import api
+from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
 from federica.web.auth import guard, note, require, skip_audit
 from federica.web.context import ctx, read_session, write_session
@@ -42,6 +43,7 @@ def _flag(name: str) -> bool:
     body="SliceRequest",
     status=201,
     query=("dry_run",),
+    also=((200, "A dry run: where the slice would go; nothing is booked"),),
 )
 @guard(Action.SLICE_CREATE, per_target=True)
 def create_slice() -> ResponseReturnValue:
@@ -73,7 +75,12 @@ def create_slice() -> ResponseReturnValue:
 
 
 @api.get("/slices")
-@document("SliceList", "Slices, newest first (filter with ?status=active etc.)", tag="slices")
+@document(
+    "SliceList",
+    "Slices, newest first (filter with ?status=active etc.)",
+    tag="slices",
+    query=("status",),
+)
 @guard(Action.SLICE_READ, per_target=True)
 def list_slices() -> ResponseReturnValue:
     query = visible_slices()
@@ -109,6 +116,7 @@ def show_slice(ref: str) -> ResponseReturnValue:
     "one becomes releasing and a worker takes it down (202)",
     param="ref",
     tag="slices",
+    also=((202, "The slice is releasing: a worker takes it down"),),
 )
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
@@ -128,15 +136,15 @@ def release_slice(ref: str) -> ResponseReturnValue:
 )
 @guard(Action.SLICE_CHANGE, per_target=True)
 def extend_slice(ref: str) -> ResponseReturnValue:
-    body = json_object(("by", "to"))
+    body = parse_body(Extension)
     to = by = None
     try:
-        if "to" in body:
-            to = parse_instant(str(body["to"]))
-        if "by" in body:
-            by = parse_duration(str(body["by"]))
+        if body.to is not None:
+            to = parse_instant(body.to)
+        if body.by is not None:
+            by = parse_duration(body.by)
     except ValueError as exc:
-        field = "to" if "to" in body and to is None else "by"
+        field = "to" if body.to is not None and to is None else "by"
         raise InvalidInput([FieldError(field, str(exc))]) from None
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)

@@ -126,7 +126,7 @@ def test_who_held_a_vlan_from_the_cli(cli_env: dict[str, str], db: Context, tmp_
                        "--at", f"{DAY}T14:00:00Z")  # fmt: skip
     assert out.startswith("nobody held VLAN")
     code, _, err = run(cli_env, "audit", "held", "--vlan", vlan, "--link", "nowhere")
-    assert code == 2 and "link: no link 'nowhere'" in err
+    assert code == 1 and "link: no link 'nowhere'" in err
 
 
 @pytest.mark.parametrize(

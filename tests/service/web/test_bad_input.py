@@ -24,6 +24,7 @@ BGP = (EXAMPLES / "slices" / "bgp-lab.yaml").read_text()
 PASSWORD = "a long enough passphrase"
 BIG = "99999999999999999999999"
 DEEP = "[" * 50_000
+LONG = "0" * 200
 
 
 def _slice(nodes: list[dict[str, Any]], **extra: Any) -> str:
@@ -86,6 +87,10 @@ API_CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("PUT", "/api/v1/quotas/proja", {"json": {"max_nodes": 2**31}}, 422, "max_nodes"),
     ("GET", f"/api/v1/audit?vlan={BIG}", {}, 422, "vlan"),
     ("GET", f"/api/v1/audit/held?vlan={BIG}&link=x", {}, 422, "vlan"),
+    # Names longer than any column: PostgreSQL refused to record them in the audit log.
+    ("PUT", f"/api/v1/quotas/{LONG}", {"json": {"max_nodes": None}}, 404, None),
+    ("DELETE", f"/api/v1/projects/{LONG}/members/x", {}, 404, None),
+    ("PUT", f"/api/v1/projects/{LONG}/members/x", {"json": {"role": "member"}}, 404, None),
     # Deeply nested documents.
     ("POST", "/api/v1/slices", {"data": DEEP}, 422, ""),
     ("POST", "/api/v1/slices", {"data": "a:\n" + "  - " * 2000 + "x\n"}, 422, ""),
@@ -107,7 +112,7 @@ API_CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("POST", "/api/v1/slices", {"data": _slice([{"name": "a"}], description="a\u0000b")},
      422, "description"),
     ("POST", "/api/v1/slices", {"data": '{"name": "\\ud800", "nodes": [{"name": "a"}]}'},
-     422, ""),
+     422, "name"),
     ("POST", "/api/v1/maintenance",
      {"json": {"target_kind": "link", "target": "a\u0000b", "end": "2030-01-01T00:00:00Z",
                "reason": "x"}}, 422, "target"),
