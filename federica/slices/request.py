@@ -26,6 +26,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from federica import documents, inputs
 from federica.errors import FieldError, InvalidInput
@@ -43,7 +44,10 @@ def _whole_number(value: Any) -> Any:
     """JSON's integers: 3 and 3.0 (JSON Schema's "integer" is any number without a
     fraction), never `true` (a bool is an int to Python) nor the string "3"."""
     if isinstance(value, bool | str):
-        raise ValueError("a whole number (not a string or true/false)")
+        kind = "true/false" if isinstance(value, bool) else "a string"
+        raise PydanticCustomError(
+            "int_type", "input should be a valid integer, not {kind}", {"kind": kind}
+        )
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value

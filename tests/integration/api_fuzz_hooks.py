@@ -18,6 +18,8 @@ import schemathesis
 from schemathesis.generation import GenerationMode
 
 PROJECT = "proja"  # the fuzzing admin's project (tests/integration/test_api_fuzz.py)
+# One resource of each kind in examples/topologies/core4.yaml, the facility fuzzed.
+TARGETS = {"pop": "PRG", "device": "prg-mx", "link": "prg-erl", "host": "erl-v2"}
 # The fuzzing admin's own account and token: revoking, disabling or demoting them would
 # turn the rest of the run into a test of 401s.
 OWN = {
@@ -97,7 +99,9 @@ def map_case(context: Any, case: Any) -> Any:
     elif path == "/api/v1/maintenance" and isinstance(body, dict):
         # Now until an hour from now: the window must end after it starts, in the future.
         end = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-        case.body = dict(body, start="now", end=end.isoformat())
+        kind = body.get("target_kind")
+        target = TARGETS.get(kind, body.get("target")) if isinstance(kind, str) else None
+        case.body = dict(body, start="now", end=end.isoformat(), target=target)
     return case
 
 

@@ -71,7 +71,7 @@ def test_schemathesis_finds_nothing(db: Context, settings: Settings, tmp_path: P
                 "--output-sanitize",
                 "true",
             ],
-            cwd=REPO,
+            cwd=tmp_path,  # its own files (.schemathesis/) stay out of the work tree
             env=env
             | {
                 "SCHEMATHESIS_HOOKS": "tests.integration.api_fuzz_hooks",

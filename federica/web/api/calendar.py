@@ -95,7 +95,7 @@ def create_maintenance() -> ResponseReturnValue:
 
 
 @api.delete("/maintenance/<int:window_id>")
-@document("Maintenance", "Cancel a maintenance window", param="window_id", tag="calendar")
+@document("Cancelled", "Cancel a maintenance window", param="window_id", tag="calendar")
 @guard(Action.MAINTENANCE_MANAGE)
 def delete_maintenance(window_id: int) -> ResponseReturnValue:
     with write_session() as s:

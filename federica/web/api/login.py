@@ -95,6 +95,7 @@ def _client() -> Any:
     "Redirect",
     "Sign in at the facility's identity provider (a browser redirect; comes back to the callback)",
     tag="auth",
+    status=302,
 )
 @public
 def oidc_login() -> ResponseReturnValue:

@@ -22,7 +22,7 @@ from federica.slices.lifecycle import SliceStatus
 from federica.slices.request import SliceRequest
 from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
-from federica.web.api import api, models
+from federica.web.api import api, models, responses
 from federica.web.auth import GUARD_ATTR, public
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,23 +94,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "Problem": Problem,
 }
 OBJECTS = {
-    "Extent": "latest_end (ISO 8601) and limited_by (what stops a longer extension)",
-    "Slot": "start, end and the embedding of the earliest window that fits",
     "Calendar": "resource (with capacity), bookings (slice, kind, window, VLAN or "
     "amount) and maintenance over the range",
-    "Maintenance": "id, target_kind (pop|device|link|host), target, start, end, reason",
-    "Quota": "project, vcpu_hours_per_month (null: unlimited), month, used_vcpu_hours",
-    "NewToken": "the token's id, name, prefix, scopes, expiry, and the secret `token` "
-    "(shown only once)",
-    "Token": "id, name, prefix, user, scopes, state (active|expired|revoked), times",
-    "Me": "the caller's account, projects and token scopes",
-    "User": "username, display_name, email, role, active, identities, projects",
-    "Project": "name, description, members (username, role lead|member, source)",
     "Accounting": "period, units, slices (usage each), projects (totals)",
-    "Audit": "id, at, actor, via, address, action, target, slice_id, project, result "
-    "(ok|refused|failed), status, detail",
-    "HeldBy": "vlan, at, held_by: the slices (with project and user) that held it",
-    "Redirect": "a redirect to the identity provider",
 }
 LISTS = {
     f"{name}List": name
@@ -121,6 +107,7 @@ LISTS = {
 def _schemas() -> dict[str, Any]:
     _, top = models_json_schema(
         [(m, "serialization") for m in MODELS.values()]
+        + [(m, "serialization") for m in responses.MODELS.values()]
         + [(m, "validation") for m in models.MODELS.values()],
         ref_template="#/components/schemas/{model}",
     )
@@ -251,9 +238,12 @@ def _text_patterns(schema: Any, name: str = "") -> None:
 
 
 def _responses(op: Operation) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        str(op.status): {"description": op.summary, **_response(op.schema, op.csv)}
-    }
+    success = (
+        {"description": op.summary, "headers": {"Location": {"schema": {"type": "string"}}}}
+        if op.schema == "Redirect"  # a browser redirect: no body
+        else {"description": op.summary, **_response(op.schema, op.csv)}
+    )
+    out: dict[str, Any] = {str(op.status): success}
     for status, what in op.also:
         out[str(status)] = {"description": what, **_response(op.schema)}
     for status, what in PROBLEMS.items():

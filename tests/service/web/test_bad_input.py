@@ -119,8 +119,10 @@ API_CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     # Strict types and duplicate keys.
     ("POST", "/api/v1/slices", {"data": _slice([{"name": "a", "vcpu": True}])},
      422, "nodes[0].vcpu"),
-    ("POST", "/api/v1/slices", {"data": _slice([{"name": "a", "ram_mb": 1024.0}])},
+    ("POST", "/api/v1/slices", {"data": _slice([{"name": "a", "ram_mb": 1024.5}])},
      422, "nodes[0].ram_mb"),
+    ("POST", "/api/v1/slices", {"data": _slice([{"name": "a", "vcpu": "2"}])},
+     422, "nodes[0].vcpu"),
     ("POST", "/api/v1/slices",
      {"data": '{"name": "x", "name": "y", "nodes": [{"name": "a"}]}'}, 422, "name"),
     ("POST", "/api/v1/slices", {"data": "name: x\nnodes: [{name: a, vcpu: 1, vcpu: 8}]\n"},
@@ -249,3 +251,16 @@ def test_the_cli_path_refuses_the_same_instants() -> None:
 def test_a_bearer_with_a_nul_is_refused_without_a_500(world: Context, app: Flask) -> None:
     r = client_as(app, "fed_\u0000x").get("/api/v1/me")
     assert r.status_code == 401
+
+
+def test_booking_beside_a_link_under_maintenance(world: Context, client: FlaskClient) -> None:
+    """Found by the API fuzzer: the embedder looked up the free bandwidth of every link
+    of the static topology, and a link under maintenance has none listed (500)."""
+    r = client.post(
+        "/api/v1/maintenance",
+        json={"target_kind": "link", "target": "prg-erl", "end": "2030-01-01T00:00:00Z",
+              "reason": "fibre work"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    r = client.post("/api/v1/slices", data=_slice([{"name": "a"}], project="proja"))
+    assert r.status_code == 201, r.get_json()
