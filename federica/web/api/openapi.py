@@ -117,17 +117,7 @@ def _schemas() -> dict[str, Any]:
         if name != model.__name__ and model.__name__ in defs:
             defs[name] = defs[model.__name__]
     defs["OpenAPI"] = {"type": "object", "description": "An OpenAPI 3.1 document"}
-    defs["Slice"] = {
-        "type": "object",
-        "description": "A slice: status, window, nodes with "
-        "their V-nodes, circuits with their hops (device, port, VLAN), history",
-    }
     defs["SliceList"] = {"type": "array", "items": {"$ref": "#/components/schemas/Slice"}}
-    defs["Booking"] = {
-        "type": "object",
-        "description": "A booking (or dry run): the slice "
-        "(absent for a dry run), the embedding, timings in ms",
-    }
     for name, text in OBJECTS.items():
         defs[name] = {"type": "object", "description": text}
     defs["MaintenanceList"] = {
@@ -206,7 +196,7 @@ def _query_schema(name: str, kind: str) -> dict[str, Any]:
 
 def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
     params = []
-    for name in rule.arguments:
+    for name in re.findall(r"<(?:[^:>]+:)?([^>]+)>", rule.rule):  # in the path's order
         converter = rule._converters.get(name)
         schema: dict[str, Any] = (
             dict(INTEGER)

@@ -118,7 +118,90 @@ class Extent(BaseModel):
 class Slot(BaseModel):
     start: dt.datetime
     end: dt.datetime
-    embedding: dict[str, Any]
+    embedding: dict[str, Any]  # as a Booking's
+
+
+class Interface(BaseModel):
+    name: str
+    circuit: str
+    address: str | None
+
+
+class SliceNode(BaseModel):
+    name: str
+    kind: str
+    vcpu: int
+    ram_mb: int
+    image: str
+    v_node: str
+    pop: str
+    state: str
+    detail: str
+    interfaces: list[Interface]
+
+
+class SliceCircuit(BaseModel):
+    name: str
+    bandwidth_mbps: int
+    endpoints: list[str]
+    state: str
+    hops: list[dict[str, Any]]  # device, port, VLAN of each hop
+
+
+class HistoryEntry(BaseModel):
+    status: str
+    at: dt.datetime
+    reason: str | None
+
+
+class SliceEvent(BaseModel):
+    kind: str
+    due: dt.datetime
+    done_at: dt.datetime | None
+    result: str | None
+    # Where the worker is with it (pending, retrying, done …), once the worker says.
+    state: str | None = None
+    attempts: int | None = None
+    retry_at: dt.datetime | None = None
+
+
+class Slice(BaseModel):
+    id: int
+    name: str
+    status: str
+    project: str | None
+    owner: str | None
+    description: str
+    start: dt.datetime
+    end: dt.datetime
+    nodes: list[SliceNode]
+    circuits: list[SliceCircuit]
+    gateway: dict[str, Any] | None
+    access: dict[str, Any]
+    history: list[HistoryEntry]
+    events: list[SliceEvent]
+    timings_ms: dict[str, Any]
+    failure_reason: str | None
+
+
+class Embedding(BaseModel):
+    placement: dict[str, str]  # node -> V-node
+    circuits: dict[str, list[dict[str, Any]]]  # circuit -> its hops
+
+
+class Span(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+
+
+class Booking(BaseModel):
+    """A booking, or with dry_run where it would go (then there is no slice)."""
+
+    dry_run: bool
+    embedding: Embedding
+    window: Span
+    timings_ms: dict[str, float]
+    slice: Slice | None = None
 
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -136,5 +219,7 @@ MODELS: dict[str, type[BaseModel]] = {
         HeldBy,
         Extent,
         Slot,
+        Slice,
+        Booking,
     )
 }
