@@ -17,12 +17,14 @@ demo: setup
 test: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

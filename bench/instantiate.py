@@ -26,8 +26,8 @@ from typing import Any
 
 from bench.common import machine, median, p95, record, table
 from federica import migrate
-from federica.app import Context, make_context
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import transaction
 from federica.slices import runner, service
 from federica.slices.lifecycle import SliceStatus

@@ -15,8 +15,8 @@ from typing import Any
 
 from bench.common import machine, median, p95, record, table
 from federica import migrate
-from federica.app import make_context
 from federica.config import Settings
+from federica.context import make_context
 from federica.db import transaction
 from federica.slices import service
 from federica.substrate.inventory import apply_topology

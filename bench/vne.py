@@ -37,6 +37,7 @@ from pathlib import Path
 import networkx as nx
 
 from bench.common import RESULTS, machine, median, p95, record, table
+from bench.grc import GrcKShortest
 from bench.svgplot import line_chart
 from federica.slices.calendar import Booking, Interval, peak_usage
 from federica.slices.coordinated import Coordinated
@@ -51,7 +52,6 @@ from federica.slices.embed import (
     SubstrateView,
     TagPool,
 )
-from federica.slices.grc import GrcKShortest
 from federica.slices.request import CircuitRequest, NodeRequest, SliceRequest
 
 EMBEDDERS: dict[str, type] = {

@@ -6,42 +6,13 @@ import datetime as dt
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings
-from federica.db import make_engine, make_session_factory
+from federica.context import Context, make_context
 from federica.files import write_private
-
-EXTENSION_KEY = "federica"
-
-
-@dataclass
-class Context:
-    """What every request handler needs; one per application."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    read_sessions: sessionmaker[Session]
-
-
-def make_context(settings: Settings, engine: Engine | None = None) -> Context:
-    from federica.slices import usage
-
-    usage.register()  # the inventory must not remove what slices hold (idempotent)
-    engine = engine or make_engine(
-        settings.effective_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    return Context(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        read_sessions=make_session_factory(engine, readonly=True),
-    )
+from federica.web.context import EXTENSION_KEY
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
@@ -55,12 +26,13 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = context or make_context(settings)
     app.secret_key = secret_key(settings)
     # The session cookie carries the portal's sign-in and an OIDC login's state between
-    # two redirects; never readable by scripts, never sent on cross-site posts.
+    # two redirects; never readable by scripts, never sent on cross-site posts, Secure as
+    # FEDERICA_PORTAL_SECURE_COOKIES says (web/portal/session.py).
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="federica_session",
-        SESSION_COOKIE_SECURE=settings.portal_secure_cookies,
+        FEDERICA_PORTAL_SECURE_COOKIES=settings.portal_secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.portal_session_hours),
     )
     register_web(app)

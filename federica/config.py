@@ -48,6 +48,11 @@ class Settings:
     # worker may take the event over (a worker that died).
     worker_poll_s: float = 1.0
     worker_lease_s: int = 300
+    # An event whose handler raises is tried this many times in all, waiting between
+    # attempts (doubling from the first wait, up to the longest); then it is given up.
+    worker_max_attempts: int = 5
+    worker_retry_first_s: float = 10.0
+    worker_retry_longest_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"
@@ -55,6 +60,21 @@ class Settings:
     libvirt_pool: str = "default"
     libvirt_networking: str = "ovs"  # ovs | bridge
     libvirt_bridge: str = "br-uplink"  # ovs: the uplink trunk's bridge; bridge: "br{vlan}"
+
+    # Monitoring (`federica monitor`): every device's SNMP agent is polled this often (s);
+    # one request waits this long (s) and is retried this many times; at most this many
+    # devices at once; a device that stops answering is tried again after 1, 2, 4 … up to
+    # this many intervals. SNMP credential sets (YAML; see docs/operator-guide.md).
+    monitor_interval_s: float = 30.0
+    snmp_timeout_s: float = 2.0
+    snmp_retries: int = 1
+    snmp_concurrency: int = 200
+    snmp_max_backoff_intervals: int = 10
+    snmp_credentials_file: Path | None = None
+    # How long rates are kept: raw (one per poll), 5-minute and hourly averages (hours).
+    monitor_raw_hours: int = 24
+    monitor_5min_hours: int = 30 * 24
+    monitor_1h_hours: int = 365 * 24
 
     # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
     # kept in data_dir/secret_key (0600), shared by every process on this data directory.
@@ -64,8 +84,9 @@ class Settings:
     token_max_days: int = 365
     # The portal's browser sessions: a signed-in browser holds a session token this long.
     portal_session_hours: int = 12
-    # Send the portal's cookies only over HTTPS (set it behind a TLS proxy).
-    portal_secure_cookies: bool = False
+    # Send the portal's cookies only over HTTPS: auto (unless the portal is reached on a
+    # loopback address), true, or false (plain HTTP on another address: testing only).
+    portal_secure_cookies: str = "auto"
     # Password logins: failures allowed per username and per client address in the window.
     login_window_min: int = 15
     login_max_failures: int = 5
@@ -83,6 +104,17 @@ class Settings:
     oidc_projects_claim: str = ""
     # The callback URL registered at the provider; empty: derived from the request.
     oidc_redirect_url: str = ""
+
+    def __post_init__(self) -> None:
+        mode = str(self.portal_secure_cookies).strip().lower()
+        spelled = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}
+        mode = spelled.get(mode, mode)
+        if mode not in {"auto", "true", "false"}:
+            raise SettingsError(
+                f"{ENV_PREFIX}PORTAL_SECURE_COOKIES: auto, true or false, "
+                f"not {self.portal_secure_cookies!r}"
+            )
+        object.__setattr__(self, "portal_secure_cookies", mode)
 
     @property
     def effective_database_url(self) -> str:

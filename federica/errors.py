@@ -6,8 +6,17 @@ the web layer renders them as RFC 9457 problem documents (application/problem+js
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
+
+
+def shown(value: object, limit: int = 64) -> str:
+    """A caller's value quoted for a message, cut to `limit` characters: a 300,000-byte
+    name is not echoed back whole."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
 
 
 @dataclass(frozen=True)
@@ -124,3 +133,37 @@ class TooManyRequests(FedericaError):
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail, retry_after_s=retry_after_s)
         self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class ServiceUnavailable(FedericaError):
+    status = 503
+    title = "Try again"
+    type_slug = "unavailable"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+def correlation_id() -> str:
+    """A short reference that ties a response (or a recorded failure) to its log lines."""
+    return uuid.uuid4().hex[:12]
+
+
+class InternalError(FedericaError):
+    """A bug caught where it surfaced: the caller gets a reference, only the log gets the
+    exception (its text may hold SQL and its parameters)."""
+
+    def __init__(self, detail: str, correlation_id: str) -> None:
+        super().__init__(
+            f"{detail}; the operators can find it in the log under {correlation_id}",
+            correlation_id=correlation_id,
+        )
+        self.correlation_id = correlation_id
+
+
+def log_internal(logger: logging.Logger, detail: str) -> InternalError:
+    """Log the exception being handled under a new correlation id; the error to raise."""
+    ref = correlation_id()
+    logger.exception("%s [ref %s]", detail, ref)
+    return InternalError(detail, ref)

@@ -9,6 +9,12 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.monitoring.models import (
+    InterfaceRate,
+    MonitoredDevice,
+    MonitoredInterface,
+    RollupMark,
+)
 from federica.revision import Revision
 from federica.slices.models import (
     MaintenanceWindow,
@@ -37,10 +43,13 @@ __all__ = [
     "ComputeHost",
     "Device",
     "Identity",
+    "InterfaceRate",
     "Link",
     "LoginFailure",
     "MaintenanceWindow",
     "Membership",
+    "MonitoredDevice",
+    "MonitoredInterface",
     "PeerFacility",
     "Pop",
     "Port",
@@ -48,6 +57,7 @@ __all__ = [
     "ProjectQuota",
     "Reservation",
     "Revision",
+    "RollupMark",
     "Slice",
     "SliceCircuit",
     "SliceEvent",

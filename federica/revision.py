@@ -34,16 +34,23 @@ def bump_reading(session: Session, name: str, other: str) -> tuple[int, int]:
     """Bump `name` as `bump` does and read counter `other` in the same statement (one
     round trip on the booking path, which needs the substrate's revision too)."""
     # Plain SQL: SQLAlchemy's statement handling would cost more than the query here.
-    row = driver_sql(
-        session.connection(),
+    bump_sql = (
         "UPDATE revisions SET value = value + 1 WHERE name = ? "
-        "RETURNING value, (SELECT o.value FROM revisions AS o WHERE o.name = ?)",
-        (name, other),
-    ).first()
-    if row is None:  # first use of this counter (migrations also seed the known ones)
-        session.add(Revision(name=name, value=1))
-        session.flush()
-        return 1, current(session, other)
+        "RETURNING value, (SELECT o.value FROM revisions AS o WHERE o.name = ?)"
+    )
+    conn = session.connection()
+    row = driver_sql(conn, bump_sql, (name, other)).first()
+    if row is None:
+        # First use of this counter (migrations seed the known ones). Writers that race
+        # here all create it without error (the losers wait for the winner's commit on
+        # PostgreSQL), then bump it one after the other.
+        driver_sql(
+            conn,
+            "INSERT INTO revisions (name, value) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        row = driver_sql(conn, bump_sql, (name, other)).first()
+        assert row is not None
     return int(row[0]), int(row[1] or 0)
 
 

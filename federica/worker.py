@@ -15,15 +15,22 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from federica.app import Context
-from federica.db import transaction, utcnow
+from federica.aaa import audit
+from federica.aaa.models import Role
+from federica.aaa.policy import Principal
+from federica.context import Context
+from federica.db import transaction
+from federica.errors import correlation_id
 from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind
-from federica.slices.models import SliceEvent
+from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import Provisioner
 from federica.substrate import devices
 from federica.substrate.drivers import registry
@@ -33,6 +40,29 @@ from federica.substrate.drivers.pool import DriverPool
 from federica.substrate.gateway import Gateways
 
 log = logging.getLogger(__name__)
+_OUTCOMES = {"active": "started, active", "ended": "ended, everything removed"}
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    kind: EventKind
+    attempts: int
+    slice_id: int
+    slice_name: str
+    project: str | None
+
+    def __str__(self) -> str:
+        return f"slice {self.slice_id} ({self.slice_name}) {self.kind.value} event {self.id}"
+
+
+def _summary(exc: Exception) -> str:
+    """What the slice's owner may read about an exception. A database error's text holds
+    SQL and its parameters: the log has it, the summary only names it."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"a database error ({type(exc).__name__})"
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
@@ -41,7 +71,7 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
     def make(name: str) -> DeviceDriver:
         with transaction(ctx.read_sessions) as s:
             (target,) = devices.targets(s, ctx.settings, [name])
-        return registry.create(target)
+        return registry.create(ctx.device_drivers, target)
 
     pool = DriverPool(make)
 
@@ -50,7 +80,9 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
 
     prov = Provisioner(
         checkout,
-        lambda driver, host: compute_registry.create(driver, host, ctx.settings),
+        lambda driver, host: compute_registry.create(
+            ctx.compute_drivers, driver, host, ctx.settings
+        ),
         gateway=Gateways(ctx.settings.gateway_dir),
         confirm_timeout_s=ctx.settings.netconf_confirm_timeout_s,
     )
@@ -64,7 +96,7 @@ class Worker:
         provisioner: Provisioner | None = None,
         *,
         name: str | None = None,
-        now: Callable[[], dt.datetime] = utcnow,
+        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.ctx = ctx
         self.pool: DriverPool | None = None
@@ -72,10 +104,11 @@ class Worker:
             provisioner, self.pool = default_provisioner(ctx)
         self.provisioner = provisioner
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.now = now
+        self.now = now or ctx.now  # the context's clock unless a test brings its own
         self.lease = dt.timedelta(seconds=ctx.settings.worker_lease_s)
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()
+        self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
 
     def run_once(self) -> int:
         """Claim and run what is due; returns how many events were handled."""
@@ -85,35 +118,101 @@ class Worker:
             with transaction(self.ctx.sessions) as s:
                 claimed = events.claim(s, self.name, self.now(), self.lease)
             for event_id in claimed:
-                self._handle(event_id)
+                try:
+                    self._handle(event_id)
+                except Exception:  # e.g. the database went away: the lease brings it back
+                    log.exception("event %d: not handled; retried when its lease ends", event_id)
             return len(claimed)
         finally:
             self._busy.release()
 
     def _handle(self, event_id: int) -> None:
         with transaction(self.ctx.read_sessions) as s:
-            ev = s.get(SliceEvent, event_id)
-            assert ev is not None
-            kind, slice_id = ev.kind, ev.slice_id
+            row = s.execute(
+                select(SliceEvent.kind, SliceEvent.attempts, Slice.id, Slice.name, Slice.project)
+                .join(Slice, SliceEvent.slice_id == Slice.id)
+                .where(SliceEvent.id == event_id)
+            ).one()
+        ev = _Claimed(event_id, *row)
+        limit = self.ctx.settings.worker_max_attempts
+        if ev.attempts > limit:
+            # Claimed again after every try ran out its lease: its worker died (or hung)
+            # each time. Running it once more would likely do the same.
+            self._give_up(ev, f"its worker stopped {ev.attempts - 1} times while running it")
+            return
         try:
-            if kind is EventKind.START:
-                result = runner.start(self.ctx.sessions, self.provisioner, slice_id, self.now)
-            elif kind is EventKind.END:
-                result = runner.end(self.ctx.sessions, self.provisioner, slice_id, self.now)
+            if ev.kind is EventKind.START:
+                result = runner.start(self.ctx.sessions, self.provisioner, ev.slice_id, self.now)
+            elif ev.kind is EventKind.END:
+                result = runner.end(self.ctx.sessions, self.provisioner, ev.slice_id, self.now)
             else:
-                result = runner.warn(self.ctx.sessions, slice_id, self.now)
-        except Exception as exc:  # keep the loop alive; the lease lets it be retried
-            log.exception("event %d (%s of slice %d) failed", event_id, kind.value, slice_id)
-            result = f"error: {exc!r}"
-            with transaction(self.ctx.sessions) as s:
-                ev = s.get(SliceEvent, event_id)
-                if ev is not None:
-                    ev.result = result[:2000]
+                result = runner.warn(self.ctx.sessions, ev.slice_id, self.now)
+        except Exception as exc:  # the loop goes on; the event is retried, then given up
+            self._attempt_failed(ev, exc)
             return
         with transaction(self.ctx.sessions) as s:
             if not events.finish(s, event_id, self.name, self.now(), result):
-                log.warning("event %d: lease lost before it was recorded (%s)", event_id, result)
-        log.info("event %d %s slice %d: %s", event_id, kind.value, slice_id, result)
+                log.warning("%s: lease lost before it was recorded (%s)", ev, result)
+                return
+        self._report(ev, result)
+
+    def _attempt_failed(self, ev: _Claimed, exc: Exception) -> None:
+        settings = self.ctx.settings
+        ref = correlation_id()
+        why = f"{_summary(exc)} (log reference {ref})"
+        at = self.now()
+        retry_at = at + events.backoff(
+            ev.attempts, settings.worker_retry_first_s, settings.worker_retry_longest_s
+        )
+        with transaction(self.ctx.read_sessions) as s:
+            end_at = events.end_due(s, ev.slice_id) if ev.kind is not EventKind.END else None
+        # Never past the end: a start still retrying then would hold the end up.
+        last = ev.attempts >= settings.worker_max_attempts or (
+            end_at is not None and retry_at >= end_at
+        )
+        log.error(
+            "%s: attempt %d of %d raised [ref %s]%s",
+            ev,
+            ev.attempts,
+            settings.worker_max_attempts,
+            ref,
+            "" if last else f"; next attempt at {retry_at:%H:%M:%S} UTC",
+            exc_info=exc,
+        )
+        if last:
+            self._give_up(ev, f"{ev.attempts} attempts failed, the last with {why}")
+            return
+        note = f"attempt {ev.attempts} failed: {why}; next at {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+        with transaction(self.ctx.sessions) as s:
+            if not events.retry_later(s, ev.id, self.name, retry_at, note):
+                log.warning("%s: lease lost before the failed attempt was recorded", ev)
+
+    def _give_up(self, ev: _Claimed, why: str) -> None:
+        result = runner.give_up(
+            self.ctx.sessions, self.provisioner, ev.id, self.name, self.now, why
+        )
+        self._report(ev, result)
+
+    def _report(self, ev: _Claimed, result: str) -> None:
+        """What happened to the slice, in the log and (when it failed) the audit log,
+        which its owner's project and the operators read."""
+        failed = result.startswith(events.FAILED)
+        if failed or result == runner.LEASE_LOST:
+            log.warning("%s: %s", ev, result)
+        else:
+            log.info("%s: %s", ev, _OUTCOMES.get(result, result))
+        if failed:
+            audit.record(
+                self.ctx.sessions,
+                self.principal,
+                f"slice.{ev.kind.value}",
+                status=500,
+                target=f"slice {ev.slice_name}",
+                slice_id=ev.slice_id,
+                project=ev.project,
+                detail={"event": ev.id, "attempts": ev.attempts, "result": result[:500]},
+                at=self.now(),
+            )
 
     def start(self) -> None:
         sched = BackgroundScheduler(timezone="UTC")

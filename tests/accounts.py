@@ -12,7 +12,7 @@ from sqlalchemy import select
 from federica.aaa import accounts, tokens
 from federica.aaa.models import Project, ProjectRole, Role
 from federica.aaa.policy import Scope
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 
 

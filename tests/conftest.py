@@ -20,10 +20,10 @@ from sqlalchemy import Engine, delete
 
 from federica import migrate
 from federica.aaa import append_only
-from federica.app import Context, create_app, make_context
+from federica.app import create_app
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import Base, make_engine
-from federica.slices.index import drop_index
 
 # The shared driver suites are plain modules: let pytest explain their failed asserts.
 pytest.register_assert_rewrite("tests.driver_conformance", "tests.compute_conformance")
@@ -88,7 +88,6 @@ def db(settings: Settings, migrated_engine: Engine) -> Iterator[Context]:
     with migrated_engine.begin() as conn, append_only.suspended(conn):
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(delete(table))
-    drop_index(migrated_engine)
 
 
 @pytest.fixture

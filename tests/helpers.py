@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, func, select
 
-from federica.app import Context
+from federica.context import Context
 from federica.db import Base, transaction
 from federica.substrate.inventory import LoadReport, apply_topology
 from federica.substrate.topology import parse_topology
@@ -18,9 +18,10 @@ def load_file(db: Context, path: Path) -> LoadReport:
         return apply_topology(s, topo)
 
 
-# What a refused request still writes, by design: the audit log records every attempt,
-# failed logins count towards the rate limit, and a token notes when it was last used.
-RECORDS = {"audit_log", "login_failures", "api_tokens"}
+# What a refused request still writes, by design: the audit log records every attempt
+# (anonymous ones are counted), failed logins count towards the rate limit, and a token
+# notes when it was last used.
+RECORDS = {"audit_log", "anonymous_requests", "login_failures", "api_tokens"}
 
 
 def _state_tables() -> list[Table]:
@@ -32,6 +33,16 @@ def row_counts(db: Context) -> dict[str, int]:
     not the records of attempts to change it)."""
     with transaction(db.read_sessions) as s:
         return {t.name: s.scalar(select(func.count()).select_from(t)) or 0 for t in _state_tables()}
+
+
+def records(db: Context) -> tuple[int, int]:
+    """(audit rows, anonymous requests counted): each refused request adds one to one."""
+    from federica.aaa.models import AnonymousRequest, AuditEntry
+
+    with transaction(db.read_sessions) as s:
+        rows = s.scalar(select(func.count()).select_from(AuditEntry)) or 0
+        counted = s.scalar(select(func.coalesce(func.sum(AnonymousRequest.count), 0))) or 0
+    return rows, int(counted)
 
 
 def table_dump(db: Context) -> dict[str, list[tuple[object, ...]]]:

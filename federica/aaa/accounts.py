@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federica import inputs
-from federica.aaa import passwords
+from federica.aaa import passwords, tokens
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
-from federica.errors import Conflict, FieldError, InvalidInput, NotFound
+from federica.db import utcnow
+from federica.errors import Conflict, FieldError, InvalidInput, NotFound, shown
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -84,13 +85,16 @@ def create_user(
 
 
 def get_user(session: Session, ref: int | str) -> User:
+    # A reference no account can have (too long, NUL, beyond an id …) is not looked up:
+    # a database may refuse it as a parameter, and the answer is known.
+    user: User | None = None
     if isinstance(ref, int) or inputs.looks_like_id(ref):
         user_id = inputs.id_or_none(ref)
         user = session.get(User, user_id) if user_id is not None else None
-    else:
+    elif USERNAME.fullmatch(normalise_username(ref)):
         user = session.scalar(select(User).where(User.username == normalise_username(ref)))
     if user is None:
-        raise NotFound(f"no user {ref!r}")
+        raise NotFound(f"no user {shown(ref)}")
     return user
 
 
@@ -104,14 +108,24 @@ def update_user(
     display_name: str | None = None,
     email: str | None = None,
 ) -> User:
-    if role is not None:
-        user.role = _role(role)
+    """Checks every field before changing any. The account's tokens follow at once: a new
+    password (a reset after a suspected theft, say) or disabling revokes them all; a new
+    role narrows them to the scopes it allows (so promoting the account again later does
+    not bring a dropped scope back)."""
+    chosen = _role(role) if role is not None else None
+    if password is not None:
+        passwords.check_strength(password)
+    _check_profile(display_name, email)
+    now = utcnow()
+    if chosen is not None:
+        user.role = chosen
+        tokens.narrow_to_role(session, user, now)
     if active is not None:
         user.active = active
     if password is not None:
-        passwords.check_strength(password)
         user.password_hash = passwords.hash_password(password)
-    _check_profile(display_name, email)
+    if password is not None or active is False:
+        tokens.revoke_all(session, user, now)
     if display_name is not None:
         user.display_name = display_name
     if email is not None:
@@ -162,9 +176,13 @@ def create_project(
 
 
 def get_project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+    project = (
+        session.scalar(select(Project).where(Project.name == name))
+        if PROJECT.fullmatch(name)  # no project has another name: not looked up
+        else None
+    )
     if project is None:
-        raise NotFound(f"no project {name!r}")
+        raise NotFound(f"no project {shown(name)}")
     return project
 
 

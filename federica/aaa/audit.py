@@ -1,6 +1,11 @@
 """The audit log: record every state-changing action; search it; and answer "who held
 VLAN v on link L (or port P) at time t?" in one query over the reservations, which keep
-what each slice held (a released slice's reservations end when it was released)."""
+what each slice held (a released slice's reservations end when it was released).
+
+Whatever a request carried, its entry fits its columns: every field is cut to its
+column's size and its control characters are escaped before it is stored (PostgreSQL
+refuses NUL), and the detail is bounded, so recording never fails on the input it
+describes. Anonymous misses are counted, not recorded (`count_anonymous`)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from federica import inputs
-from federica.aaa.models import AuditEntry, User
+from federica.aaa.models import AnonymousRequest, AuditEntry, User
 from federica.aaa.policy import Principal
 from federica.db import utcnow
 from federica.errors import FieldError, InvalidInput, NotFound
@@ -21,6 +27,12 @@ from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Device, Link, Port
 
 VLAN_KINDS = (ReservationKind.LINK_VLAN, ReservationKind.PORT_VLAN)
+# Longest text value kept in an entry's detail, items kept of a list or mapping, and the
+# whole detail's size (JSON).
+DETAIL_TEXT = 500
+DETAIL_ITEMS = 20
+DETAIL_BYTES = 8000
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def result_of(status: int) -> str:
@@ -49,19 +61,107 @@ def record(
         s.add(
             AuditEntry(
                 at=at or utcnow(),
-                actor=who.username if who is not None else "anonymous",
+                actor=text(who.username if who is not None else "anonymous", 100),
                 actor_id=who.user_id if who is not None else None,
-                via=via or (who.via if who is not None else "api"),
-                address=(address or (who.address if who is not None else ""))[:64],
-                action=action[:64],
-                target=inputs.printable(target)[:200],
-                slice_id=slice_id,
-                project=inputs.printable(project)[:64] if project is not None else None,
+                via=text(via or (who.via if who is not None else "api"), 16),
+                address=text(address or (who.address if who is not None else ""), 64),
+                action=text(action, 64),
+                target=text(target, 200),
+                slice_id=slice_id if slice_id is None or 0 < slice_id < 2**31 else None,
+                project=text(project, 64) if project is not None else None,
                 result=result_of(status),
                 status=status,
-                detail=json.dumps(detail or {}, sort_keys=True, default=str),
+                detail=bounded_detail(detail or {}),
             )
         )
+
+
+def text(value: str, limit: int) -> str:
+    """At most `limit` characters, control characters and lone surrogates escaped."""
+    cut = value[:limit]
+    if cut.isprintable():
+        return cut
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)[:limit]
+
+
+def _bounded(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return text(value, DETAIL_TEXT)
+    if depth < 3 and isinstance(value, dict):
+        items = list(value.items())[:DETAIL_ITEMS]
+        return {text(str(k), 64): _bounded(v, depth + 1) for k, v in items}
+    if depth < 3 and isinstance(value, list | tuple | set | frozenset):
+        return [_bounded(v, depth + 1) for v in list(value)[:DETAIL_ITEMS]]
+    return text(str(value), DETAIL_TEXT)
+
+
+def bounded_detail(detail: dict[str, Any]) -> str:
+    """The detail as JSON (ASCII: any character survives any database), at most
+    DETAIL_BYTES long and still JSON."""
+    dumped = json.dumps(_bounded(detail, 0), sort_keys=True)
+    if len(dumped) <= DETAIL_BYTES:
+        return dumped
+    return json.dumps({"truncated": dumped[: DETAIL_BYTES // 2]})
+
+
+def count_anonymous(
+    sessions: sessionmaker[Session],
+    *,
+    method: str,
+    route: str,
+    status: int,
+    address: str,
+    at: dt.datetime | None = None,
+) -> None:
+    """One more anonymous request of this kind today (one row per day, method, route and
+    status, whatever the caller sends: the table cannot be flooded)."""
+    at = at or utcnow()
+    values = {
+        "day": at.date(),
+        "method": method if method in METHODS else "OTHER",
+        "route": text(route, 64),
+        "status": status,
+        "count": 1,
+        "last_at": at,
+        "last_address": text(address, 64),
+    }
+    with sessions() as s, s.begin():
+        postgres = s.get_bind().dialect.name == "postgresql"
+        insert = postgresql.insert if postgres else sqlite.insert
+        stmt = insert(AnonymousRequest).values(**values)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["day", "method", "route", "status"],
+                set_={
+                    "count": AnonymousRequest.count + 1,
+                    "last_at": stmt.excluded.last_at,
+                    "last_address": stmt.excluded.last_address,
+                },
+            )
+        )
+
+
+def anonymous_counts(session: Session, since: dt.date | None = None) -> list[dict[str, Any]]:
+    """The counted anonymous requests, newest day first."""
+    query = select(AnonymousRequest).order_by(
+        AnonymousRequest.day.desc(), AnonymousRequest.count.desc()
+    )
+    if since is not None:
+        query = query.where(AnonymousRequest.day >= since)
+    return [
+        {
+            "day": r.day.isoformat(),
+            "method": r.method,
+            "route": r.route,
+            "status": r.status,
+            "count": r.count,
+            "last_at": r.last_at.isoformat(),
+            "last_address": r.last_address,
+        }
+        for r in session.scalars(query)
+    ]
 
 
 @dataclass(frozen=True)

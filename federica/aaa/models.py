@@ -6,8 +6,10 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -17,20 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from federica.aaa.roles import ProjectRole, Role
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 
-
-class Role(enum.StrEnum):
-    """A person's facility-wide role. Leading a project is per project (Membership)."""
-
-    RESEARCHER = "researcher"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-
-
-class ProjectRole(enum.StrEnum):
-    LEAD = "lead"
-    MEMBER = "member"
+__all__ = ["ProjectRole", "Role"]
 
 
 class User(Base):
@@ -102,9 +94,16 @@ class Membership(Base):
     user: Mapped[User] = relationship(back_populates="memberships")
 
 
+class TokenKind(enum.StrEnum):
+    API = "api"  # a bearer token (Authorization header): scripts, the CLI
+    SESSION = "session"  # a portal browser's session id (its cookie only, never a bearer)
+
+
 class ApiToken(Base):
-    """A bearer token for scripts and the CLI. Only its SHA-256 is stored: the secret has
-    256 random bits, so a fast hash suffices and lookup is one indexed equality."""
+    """A bearer token for scripts and the CLI, or a portal browser's session. Only its
+    SHA-256 is stored: the secret has 256 random bits, so a fast hash suffices and lookup
+    is one indexed equality. A token made with another token (or in a portal session) is
+    that one's child: it expires no later, holds no more scopes, and is revoked with it."""
 
     __tablename__ = "api_tokens"
 
@@ -118,6 +117,12 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), default=None, index=True
+    )
+    kind: Mapped[TokenKind] = mapped_column(
+        str_enum(TokenKind, "token_kind"), default=TokenKind.API, server_default="api"
+    )
 
     user: Mapped[User] = relationship()
 
@@ -161,3 +166,21 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (CheckConstraint("result IN ('ok', 'refused', 'failed')", name="result"),)
+
+
+class AnonymousRequest(Base):
+    """Anonymous state-changing requests that were refused (no or a bad credential, an
+    unknown route), counted per day, method, route and status instead of one audit row
+    each: a caller without an account cannot grow the append-only log. An ordinary table:
+    the operators may delete old days (docs/aaa.md)."""
+
+    __tablename__ = "anonymous_requests"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    method: Mapped[str] = mapped_column(String(8), primary_key=True)
+    route: Mapped[str] = mapped_column(String(64), primary_key=True)  # endpoint, or "unknown"
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last caller's address, for a first look at who is knocking.
+    last_address: Mapped[str] = mapped_column(String(64), default="")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from federica.aaa.models import Role
+from federica.aaa.roles import Role
 
 
 class Scope(enum.StrEnum):
@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     ACCOUNT_READ = "account.read"  # one's own account and tokens
     TOKEN_OWN = "token.own"  # noqa: S105  (one's own tokens and account; no secret)
     AUDIT_READ = "audit.read"
+    MONITORING_READ = "monitoring.read"  # the facility's devices, ports and links over time
 
 
 # The scope an action needs from a token.
@@ -67,6 +68,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.ACCOUNT_READ: Scope.READ,
     Action.TOKEN_OWN: Scope.PROJECTS,
     Action.AUDIT_READ: Scope.READ,
+    Action.MONITORING_READ: Scope.READ,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -96,6 +98,7 @@ _OPERATOR = (
         Action.QUOTA_MANAGE,
         Action.USER_READ,
         Action.AUDIT_READ,
+        Action.MONITORING_READ,
     }
 )
 _ADMIN = set(Action)
@@ -170,6 +173,8 @@ def _by_role(who: Principal, action: Action, project: str | None, owner_id: int 
             return Decision(True)
         if project in who.projects and action in _MEMBER:
             return Decision(True)
+        if action in _LEAD and project in who.projects:
+            return Decision(False, f"only the leads of project {project!r} may change its members")
         if action in _LEAD:
             return Decision(False, f"you are not a member of project {project!r}")
     return Decision(False, f"{who.role.value}s may not {_describe(action)}")
@@ -178,6 +183,19 @@ def _by_role(who: Principal, action: Action, project: str | None, owner_id: int 
 def _describe(action: Action) -> str:
     noun, _, verb = action.value.partition(".")
     return f"{verb} {noun}s" if verb in {"read", "manage"} else f"{verb} {noun}"
+
+
+def can_see(who: Principal | None, project: str | None, owner_id: int | None = None) -> bool:
+    """May `who` learn that a thing of `project` (booked by `owner_id`) exists at all? The
+    facility's staff, the project's members, the person who booked it. Where not, the web
+    answers as if it did not exist (404), so ids and names cannot be probed."""
+    if who is None:
+        return False
+    if who.role in (Role.ADMIN, Role.OPERATOR):
+        return True
+    if owner_id is not None and owner_id == who.user_id:
+        return True
+    return project is not None and project in who.projects
 
 
 def allowed_projects(who: Principal) -> frozenset[str] | None:

@@ -1,4 +1,12 @@
-"""API tokens: scoped, expiring, revocable, stored hashed, shown once."""
+"""API tokens: scoped, expiring, revocable, stored hashed, shown once.
+
+A token made with another token (its parent: the API token that called POST /tokens, or
+the portal session whose form was used) never outlives it, never holds a scope it lacks,
+and is revoked with it, so a stolen short-lived credential cannot be turned into a
+long-lived one. A portal session is a token of kind "session": the browser's cookie, never
+a bearer token. Changes to the account act on its tokens at once: a new password and
+disabling revoke them all, a new role narrows their scopes to what it allows.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from federica.aaa.models import ApiToken, User
+from federica.aaa.models import ApiToken, TokenKind, User
 from federica.aaa.policy import DEFAULT_SCOPES, Scope
-from federica.errors import FieldError, InvalidInput, NotFound, Unauthorized
+from federica.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 
 PREFIX = "fed_"
+SESSION_PREFIX = "fes_"  # a portal session id: refused as a bearer token
+PREFIXES = {TokenKind.API: PREFIX, TokenKind.SESSION: SESSION_PREFIX}
 # last_used_at is written at most this often per token: a busy script must not turn
 # every read into a write.
 TOUCH_EVERY = dt.timedelta(minutes=5)
@@ -67,8 +77,11 @@ def issue(
     lifetime: dt.timedelta,
     max_lifetime: dt.timedelta,
     now: dt.datetime,
+    parent: ApiToken | None = None,
+    kind: TokenKind = TokenKind.API,
 ) -> tuple[ApiToken, str]:
-    """A new token and its secret, which is never stored and cannot be shown again."""
+    """A new token and its secret, which is never stored and cannot be shown again.
+    With a parent: no scope it lacks, no later expiry (InvalidInput naming the field)."""
     if not 1 <= len(name) <= 64:
         raise InvalidInput([FieldError("name", "1 to 64 characters")])
     if lifetime <= dt.timedelta(0):
@@ -77,11 +90,28 @@ def issue(
         raise InvalidInput(
             [FieldError("expires_in_days", f"at most {max_lifetime.days} days on this facility")]
         )
-    secret = PREFIX + secrets.token_urlsafe(32)
+    if parent is not None:
+        if parent.user_id != user.id:
+            raise ValueError("a token's parent belongs to the same account")
+        if not scopes <= scopes_of(parent):
+            raise Forbidden("a token can only create tokens with a subset of its own scopes")
+        if now + lifetime > parent.expires_at:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "expires_in_days",
+                        f"at most until {parent.expires_at:%Y-%m-%d %H:%M} UTC, when the "
+                        f"{_noun(parent)} that creates it ends",
+                    )
+                ]
+            )
+    secret = PREFIXES[kind] + secrets.token_urlsafe(32)
     token = ApiToken(
         user=user,
+        parent_id=parent.id if parent is not None else None,
+        kind=kind,
         name=name,
-        prefix=secret[: len(PREFIX) + 6],
+        prefix=secret[: len(PREFIXES[kind]) + 6],
         token_hash=digest(secret),
         scopes=" ".join(sorted(s.value for s in scopes)),
         created_at=now,
@@ -92,15 +122,42 @@ def issue(
     return token, secret
 
 
-def resolve(session: Session, secret: str, now: dt.datetime) -> ApiToken:
-    """The live token for a secret; Unauthorized naming why not (an unknown secret says
-    nothing more than that)."""
+def _noun(token: ApiToken) -> str:
+    return "portal session" if token.kind is TokenKind.SESSION else "token"
+
+
+def child_lifetime(
+    parent: ApiToken | None, wanted: dt.timedelta | None, default: dt.timedelta, now: dt.datetime
+) -> dt.timedelta:
+    """The lifetime asked for; none asked: the default, cut to the parent's remaining life."""
+    if wanted is not None:
+        return wanted
+    if parent is None:
+        return default
+    return min(default, parent.expires_at - now)
+
+
+def child_scopes(
+    raw: Iterable[str] | str | None, user: User, parent: ApiToken | None
+) -> frozenset[Scope]:
+    """The scopes asked for (each one the role allows); none asked: the parent's (or,
+    without a parent, all the role allows)."""
+    if raw is None and parent is not None:
+        return scopes_of(parent) & DEFAULT_SCOPES[user.role]
+    return parse_scopes(raw, user)
+
+
+def resolve(
+    session: Session, secret: str, now: dt.datetime, kind: TokenKind = TokenKind.API
+) -> ApiToken:
+    """The live token of `kind` for a secret; Unauthorized naming why not (an unknown
+    secret, or one of the other kind, says nothing more than that)."""
     token = (
         session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
-        if secret.startswith(PREFIX) and len(secret) < 200
+        if secret.startswith(PREFIXES[kind]) and len(secret) < 200
         else None
     )
-    if token is None:
+    if token is None or token.kind is not kind:
         raise Unauthorized("the API token is not valid")
     if token.revoked_at is not None:
         raise Unauthorized("the API token was revoked")
@@ -120,18 +177,56 @@ def scopes_of(token: ApiToken) -> frozenset[Scope]:
 
 
 def get(session: Session, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    # An id no row can have is not sent to the database (SQLite refuses ints over 2**63).
+    token = session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if token is None:
         raise NotFound(f"no token {token_id}")
     return token
 
 
 def revoke(session: Session, token: ApiToken, now: dt.datetime) -> ApiToken:
-    """Idempotent."""
+    """The token and every token made with it (and with those, …). Idempotent."""
     if token.revoked_at is None:
         token.revoked_at = now
-        session.flush()
+    level = [token.id]
+    while level:
+        children = list(session.scalars(select(ApiToken).where(ApiToken.parent_id.in_(level))))
+        for child in children:
+            if child.revoked_at is None:
+                child.revoked_at = now
+        level = [c.id for c in children]
+    session.flush()
     return token
+
+
+def revoke_all(session: Session, user: User, now: dt.datetime) -> int:
+    """Every live token of the account (a new password, a disabled account); how many."""
+    live = _live(session, user.id)
+    for token in live:
+        token.revoked_at = now
+    session.flush()
+    return len(live)
+
+
+def narrow_to_role(session: Session, user: User, now: dt.datetime) -> None:
+    """Every live token keeps only the scopes the account's (new) role allows; one left
+    with none is revoked. Children stay within their parents: both lose the same scopes."""
+    allowed = DEFAULT_SCOPES[user.role]
+    for token in _live(session, user.id):
+        kept = scopes_of(token) & allowed
+        if not kept:
+            token.revoked_at = now
+        elif kept != scopes_of(token):
+            token.scopes = " ".join(sorted(x.value for x in kept))
+    session.flush()
+
+
+def _live(session: Session, user_id: int) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        )
+    )
 
 
 def of_user(session: Session, user_id: int) -> list[ApiToken]:
@@ -154,6 +249,8 @@ def describe(token: ApiToken, now: dt.datetime) -> dict[str, Any]:
         "prefix": token.prefix,
         "user": token.user.username,
         "scopes": token.scopes.split(),
+        "kind": token.kind.value,
+        "parent_id": token.parent_id,
         "state": state,
         "created_at": token.created_at.isoformat(),
         "expires_at": token.expires_at.isoformat(),

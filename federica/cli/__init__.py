@@ -11,8 +11,8 @@ import click
 
 from federica import migrate
 from federica.aaa.policy import Principal
-from federica.app import Context, make_context
 from federica.config import Settings, SettingsError
+from federica.context import Context, make_context
 from federica.errors import FedericaError, InvalidInput
 
 
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         db,
         device,
         emulate,
+        monitor,
         operations,
         serve,
         slices,

@@ -96,7 +96,7 @@ def login(
 @cli.command()
 @pass_state
 def logout(state: CliState) -> None:
-    """Revoke the CLI's token and forget it."""
+    """Revoke the CLI's token (and every token made with it) and forget it."""
     secret = stored_token()
     if secret is not None:
         # An expired or revoked token is only forgotten.
@@ -176,7 +176,8 @@ def user_list(state: CliState) -> None:
 def user_set(
     state: CliState, username: str, role: str | None, active: bool | None, password_stdin: bool
 ) -> None:
-    """Change an account's role, state or password."""
+    """Change an account's role, state or password. A new password or --disabled revokes
+    every token of the account; a new role narrows them to the scopes it allows."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with audited(state, Action.USER_MANAGE, f"user {username}") as note:
         allow(state, Action.USER_MANAGE)
@@ -285,17 +286,22 @@ def token_create(state: CliState, name: str, scopes: str | None, days: int | Non
         now = _now()
         with transaction(state.context.sessions) as s:
             user = accounts.get_user(s, who.user_id)
-            wanted = tokens.parse_scopes(scopes, user)
-            if who.scopes is not None:
-                wanted &= who.scopes
+            # Made with the CLI's own token: within its scopes and its life.
+            parent = tokens.get(s, who.token_id) if who.token_id is not None else None
             token, secret = tokens.issue(
                 s,
                 user,
                 name=name,
-                scopes=wanted,
-                lifetime=dt.timedelta(days=days or state.settings.token_default_days),
+                scopes=tokens.child_scopes(scopes, user, parent),
+                lifetime=tokens.child_lifetime(
+                    parent,
+                    dt.timedelta(days=days) if days is not None else None,
+                    dt.timedelta(days=state.settings.token_default_days),
+                    now,
+                ),
                 max_lifetime=dt.timedelta(days=state.settings.token_max_days),
                 now=now,
+                parent=parent,
             )
             note["detail"] |= {"token_id": token.id, "prefix": token.prefix}
             click.echo(secret)
@@ -330,7 +336,7 @@ def token_revoke(state: CliState, token_id: int) -> None:
             if token.user_id != who.user_id:
                 allow(state, Action.USER_MANAGE)
             tokens.revoke(s, token, _now())
-        click.echo(f"token {token_id} revoked")
+        click.echo(f"token {token_id} revoked (and every token made with it)")
 
 
 def _instant(raw: str | None, flag: str) -> dt.datetime | None:
@@ -479,3 +485,6 @@ def accounting_cmd(
                 f"{name or '(facility)':<20} {t['node_hours']:>10.1f} {t['vcpu_hours']:>10.1f} "
                 f"{t['ram_gb_hours']:>10.1f} {t['link_mbps_hours']:>12.1f}"
             )
+
+
+from federica.cli import audit_records  # noqa: E402,F401  (its commands join the audit group)

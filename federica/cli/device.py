@@ -28,7 +28,8 @@ def check(state: CliState, names: tuple[str, ...], as_json: bool) -> None:
     """Connect to NAMES (default: every device): reachability, host key, capabilities."""
     with transaction(state.context.read_sessions) as s:
         targets = devices.targets(s, state.settings, list(names) or None)
-    results = [devices.check(t) for t in targets]
+    drivers = state.context.device_drivers
+    results = [devices.check(drivers, t) for t in targets]
     if as_json:
         click.echo(json.dumps([asdict(r) for r in results], indent=2))
     else:
@@ -57,7 +58,7 @@ def config(state: CliState, name: str, source: str) -> None:
     """Show the part of NAME's configuration federica manages."""
     with transaction(state.context.read_sessions) as s:
         (target,) = devices.targets(s, state.settings, [name])
-    driver = registry.create(target)
+    driver = registry.create(state.context.device_drivers, target)
     try:
         driver.open()
         click.echo(driver.get_config_text(source), nl=False)  # type: ignore[arg-type]

@@ -3,6 +3,10 @@
 Events live in the database, so any worker process can run them and none is lost when a
 worker dies. Only the earliest pending event of a slice is claimable (a slice's end never
 overtakes its start); a claim is a lease, and an expired lease can be taken again.
+
+An event whose handler raised is released with `claimed_until` set to when it may be
+tried again (its back-off), so the claim itself needs no other column; after a bounded
+number of attempts the worker gives it up (worker.py).
 """
 
 from __future__ import annotations
@@ -45,11 +49,32 @@ def reschedule_end(sl: Slice, settings: Settings) -> None:
 
 def cancel_pending(sl: Slice, now: dt.datetime, why: str) -> None:
     """Cancel the slice's events not done yet, except one a worker is running right now
-    (its worker records its own result)."""
+    (its worker records its own result). One waiting for its next attempt is cancelled."""
     for e in sl.events:
-        running = e.claimed_until is not None and e.claimed_until > now
+        running = e.claimed_by is not None and e.claimed_until is not None and e.claimed_until > now
         if e.done_at is None and not running:
-            e.done_at, e.result = now, f"cancelled: {why}"
+            e.done_at, e.result = now, f"{CANCELLED}: {why}"
+
+
+FAILED, CANCELLED = "failed", "cancelled"  # how a result starts when the event did not happen
+
+
+def state_of(e: SliceEvent) -> str:
+    """pending, running, retrying (an attempt failed; see claimed_until), done, failed or
+    cancelled."""
+    if e.done_at is None:
+        if e.claimed_by is not None:
+            return "running"
+        return "retrying" if e.attempts else "pending"
+    for prefix in (FAILED, CANCELLED):
+        if e.result.startswith(prefix):
+            return prefix
+    return "done"
+
+
+def backoff(attempt: int, first_s: float, longest_s: float) -> dt.timedelta:
+    """How long to wait after failed attempt `attempt` (1, 2, …): doubling, capped."""
+    return dt.timedelta(seconds=min(longest_s, first_s * 2 ** max(0, attempt - 1)))
 
 
 def claim(
@@ -98,6 +123,30 @@ def _claim_statement(limit: int) -> Update:
             attempts=SliceEvent.attempts + 1,
         )
         .returning(SliceEvent.id)
+    )
+
+
+def retry_later(session: Session, event_id: int, worker: str, at: dt.datetime, result: str) -> bool:
+    """Release this worker's claim after a failed attempt; claimable again from `at`.
+    False if the lease was lost meanwhile."""
+    done = session.execute(
+        update(SliceEvent)
+        .where(
+            SliceEvent.id == event_id, SliceEvent.claimed_by == worker, SliceEvent.done_at.is_(None)
+        )
+        .values(claimed_by=None, claimed_until=at, result=result[:2000])
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def end_due(session: Session, slice_id: int) -> dt.datetime | None:
+    """When the slice's pending end event is due (None: there is none)."""
+    return session.scalar(
+        select(SliceEvent.due).where(
+            SliceEvent.slice_id == slice_id,
+            SliceEvent.kind == EventKind.END,
+            SliceEvent.done_at.is_(None),
+        )
     )
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import threading
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from federica import revision
 from federica.slices.calendar import Interval
@@ -519,21 +518,28 @@ def window_label(window: Interval) -> str:
     return f"{window.start:%Y-%m-%d %H:%M} to {end} UTC"
 
 
-_indexes: weakref.WeakKeyDictionary[Engine, CalendarIndex] = weakref.WeakKeyDictionary()
-_indexes_lock = threading.Lock()
+INDEX_KEY = "federica.calendar.index"
+PENDING = "federica.calendar.pending"
+
+
+def attach(factory: sessionmaker[Session], index: CalendarIndex) -> None:
+    """Sessions from `factory` use `index` (the application context's one per database)
+    and bring it up to date when they commit what they booked."""
+    factory.configure(info={**(factory.kw.get("info") or {}), INDEX_KEY: index})
+    event.listen(factory, "after_commit", _advance_index)
+    event.listen(factory, "after_rollback", _drop_pending)
 
 
 def index_for(session: Session) -> CalendarIndex:
-    """One index per engine (per database) in this process."""
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
-    with _indexes_lock:
-        if engine not in _indexes:
-            _indexes[engine] = CalendarIndex()
-        return _indexes[engine]
-
-
-PENDING = "federica.calendar.pending"
+    """The calendar index of the session's database, as its application context made it."""
+    try:
+        index: CalendarIndex = session.info[INDEX_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "this session has no calendar index: make sessions with the application "
+            "context's factories (federica.context.make_context)"
+        ) from None
+    return index
 
 
 def advance_on_commit(
@@ -544,18 +550,10 @@ def advance_on_commit(
     session.info.setdefault(PENDING, []).append((index, slice_id, held, rev))
 
 
-@event.listens_for(Session, "after_commit")
-def _advance_indexes(session: Session) -> None:
+def _advance_index(session: Session) -> None:
     for index, slice_id, held, rev in session.info.pop(PENDING, []):
         index.advance(slice_id, held, rev)
 
 
-@event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(PENDING, None)
-
-
-def drop_index(engine: Engine) -> None:
-    """Forget this process's index of a database (after it was wiped behind our back)."""
-    with _indexes_lock:
-        _indexes.pop(engine, None)

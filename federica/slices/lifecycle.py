@@ -1,8 +1,14 @@
-"""Slice states and the one table of legal moves. Pure."""
+"""Slice states, the one table of legal moves, and the one function that makes a move.
+
+Every status change (booking, release, extension, the worker, the emergency stop) goes
+through `move`, so an illegal one is refused wherever it comes from.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from typing import Protocol
 
 from federica.errors import Conflict
 
@@ -42,7 +48,9 @@ TRANSITIONS: dict[SliceStatus, frozenset[SliceStatus]] = {
     S.SHUTDOWN: frozenset({S.ACTIVE, S.RELEASING}),  # lifted, or released
     S.ENDED: frozenset(),
 }
+INITIAL = S.SCHEDULED  # what a booking is
 HOLDING = frozenset({S.SCHEDULED, S.PROVISIONING, S.ACTIVE, S.SHUTDOWN, S.FAILED})
+EXTENDABLE = frozenset({S.SCHEDULED, S.PROVISIONING, S.ACTIVE})
 
 
 class IllegalTransition(Conflict):
@@ -56,6 +64,22 @@ def check_transition(current: SliceStatus, new: SliceStatus, slice_name: str) ->
         raise IllegalTransition(
             f"slice {slice_name} is {current.value}; it can move to {allowed}, not {new.value}"
         )
+
+
+class Moving(Protocol):
+    """A slice as `move` sees it (models.Slice); kept abstract so this module stays pure."""
+
+    name: str
+    status: SliceStatus
+
+    def _record_status(self, status: SliceStatus, at: dt.datetime, reason: str) -> None: ...
+
+
+def move(sl: Moving, new: SliceStatus, at: dt.datetime, reason: str) -> None:
+    """The one way a slice changes status: checked against TRANSITIONS, kept in its
+    history with the reason."""
+    check_transition(sl.status, new, sl.name)
+    sl._record_status(new, at, reason)
 
 
 def derived_status(current: SliceStatus, parts: list[PartState]) -> SliceStatus:

@@ -79,12 +79,19 @@ class Slice(Base):
 
     __table_args__ = (CheckConstraint('start < "end"', name="window"),)
 
-    def record_status(self, status: SliceStatus, at: dt.datetime, reason: str) -> None:
-        """Set the status and add it to the history, without loading the history when it
-        is not loaded yet (a long-lived slice has many entries; the worker's hot path
-        should not read them all to add one)."""
+    def _record_status(self, status: SliceStatus, at: dt.datetime, reason: str) -> None:
+        """Set the status and add it to the history. Only lifecycle.move calls it (after
+        checking the move against the table)."""
         self.status = status
-        change = StatusChange(status=status, at=at, reason=reason)
+        self._add_history(StatusChange(status=status, at=at, reason=reason))
+
+    def note(self, at: dt.datetime, reason: str) -> None:
+        """A history entry that changes nothing (an extension): the status stays."""
+        self._add_history(StatusChange(status=self.status, at=at, reason=reason))
+
+    def _add_history(self, change: StatusChange) -> None:
+        # Without loading the history when it is not loaded yet: a long-lived slice has
+        # many entries, and the worker's hot path should not read them all to add one.
         session = object_session(self)
         if "history" in self.__dict__ or session is None or self.id is None:
             self.history.append(change)

@@ -24,8 +24,8 @@ from federica.slices.lifecycle import (
     EventKind,
     PartState,
     SliceStatus,
-    check_transition,
     derived_status,
+    move,
 )
 from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import (
@@ -41,12 +41,6 @@ from federica.substrate.models import ComputeHost, Device, Port
 log = logging.getLogger(__name__)
 S = SliceStatus
 Clock = Callable[[], dt.datetime]
-
-
-def move(sl: Slice, new: SliceStatus, now: dt.datetime, reason: str) -> None:
-    """The one way a slice changes status: checked against the transition table."""
-    check_transition(sl.status, new, sl.name)
-    sl.record_status(new, now, reason)
 
 
 @dataclass(frozen=True)
@@ -148,8 +142,94 @@ def _fail(
         move(sl, S.FAILED, at, reason)
         sl.failure_reason = reason
         service.free_from(s, sl, at)  # the reservations are free again
-        events.cancel_pending(sl, at, "the slice failed")
-        return f"failed: {reason}"
+        # The end event stays: at the window's end it removes anything left behind
+        # (idempotent) and ends the slice; until then the owner sees it failed, and why.
+        return f"{events.FAILED}: {reason}"
+
+
+LEASE_LOST = "lease lost: another worker took the event over"
+
+
+def give_up(
+    sessions: sessionmaker[Session],
+    provisioner: Provisioner,
+    event_id: int,
+    worker: str,
+    now: Clock,
+    why: str,
+) -> str:
+    """An event that kept failing is done with, as failed: a start fails the slice (what
+    it built removed, its reservations freed when that worked); an end leaves it failed
+    with its resources held, to be released again; a warning is just not sent. The
+    slice's end is never left waiting behind its start."""
+    with transaction(sessions) as s:
+        ev = s.get(SliceEvent, event_id)
+        assert ev is not None
+        # A start that got as far as provisioning may have built something.
+        built = ev.kind is EventKind.START and ev.slice.status is S.PROVISIONING
+        plan = _plan_or_none(s, ev.slice) if built else None
+    problems: list[str] = []
+    if plan is not None:
+        problems = _clean_up(provisioner, plan)
+    elif built:
+        problems = ["its plan could not be read, so nothing was removed"]
+    with transaction(sessions) as s:
+        ev = s.get(SliceEvent, event_id, with_for_update=True)
+        assert ev is not None
+        if ev.claimed_by != worker or ev.done_at is not None:
+            return LEASE_LOST  # another worker took the event over: its outcome counts
+        sl, at = ev.slice, now()
+        if ev.kind is EventKind.START and sl.status in (S.SCHEDULED, S.PROVISIONING):
+            result = _start_failed(s, sl, at, why, problems)
+        elif ev.kind is EventKind.END and sl.status is not S.ENDED:
+            result = _end_failed(sl, at, why)
+        else:
+            result = f"{events.FAILED}: {why}"
+        ev.done_at, ev.result = at, result[:2000]
+        return result
+
+
+def _plan_or_none(s: Session, sl: Slice) -> SlicePlan | None:
+    try:
+        return plan_of(s, sl)
+    except Exception:  # the failure being given up on may be this very one
+        log.exception("slice %d (%s): its plan could not be read for the clean-up", sl.id, sl.name)
+        return None
+
+
+def _clean_up(provisioner: Provisioner, plan: SlicePlan) -> list[str]:
+    try:
+        return provisioner.deprovision(plan)
+    except Exception as exc:
+        log.exception("slice %d (%s): clean-up raised", plan.slice_id, plan.slice_name)
+        return [f"the clean-up raised {type(exc).__name__}"]
+
+
+def _start_failed(s: Session, sl: Slice, at: dt.datetime, why: str, problems: list[str]) -> str:
+    reason = f"could not start: {why}"
+    if problems:
+        reason += (
+            "; what it built may be left, so its resources stay held until it is released: "
+            + "; ".join(problems)
+        )
+    move(sl, S.FAILED, at, reason)
+    sl.failure_reason, sl.access = reason, "{}"
+    if not problems:
+        service.free_from(s, sl, at)
+    return f"{events.FAILED}: {reason}"
+
+
+def _end_failed(sl: Slice, at: dt.datetime, why: str) -> str:
+    """Resources stay held: whatever could not be removed may still use them."""
+    reason = f"release incomplete (release it again to retry): {why}"
+    if sl.status is S.FAILED:
+        sl.note(at, reason)
+    else:
+        move(sl, S.FAILED, at, reason)
+    earlier = sl.failure_reason
+    keep = earlier and not earlier.startswith("release incomplete")  # why it failed first
+    sl.failure_reason = f"{earlier}; then {reason}" if keep else reason
+    return f"{events.FAILED}: {reason}"
 
 
 def _record_timings(sl: Slice, phase: str, timings: dict[str, float]) -> None:
@@ -183,10 +263,7 @@ def end(
         assert sl is not None
         at = now()
         if problems:
-            why = "release incomplete (release it again to retry): " + "; ".join(problems)
-            move(sl, S.FAILED, at, why)
-            sl.failure_reason = why
-            return why
+            return _end_failed(sl, at, "; ".join(problems))
         sl.access = "{}"
         for n in sl.nodes:
             n.state = PartState.REMOVED
@@ -222,4 +299,5 @@ def request_release(session: Session, sl: Slice, now: dt.datetime) -> Slice:
     events.cancel_pending(sl, now, "released")
     sl.events.append(SliceEvent(kind=EventKind.END, due=now))
     session.flush()
+    log.info("slice %d (%s) released: a worker takes it down", sl.id, sl.name)
     return sl

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Collection
@@ -27,7 +28,17 @@ from federica.aaa.models import User
 from federica.aaa.policy import Principal, booking_project
 from federica.config import Settings
 from federica.db import Base, driver_sql, insert_row, insert_rows, utcnow
-from federica.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from federica.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    correlation_id,
+    log_internal,
+    shown,
+)
 from federica.slices import events, quota
 from federica.slices.calendar import Interval
 from federica.slices.coordinated import Coordinated
@@ -39,7 +50,7 @@ from federica.slices.index import (
     held_from_row,
     index_for,
 )
-from federica.slices.lifecycle import HOLDING, PartState, SliceStatus, check_transition
+from federica.slices.lifecycle import HOLDING, INITIAL, PartState, SliceStatus, move
 from federica.slices.models import (
     Reservation,
     ReservationKind,
@@ -53,6 +64,7 @@ from federica.slices.provision import interface_plan
 from federica.slices.request import DEFAULT_IMAGE, SliceRequest, parse_request
 
 K = ReservationKind
+log = logging.getLogger(__name__)
 DEFAULT_EMBEDDER: Embedder = Coordinated()
 
 
@@ -175,7 +187,7 @@ def _insert(
     index: CalendarIndex,
     owner_id: int | None,
 ) -> Slice:
-    status = SliceStatus.SCHEDULED
+    status = INITIAL
     conn = session.connection()
     columns: dict[str, Any] = {
         "name": req.name,
@@ -316,13 +328,14 @@ def book_with_retry(
     actor: Principal | None = None,
 ) -> Booked:
     """One booking in its own transaction. Writers are serialised by the calendar lock, so
-    a retry is only needed when the database itself breaks a deadlock or refuses a row
-    (an exclusion constraint: a bug elsewhere that the database catches)."""
-    last: Exception | None = None
+    a retry is only needed when the database breaks a deadlock or times out on its lock.
+    A refused row (a constraint) is a bug elsewhere that the database caught: retrying
+    cannot help, and its message (SQL and parameters) goes to the log, not the caller."""
+    last: OperationalError | None = None
     for attempt in range(attempts):
         try:
             with sessions() as s, s.begin():
-                return book(
+                booked = book(
                     s,
                     settings,
                     document,
@@ -331,21 +344,39 @@ def book_with_retry(
                     received=received,
                     actor=actor,
                 )
-        except (IntegrityError, OperationalError) as exc:
+        except IntegrityError:
+            raise log_internal(log, "the database refused the booking's rows") from None
+        except OperationalError as exc:
             last = exc
-        time.sleep(random.uniform(0.001, 0.004) * min(attempt + 1, 8))  # noqa: S311
-    raise Conflict(f"the database kept refusing the booking ({last})")
+            log.warning("booking: database busy (attempt %d of %d)", attempt + 1, attempts)
+            time.sleep(random.uniform(0.001, 0.004) * min(attempt + 1, 8))  # noqa: S311
+            continue
+        if booked.slice is not None:
+            sl = booked.slice
+            log.info(
+                "slice %d (%s) booked: %s to %s UTC, project %s",
+                sl.id,
+                sl.name,
+                f"{sl.start:%Y-%m-%d %H:%M}",
+                f"{sl.end:%Y-%m-%d %H:%M}",
+                sl.project or "-",
+            )
+        return booked
+    ref = correlation_id()
+    log.error("booking: the database stayed busy %d times [ref %s]", attempts, ref, exc_info=last)
+    raise ServiceUnavailable(f"the database is too busy to book now; try again (reference {ref})")
 
 
 def get(session: Session, ref: int | str) -> Slice:
     query = select(Slice)
+    sl: Slice | None = None
     if isinstance(ref, int) or inputs.looks_like_id(ref):
         slice_id = inputs.id_or_none(ref)
         sl = session.get(Slice, slice_id) if slice_id is not None else None
-    else:
+    elif "\x00" not in ref:  # no slice is named so; PostgreSQL refuses NUL as a parameter
         sl = session.scalars(query.where(Slice.name == ref).order_by(Slice.id.desc())).first()
     if sl is None:
-        raise NotFound(f"no slice {ref!r}")
+        raise NotFound(f"no slice {shown(ref)}")
     return sl
 
 
@@ -354,11 +385,11 @@ def release(session: Session, sl: Slice, *, now: dt.datetime, reason: str = "rel
     if sl.status is SliceStatus.ENDED:
         return sl
     for step in (SliceStatus.RELEASING, SliceStatus.ENDED):
-        check_transition(sl.status, step, sl.name)
-        sl.record_status(step, now, reason)
+        move(sl, step, now, reason)
     free_from(session, sl, now)
     events.cancel_pending(sl, now, reason)
     session.flush()
+    log.info("slice %d (%s) ended before it was built: %s", sl.id, sl.name, reason)
     return sl
 
 
@@ -432,6 +463,11 @@ def describe(sl: Slice) -> dict[str, Any]:
                 "kind": e.kind.value,
                 "due": e.due.isoformat(),
                 "done_at": e.done_at.isoformat() if e.done_at else None,
+                "state": (state := events.state_of(e)),
+                "attempts": e.attempts,
+                "retry_at": e.claimed_until.isoformat()
+                if state == "retrying" and e.claimed_until
+                else None,
                 "result": e.result,
             }
             for e in sl.events

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Reservation, Slice, SliceNode
-from federica.substrate.usage import Resource, register_usage_reporter
+from federica.substrate.usage import Resource
 
 
 def slices_using(session: Session, kind: Resource, ids: Sequence[int]) -> list[str]:
@@ -36,7 +36,3 @@ def slices_using(session: Session, kind: Resource, ids: Sequence[int]) -> list[s
         f"{end:%Y-%m-%d %H:%M} UTC)"
         for name, status, end in rows
     ]
-
-
-def register() -> None:
-    register_usage_reporter(slices_using)

@@ -16,12 +16,12 @@ from federica.slices import events, quota
 from federica.slices.calendar import Booking, Interval, earliest_start, latest_end
 from federica.slices.embed import Embedder, Embedding, EmbeddingFailed
 from federica.slices.index import CalendarIndex, Held, advance_on_commit, held_of, index_for
-from federica.slices.lifecycle import SliceStatus
+from federica.slices.lifecycle import EXTENDABLE
 from federica.slices.models import ReservationKind, Slice
 from federica.slices.request import SliceRequest, parse_request
 
 K = ReservationKind
-EXTENDABLE = frozenset({SliceStatus.SCHEDULED, SliceStatus.PROVISIONING, SliceStatus.ACTIVE})
+__all__ = ["EXTENDABLE", "Extent", "Slot", "extend", "extent", "find_slot"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def extend(
         session, index, sl.id, [held_of(r) for r in sl.reservations if r.end > now], rev
     )
     events.reschedule_end(sl, settings)
-    sl.record_status(sl.status, now, f"extended to {new_end:%Y-%m-%d %H:%M} UTC")
+    sl.note(now, f"extended to {new_end:%Y-%m-%d %H:%M} UTC")
     session.flush()
     return sl
 

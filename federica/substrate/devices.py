@@ -62,13 +62,13 @@ class CheckResult:
     error: str | None = None
 
 
-def check(target: registry.DeviceTarget) -> CheckResult:
+def check(drivers: registry.DeviceDrivers, target: registry.DeviceTarget) -> CheckResult:
     """Reachability, host key, capabilities: what an operator asks first."""
     res = CheckResult(
         target.name, f"{target.host}:{target.port}", ok=False, host_key=target.host_key_fingerprint
     )
     try:
-        driver: DeviceDriver = registry.create(target)
+        driver: DeviceDriver = registry.create(drivers, target)
     except registry.UnknownDriver as exc:
         res.error = str(exc)
         return res

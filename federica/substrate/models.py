@@ -8,7 +8,6 @@ other tables reference.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import (
     Boolean,
@@ -23,23 +22,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from federica.db import Base, UTCDateTime, str_enum, utcnow
 
-VLAN_MIN, VLAN_MAX = 1, 4094
+# The kinds live in a pure module (topology validation and embedding import them); named
+# here too for the code that thinks of them as part of the schema.
+from federica.substrate.kinds import VLAN_MAX, VLAN_MIN, DeviceKind, PopRole, PortKind
 
-
-class PopRole(enum.StrEnum):
-    CORE = "core"
-    NON_CORE = "non-core"
-
-
-class DeviceKind(enum.StrEnum):
-    ROUTER = "router"
-    SWITCH = "switch"
-
-
-class PortKind(enum.StrEnum):
-    INTERNAL = "internal"  # faces another device of the facility
-    EDGE = "edge"  # faces a V-node or the outside world
-    BORDER = "border"  # faces a peer facility (inter-domain stitching)
+__all__ = ["VLAN_MAX", "VLAN_MIN", "DeviceKind", "PopRole", "PortKind"]
 
 
 class Timestamps:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from federica import documents
 from federica.errors import FieldError, InvalidInput
-from federica.substrate.models import VLAN_MAX, VLAN_MIN, DeviceKind, PopRole, PortKind
+from federica.substrate.kinds import VLAN_MAX, VLAN_MIN, DeviceKind, PopRole, PortKind
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PORT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$"

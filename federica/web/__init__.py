@@ -25,6 +25,8 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(api)
     from federica.web.portal import portal
+    from federica.web.portal.session import SessionInterface
 
     app.register_blueprint(portal)
+    app.session_interface = SessionInterface()
     check_every_view_is_guarded(app)

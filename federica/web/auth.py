@@ -4,8 +4,16 @@ registered (`check_every_view_is_guarded` runs at app creation).
 
 The REST API authenticates with bearer tokens only (no cookies, so no cross-site request
 forgery); its OIDC login hands out such a token. The portal's pages authenticate with a
-session cookie instead (which holds a short-lived token of the same kind, so revoking it
-signs the browser out) and check a CSRF token on every form (`web/portal/session.py`).
+session cookie instead, which holds a session id (a token of kind "session": listed with
+the account's tokens, revoked to sign the browser out, never taken as a bearer token) and
+check a CSRF token on every form (`web/portal/session.py`).
+
+The audit log gets a row for every state-changing request of a signed-in caller, every
+refused or failed request of one, and every sign-in that reached the password check
+(the login rate limit bounds those per address). Other anonymous
+state-changing requests (no or a bad credential, an unknown route) are only counted per
+day, method, route and status (`anonymous_requests`): nobody without an account can grow
+the append-only log.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, g, request, session
 
 from federica.aaa import accounts, audit, tokens
+from federica.aaa.models import TokenKind
 from federica.aaa.policy import Action, Principal, decide, scope_problem
 from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
@@ -36,6 +45,8 @@ class Guard:
     # True: the view decides per target (a project's slice) with `authorize`; the guard
     # checks sign-in and the token's scope only.
     per_target: bool = False
+    # A public view that signs people in: its anonymous attempts are audited one by one.
+    sign_in: bool = False
 
 
 def guard(action: Action, *, per_target: bool = False) -> Callable[[F], F]:
@@ -63,6 +74,12 @@ def public(fn: F) -> F:
     return fn
 
 
+def sign_in(fn: F) -> F:
+    """Public, and each attempt is audited (see Guard.sign_in)."""
+    setattr(fn, GUARD_ATTR, Guard(None, sign_in=True))
+    return fn
+
+
 def current() -> Principal | None:
     who: Principal | None = g.get("principal")
     return who
@@ -82,6 +99,10 @@ def authorize(action: Action, *, project: str | None = None, owner_id: int | Non
     d = decide(who, action, project=project, owner_id=owner_id)
     if not d.allowed:
         raise Forbidden(d.reason)
+
+
+def may(action: Action, *, project: str | None = None, owner_id: int | None = None) -> bool:
+    return decide(current(), action, project=project, owner_id=owner_id).allowed
 
 
 def note(*, slice_id: int | None = None, project: str | None = None, **detail: Any) -> None:
@@ -115,7 +136,7 @@ def _authenticate() -> None:
         secret = session.get(SESSION_TOKEN_KEY)
         if isinstance(secret, str) and secret:
             try:
-                sign_in_with(secret, via=request.blueprint)
+                sign_in_with(secret, via=request.blueprint, kind=TokenKind.SESSION)
             except Unauthorized:
                 # Revoked, expired or its account disabled: forget it, so the sign-in
                 # page itself is reachable again (and says why).
@@ -131,11 +152,11 @@ def _authenticate() -> None:
     sign_in_with(secret.strip(), via="api")
 
 
-def sign_in_with(secret: str, *, via: str) -> None:
-    """Make the holder of token `secret` the principal of this request."""
+def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> None:
+    """Make the holder of token `secret` (of `kind`) the principal of this request."""
     now = _now()
     with read_session() as s:
-        token = tokens.resolve(s, secret, now)
+        token = tokens.resolve(s, secret, now, kind)
         g.principal = accounts.principal(
             token.user,
             scopes=tokens.scopes_of(token),
@@ -150,10 +171,26 @@ def sign_in_with(secret: str, *, via: str) -> None:
 
 
 def _audit(response: Response) -> Response:
-    if request.method not in STATE_CHANGING or g.get("audit_skip"):
+    status = response.status_code
+    changing = request.method in STATE_CHANGING
+    if (not changing and status < 400) or (g.get("audit_skip") and status < 400):
         return response
     view = ctx_view()
     mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
+    who = current()
+    # A sign-in that reached the password check is audited; the login rate limit bounds
+    # those per address. Malformed or rate-limited attempts are only counted.
+    attempt = mark is not None and mark.sign_in and (status < 400 or status == 401)
+    if who is None and not attempt:
+        if changing:
+            audit.count_anonymous(
+                ctx().sessions,
+                method=request.method,
+                route=request.endpoint or "unknown",
+                status=status,
+                address=client_address(),
+            )
+        return response
     action = (mark.action.value if mark and mark.action else None) or (
         request.endpoint or request.path
     )
@@ -164,7 +201,7 @@ def _audit(response: Response) -> Response:
         detail["problem"] = str(body.get("detail", ""))[:500]
     audit.record(
         ctx().sessions,
-        current(),
+        who,
         action,
         status=response.status_code,
         target=request.path,

@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from federica.app import EXTENSION_KEY, Context
+from federica.context import Context
+
+EXTENSION_KEY = "federica"
 
 
 def ctx() -> Context:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from federica.errors import FedericaError
+from federica.errors import FedericaError, correlation_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -48,12 +48,17 @@ def register_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The exception's text stays in the log (it may hold SQL and its parameters); the
+        # client gets the reference that finds it there.
+        ref = correlation_id()
+        log.exception("unhandled error on %s %s [ref %s]", request.method, request.path, ref)
         return problem_response(
             {
                 "type": "https://federica.example/problems/internal-error",
                 "title": "Internal error",
                 "status": 500,
-                "detail": "the controller failed unexpectedly; the operators have the log",
+                "detail": "the controller failed unexpectedly; the operators can find it in "
+                f"the log under {ref}",
+                "correlation_id": ref,
             }
         )

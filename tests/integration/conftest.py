@@ -7,6 +7,7 @@ free loopback ports, so it never collides with a running `make demo`.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -18,8 +19,8 @@ from ncclient import manager
 from ncclient.operations import RPCError
 from ncclient.operations.errors import TimeoutExpiredError
 
-from federica.app import Context, make_context
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import make_engine, transaction
 from federica.migrate import upgrade
 from federica.substrate.drivers.base import Change
@@ -66,8 +67,22 @@ def with_free_ports(topo: Topology, **changes: Mapping[str, object]) -> Topology
     return topo.model_copy(update={"devices": devices})
 
 
+# Every emulator a test starts is named <two letters><this process's pid % 100000> (ft…,
+# fd…, fp…, fk…), and everything it creates carries that prefix. Other federica runs on
+# the same machine (a developer's `make demo`, another checkout's tests) are not ours to
+# judge: their namespaces come and go while we look.
+OUR_PREFIX = re.compile(rf"^[a-z]{{2}}{os.getpid() % 100000}")
+
+
+ANY_RUN_PREFIX = re.compile(r"^[a-z]{2}[0-9]+")
+
+
 def host_snapshot() -> tuple[set[str], set[str]]:
-    return set(iproute.namespaces()), iproute.root_link_names()
+    """This test run's namespaces, and the root namespace's links but another run's."""
+    links = {
+        n for n in iproute.root_link_names() if OUR_PREFIX.match(n) or not ANY_RUN_PREFIX.match(n)
+    }
+    return {n for n in iproute.namespaces() if OUR_PREFIX.match(n)}, links
 
 
 def _commit_when_no_confirmed_commit_pends(m: manager.Manager, wait_s: float = 40) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from federica.aaa.models import ApiToken, User
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from federica.db import transaction
 from tests.accounts import make_user
 from tests.conftest import EXAMPLES, REPO

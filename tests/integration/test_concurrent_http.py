@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from tests.accounts import make_user
 from tests.conftest import EXAMPLES, REPO
 from tests.helpers import load_file

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 
-from federica.app import Context
+from federica.context import Context
 from federica.db import insert_row, insert_rows, transaction
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow
 

@@ -304,6 +304,3 @@ class FakeLab:
                 if d.pending is not None:
                     d.pending.timer.cancel()
             self._devices.clear()
-
-
-LAB = FakeLab()

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from federica.substrate.drivers import named
 from federica.substrate.drivers.base import DeviceDriver
+from federica.substrate.drivers.fake import FakeDriver, FakeLab
+from federica.substrate.drivers.named import Registry
+from federica.substrate.drivers.netconf.session import Endpoint
 
 
 @dataclass(frozen=True)
@@ -30,40 +34,13 @@ class DeviceTarget:
 
 
 Factory = Callable[[DeviceTarget], DeviceDriver]
-_factories: dict[str, Factory] = {}
+DeviceDrivers = Registry[Factory]
+UnknownDriver = named.UnknownDriver
 
 
-class UnknownDriver(KeyError):
-    pass
-
-
-def register(name: str, factory: Factory) -> None:
-    _factories[name] = factory
-
-
-def names() -> list[str]:
-    _load_builtin()
-    return sorted(_factories)
-
-
-def create(target: DeviceTarget) -> DeviceDriver:
-    _load_builtin()
-    try:
-        factory = _factories[target.driver]
-    except KeyError:
-        raise UnknownDriver(
-            f"device {target.name}: no driver named {target.driver!r} "
-            f"(known: {', '.join(sorted(_factories))})"
-        ) from None
-    return factory(target)
-
-
-def _load_builtin() -> None:
-    if _factories:
-        return
-    from federica.substrate.drivers import fake
+def device_drivers(lab: FakeLab) -> DeviceDrivers:
+    """The built-in device drivers; `fake` devices live in `lab` (the context's own)."""
     from federica.substrate.drivers.netconf import ietf, junos
-    from federica.substrate.drivers.netconf.session import Endpoint
 
     def endpoint(t: DeviceTarget) -> Endpoint:
         return Endpoint(
@@ -76,13 +53,20 @@ def _load_builtin() -> None:
             timeout=t.rpc_timeout_s,
         )
 
-    register("ietf", lambda t: ietf.IetfDriver(t.name, endpoint(t)))
-    register(
-        "junos",
-        lambda t: junos.JunosDriver(
+    def junos_driver(t: DeviceTarget) -> DeviceDriver:
+        return junos.JunosDriver(
             t.name, endpoint(t), ports=t.ports, style="mx" if t.kind == "router" else "ex"
-        ),
+        )
+
+    return Registry(
+        "driver",
+        {
+            "ietf": lambda t: ietf.IetfDriver(t.name, endpoint(t)),
+            "junos": junos_driver,
+            "fake": lambda t: FakeDriver(lab.device(t.name, t.ports, t.vlan_translation)),
+        },
     )
-    register(
-        "fake", lambda t: fake.FakeDriver(fake.LAB.device(t.name, t.ports, t.vlan_translation))
-    )
+
+
+def create(drivers: DeviceDrivers, target: DeviceTarget) -> DeviceDriver:
+    return drivers.factory(target.driver, f"device {target.name}")(target)

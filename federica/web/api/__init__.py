@@ -10,6 +10,7 @@ from federica.web.api import (  # noqa: E402,F401  (register)
     accounts,
     calendar,
     login,
+    monitoring,
     openapi,
     records,
     slices,

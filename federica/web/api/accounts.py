@@ -11,7 +11,7 @@ from sqlalchemy import select
 from federica.aaa import accounts, tokens
 from federica.aaa.models import User
 from federica.aaa.policy import Action
-from federica.errors import Forbidden
+from federica.errors import NotFound, shown
 from federica.web.api import api
 from federica.web.api.login import new_token
 from federica.web.api.models import (
@@ -24,9 +24,9 @@ from federica.web.api.models import (
     parse_body,
 )
 from federica.web.api.openapi import document
-from federica.web.auth import authorize, guard, note, require
+from federica.web.auth import authorize, guard, may, note, require
 from federica.web.context import read_session, write_session
-from federica.web.targets import visible_projects
+from federica.web.targets import project_for, visible_projects
 
 
 def _now() -> dt.datetime:
@@ -72,14 +72,8 @@ def list_tokens() -> ResponseReturnValue:
 def create_token() -> ResponseReturnValue:
     who = require()
     body = given(parse_body(TokenRequest), null_is_absent=True)
-    if who.scopes is not None and body.get("scopes") is not None:
-        # A token cannot mint a token with more than it has itself.
-        wanted = tokens.parse_scopes(body["scopes"], _user(who.user_id))
-        if not wanted <= who.scopes:
-            raise Forbidden("a token can only create tokens with a subset of its own scopes")
-    elif who.scopes is not None:
-        body["scopes"] = sorted(x.value for x in who.scopes)
-    return jsonify(new_token(_user(who.user_id), body, "api")), 201
+    # The new token is the calling token's child: no scope or day more than it has.
+    return jsonify(new_token(_user(who.user_id), body, "api", parent_id=who.token_id)), 201
 
 
 def _user(user_id: int | None) -> User:
@@ -96,8 +90,8 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     who = require()
     with write_session() as s:
         token = tokens.get(s, token_id)
-        if token.user_id != who.user_id:
-            authorize(Action.USER_MANAGE)
+        if token.user_id != who.user_id and not may(Action.USER_MANAGE):
+            raise NotFound(f"no token {token_id}")  # as if it did not exist
         note(token_id=token.id, owner=token.user.username)
         return jsonify(tokens.describe(tokens.revoke(s, token, _now()), _now()))
 
@@ -144,8 +138,8 @@ def show_user(name: str) -> ResponseReturnValue:
     who = require()
     with read_session() as s:
         user = accounts.get_user(s, name)
-        if user.id != who.user_id:
-            authorize(Action.USER_READ)
+        if user.id != who.user_id and not may(Action.USER_READ):
+            raise NotFound(f"no user {shown(name)}")  # as if it did not exist
         return jsonify(accounts.describe_user(user))
 
 
@@ -205,7 +199,7 @@ def create_project() -> ResponseReturnValue:
 @document("Project", "A project and its members", param="name", tag="accounts")
 @guard(Action.PROJECT_READ, per_target=True)
 def show_project(name: str) -> ResponseReturnValue:
-    authorize(Action.PROJECT_READ, project=name)
+    project_for(name, Action.PROJECT_READ)
     with read_session() as s:
         return jsonify(accounts.describe_project(accounts.get_project(s, name)))
 
@@ -220,8 +214,8 @@ def show_project(name: str) -> ResponseReturnValue:
 )
 @guard(Action.PROJECT_MEMBERS, per_target=True)
 def put_member(name: str, username: str) -> ResponseReturnValue:
-    note(project=name, username=username)
-    authorize(Action.PROJECT_MEMBERS, project=name)
+    note(username=username)
+    project_for(name, Action.PROJECT_MEMBERS)
     body = parse_body(MemberRequest)
     with write_session() as s:
         project = accounts.get_project(s, name)
@@ -234,8 +228,8 @@ def put_member(name: str, username: str) -> ResponseReturnValue:
 @document("Project", "Remove a member (the project's lead, admins)", param="name", tag="accounts")
 @guard(Action.PROJECT_MEMBERS, per_target=True)
 def delete_member(name: str, username: str) -> ResponseReturnValue:
-    note(project=name, username=username)
-    authorize(Action.PROJECT_MEMBERS, project=name)
+    note(username=username)
+    project_for(name, Action.PROJECT_MEMBERS)
     with write_session() as s:
         project = accounts.get_project(s, name)
         accounts.remove_member(s, project, accounts.get_user(s, username))

@@ -15,8 +15,9 @@ from federica.web.api import api
 from federica.web.api.models import MaintenanceRequest, QuotaRequest, given, parse_body
 from federica.web.api.openapi import document
 from federica.web.api.slices import _now, _time_arg
-from federica.web.auth import authorize, guard, note
+from federica.web.auth import guard, note
 from federica.web.context import read_session, write_session
+from federica.web.targets import project_for
 
 WEEK = dt.timedelta(days=7)
 
@@ -128,7 +129,7 @@ def set_quota(project: str) -> ResponseReturnValue:
 )
 @guard(Action.QUOTA_READ, per_target=True)
 def show_quota(project: str) -> ResponseReturnValue:
-    authorize(Action.QUOTA_READ, project=project)
+    project_for(project, Action.QUOTA_READ)
     with read_session() as s:
         accounts.get_project(s, project)
         return jsonify(quota.usage(s, project, _now()))

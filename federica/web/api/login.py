@@ -18,7 +18,7 @@ from federica.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from federica.web.api import api
 from federica.web.api.models import Login, given, parse_body
 from federica.web.api.openapi import document
-from federica.web.auth import client_address, note, public
+from federica.web.auth import client_address, note, public, sign_in
 from federica.web.context import ctx, write_session
 
 OAUTH_KEY = "federica.oauth"
@@ -29,29 +29,39 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _lifetime(body: dict[str, Any], settings: Settings) -> dt.timedelta:
-    raw = body.get("expires_in_days", settings.token_default_days)
+def _lifetime(body: dict[str, Any]) -> dt.timedelta | None:
+    """The lifetime asked for, if any."""
+    if "expires_in_days" not in body:
+        return None
+    raw = body["expires_in_days"]
     if not isinstance(raw, int | float) or isinstance(raw, bool) or not 0 < raw <= 36500:
         raise InvalidInput([FieldError("expires_in_days", "a positive number of days")])
     return dt.timedelta(days=raw)  # the facility's maximum is checked where it is issued
 
 
-def new_token(user: User, body: dict[str, Any], default_name: str) -> dict[str, Any]:
-    """Issue a token for `user` in the caller's transaction; the response shows it once."""
+def new_token(
+    user: User, body: dict[str, Any], default_name: str, parent_id: int | None = None
+) -> dict[str, Any]:
+    """Issue a token for `user` (made with token `parent_id`, if any: within its scopes
+    and its life); the response shows it once."""
     settings = ctx().settings
     now = _now()
     if body.get("name") is not None and not isinstance(body["name"], str):
         raise InvalidInput([FieldError("name", "a string")])
+    wanted = _lifetime(body)
     with write_session() as s:
         owner = accounts.get_user(s, user.id)
+        parent = tokens.get(s, parent_id) if parent_id is not None else None
+        default = dt.timedelta(days=settings.token_default_days)
         token, secret = tokens.issue(
             s,
             owner,
             name=str(body.get("name") or default_name),
-            scopes=tokens.parse_scopes(body.get("scopes"), owner),
-            lifetime=_lifetime(body, settings),
+            scopes=tokens.child_scopes(body.get("scopes"), owner, parent),
+            lifetime=tokens.child_lifetime(parent, wanted, default, now),
             max_lifetime=dt.timedelta(days=settings.token_max_days),
             now=now,
+            parent=parent,
         )
         note(token_id=token.id, token_prefix=token.prefix)
         return tokens.describe(token, now) | {"token": secret}
@@ -65,7 +75,7 @@ def new_token(user: User, body: dict[str, Any], default_name: str) -> dict[str, 
     body="Login",
     status=201,
 )
-@public
+@sign_in
 def login() -> ResponseReturnValue:
     body = given(parse_body(Login), null_is_absent=True)
     settings = ctx().settings

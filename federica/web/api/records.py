@@ -15,8 +15,9 @@ from federica.slices.calendar import Interval
 from federica.web.api import api
 from federica.web.api.openapi import document
 from federica.web.api.slices import _now, _time_arg
-from federica.web.auth import authorize, guard, require
+from federica.web.auth import guard, require
 from federica.web.context import read_session
+from federica.web.targets import project_for
 
 VLAN_RANGE = (1, 4094)
 MAX_LIMIT = 5000
@@ -65,7 +66,7 @@ def accounting_report() -> ResponseReturnValue:
     project = request.args.get("project")
     visible = allowed_projects(require())
     if project is not None:
-        authorize(Action.ACCOUNTING_READ, project=project)
+        project_for(project, Action.ACCOUNTING_READ)
         scope: frozenset[str] | None = frozenset({project})
     else:
         scope = visible

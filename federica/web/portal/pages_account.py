@@ -12,9 +12,9 @@ from federica import inputs
 from federica.aaa import accounts, tokens
 from federica.aaa.login import Limits, check_password_login
 from federica.aaa.policy import Action, Scope
-from federica.errors import InvalidInput, TooManyRequests, Unauthorized
+from federica.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from federica.web.api.login import OAUTH_KEY, PORTAL_NEXT_KEY, new_token
-from federica.web.auth import authorize, client_address, guard, note, public, require
+from federica.web.auth import client_address, guard, may, note, public, require, sign_in
 from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import portal
 from federica.web.portal import session as browser
@@ -43,7 +43,7 @@ def home() -> ResponseReturnValue:
 
 
 @portal.route("/login", methods=["GET", "POST"])
-@public
+@sign_in
 def login() -> ResponseReturnValue:
     nxt = safe_next(request.values.get("next"))
     oidc = OAUTH_KEY in current_app.extensions
@@ -116,7 +116,7 @@ def _tokens_page(
         new=new,
         errors=errors or {},
         this_token=who.token_id,
-        max_days=ctx().settings.token_max_days,
+        session_ends=next((t["expires_at"] for t in rows if t["id"] == who.token_id), None),
         form=request.form,
     )
     return page, status
@@ -126,19 +126,20 @@ def _tokens_page(
 @guard(Action.TOKEN_OWN)
 def create_token() -> ResponseReturnValue:
     who = require()
-    days = request.form.get("expires_in_days", "30").strip()
+    days = request.form.get("expires_in_days", "").strip()
     body: dict[str, object] = {
         "name": request.form.get("name", "").strip() or "portal",
         "scopes": request.form.getlist("scopes") or None,
     }
-    try:
-        body["expires_in_days"] = float(days)
-    except ValueError:
-        return _tokens_page(errors={"expires_in_days": "a number of days"}, status=422)
+    if days:  # none: until this session ends (a token made in it lives no longer)
+        try:
+            body["expires_in_days"] = float(days)
+        except ValueError:
+            return _tokens_page(errors={"expires_in_days": "a number of days"}, status=422)
     try:
         with read_session() as s:
             user = accounts.get_user(s, who.user_id or 0)
-        new = new_token(user, body, "portal")
+        new = new_token(user, body, "portal", parent_id=who.token_id)
     except InvalidInput as exc:
         return _tokens_page(errors={e.field: e.message for e in exc.errors}, status=422)
     return _tokens_page(new=new, status=201)
@@ -150,8 +151,8 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     who = require()
     with write_session() as s:
         token = tokens.get(s, token_id)
-        if token.user_id != who.user_id:
-            authorize(Action.USER_MANAGE)  # as the API: admins may revoke anyone's
+        if token.user_id != who.user_id and not may(Action.USER_MANAGE):
+            raise NotFound(f"no token {token_id}")  # as the API: admins may revoke anyone's
         note(token_id=token.id)
         tokens.revoke(s, token, _now())
     if token_id == who.token_id:

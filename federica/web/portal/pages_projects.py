@@ -11,10 +11,10 @@ from federica.aaa import accounting, accounts
 from federica.aaa.policy import Action, decide
 from federica.errors import FedericaError, FieldError, InvalidInput
 from federica.slices import quota
-from federica.web.auth import authorize, guard, note, require
+from federica.web.auth import guard, note, require
 from federica.web.context import read_session, write_session
 from federica.web.portal import portal
-from federica.web.targets import visible_projects
+from federica.web.targets import project_for, visible_projects
 
 
 def _now() -> dt.datetime:
@@ -38,7 +38,7 @@ def project_page(name: str) -> ResponseReturnValue:
 def _project_page(
     name: str, errors: dict[str, str] | None = None, status: int = 200
 ) -> ResponseReturnValue:
-    authorize(Action.PROJECT_READ, project=name)
+    project_for(name, Action.PROJECT_READ)
     who = require()
     now = _now()
     month = request.args.get("month", f"{now:%Y-%m}")
@@ -69,7 +69,7 @@ def _project_page(
 @portal.post("/projects/<name>/members")
 @guard(Action.PROJECT_MEMBERS, per_target=True)
 def set_member(name: str) -> ResponseReturnValue:
-    authorize(Action.PROJECT_MEMBERS, project=name)
+    project_for(name, Action.PROJECT_MEMBERS)
     username = request.form.get("username", "").strip()
     role = request.form.get("role", "member")
     note(project=name, username=username, role=role)
@@ -90,7 +90,7 @@ def set_member(name: str) -> ResponseReturnValue:
 @portal.post("/projects/<name>/members/<username>/remove")
 @guard(Action.PROJECT_MEMBERS, per_target=True)
 def remove_member(name: str, username: str) -> ResponseReturnValue:
-    authorize(Action.PROJECT_MEMBERS, project=name)
+    project_for(name, Action.PROJECT_MEMBERS)
     note(project=name, username=username)
     with write_session() as s:
         project = accounts.get_project(s, name)

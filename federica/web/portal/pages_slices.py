@@ -94,6 +94,8 @@ def _slice_page(
         message=message,
         timings=_timings(body["timings_ms"]),
         finished=body["status"] in FINISHED,
+        # A failed slice too: releasing it removes what a failed start or end left.
+        releasable=body["status"] not in {SliceStatus.ENDED.value, SliceStatus.RELEASING.value},
     )
     return page, status
 

@@ -1,18 +1,22 @@
-"""The portal's browser session: a signed cookie holding a short-lived API token (so the
-tokens page lists it and revoking it signs that browser out), and a CSRF token that every
-form and script sends back (the synchronizer-token pattern)."""
+"""The portal's browser session: a signed cookie holding a session id (a token of kind
+"session", so the tokens page lists it and revoking it signs that browser out; the API
+refuses it as a bearer token), and a CSRF token that every form and script sends back
+(the synchronizer-token pattern). The cookie is Secure unless the portal is reached on a
+loopback address (FEDERICA_PORTAL_SECURE_COOKIES=auto, the default)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
-from flask import request, session
+from flask import Flask, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from federica.aaa import tokens
-from federica.aaa.models import User
+from federica.aaa.models import TokenKind, User
 from federica.errors import Forbidden
 from federica.web.auth import SESSION_TOKEN_KEY, current
 from federica.web.context import ctx, write_session
@@ -65,6 +69,7 @@ def start(user: User) -> None:
             lifetime=lifetime,
             max_lifetime=lifetime,
             now=_now(),
+            kind=TokenKind.SESSION,
         )
     session.clear()
     session.permanent = True
@@ -73,9 +78,35 @@ def start(user: User) -> None:
 
 
 def end() -> None:
-    """Sign the browser out: its token is revoked, so a copied cookie is worthless too."""
+    """Sign the browser out: its session is revoked, so a copied cookie is worthless too,
+    and so is every token made in it."""
     who = current()
     if who is not None and who.token_id is not None:
         with write_session() as s:
             tokens.revoke(s, tokens.get(s, who.token_id), _now())
     session.clear()
+
+
+SECURE_COOKIES_CONFIG = "FEDERICA_PORTAL_SECURE_COOKIES"  # set by create_app
+
+
+def on_loopback() -> bool:
+    """The browser reached this portal on a loopback address (plain HTTP is fine there):
+    localhost, 127.0.0.0/8 or [::1], by the Host it asked for."""
+    host = urlsplit(f"//{request.host}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, Secure per request in "auto" mode."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        mode = str(app.config[SECURE_COOKIES_CONFIG])
+        if mode == "auto":
+            return not on_loopback()
+        return mode == "true"

@@ -23,8 +23,9 @@ from sqlalchemy import func, select
 
 from federica.aaa import accounts
 from federica.aaa.models import Identity, User
-from federica.app import Context, create_app, make_context
+from federica.app import create_app
 from federica.config import Settings
+from federica.context import Context, make_context
 from federica.db import transaction
 from tests.accounts import client_as, ensure_project, make_user
 

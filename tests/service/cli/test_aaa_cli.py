@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federica.app import Context
 from federica.cli import cli
 from federica.cli import main as _register  # noqa: F401
+from federica.context import Context
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from federica.app import Context
 from federica.cli import cli
 from federica.cli import main as _register  # noqa: F401
+from federica.context import Context
 from federica.db import transaction
 from federica.slices.models import Slice
 from tests.conftest import EXAMPLES

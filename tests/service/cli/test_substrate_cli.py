@@ -6,9 +6,9 @@ import json
 
 from click.testing import CliRunner, Result
 
-from federica.app import Context
 from federica.cli import cli
 from federica.cli import main as _register  # noqa: F401
+from federica.context import Context
 from tests.conftest import DATA, EXAMPLES
 from tests.helpers import table_dump
 

@@ -4,6 +4,7 @@ nothing written), the slice page's actions, substrate, projects and tokens."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
@@ -12,12 +13,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from federica.aaa.models import AuditEntry
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from federica.slices import quota
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 from tests.service.portal.browser import Browser
 
 PASSWORD = "a long enough passphrase"
@@ -172,9 +173,10 @@ def test_dry_run_and_find_slot_show_the_mapping_and_write_nothing(
 def test_bad_requests_are_shown_at_their_field_and_change_nothing(
     alice: Browser, core4: Context, changes: dict[str, str], field: str, says: str
 ) -> None:
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = alice.post("/slices/new", tri(action="book", **changes))
     assert 400 <= r.status_code < 500, r.status_code
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row
     shown = errors_at(r.text)
     assert field in shown, shown
     assert says.lower() in shown[field].lower(), shown[field]
@@ -251,10 +253,14 @@ def test_other_projects_stay_closed(app: Flask, alice: Browser, core4: Context) 
     make_user(core4, "bob", projects=["beta"], password=PASSWORD)
     bob = Browser(app)
     bob.sign_in("bob", PASSWORD)
-    assert bob.get("/slices/tri").status_code == 403
-    assert bob.get("/slices/tri/status.json").status_code == 403
+    # Answered as if they did not exist: the same as a name nobody uses.
+    for real, unknown in [("/slices/tri", "/slices/trx"), ("/projects/alpha", "/projects/alphx")]:
+        a, b = bob.get(real), bob.get(unknown)
+        assert a.status_code == b.status_code == 404
+        name_a, name_b = real.rsplit("/", 1)[1], unknown.rsplit("/", 1)[1]
+        assert a.text.replace(name_a, "X") == b.text.replace(name_b, "X")
+    assert bob.get("/slices/tri/status.json").status_code == 404
     assert 'data-slice="tri"' not in bob.get("/slices?finished=on").text
-    assert bob.get("/projects/alpha").status_code == 403
     assert "alpha" not in bob.get("/projects").text
 
 
@@ -301,7 +307,12 @@ def test_project_page_members_quota_and_accounting(app: Flask, core4: Context) -
 
 
 def test_tokens_made_in_the_portal_work_on_the_api(alice: Browser, app: Flask) -> None:
-    r = alice.post("/tokens", {"name": "notebook", "scopes": "read", "expires_in_days": "7"})
+    # A token made in a session lives no longer than it (12 hours here).
+    longer = alice.post("/tokens", {"name": "notebook", "expires_in_days": "7"})
+    assert longer.status_code == 422 and "when the portal session" in errors_at(longer.text).get(
+        "expires_in_days", ""
+    )
+    r = alice.post("/tokens", {"name": "notebook", "scopes": "read", "expires_in_days": "0.25"})
     assert r.status_code == 201
     secret = re.search(r'id="secret" readonly value="([^"]+)"', r.text)
     assert secret
@@ -337,3 +348,32 @@ def test_slices_of_the_same_name_each_keep_their_own_page(alice: Browser) -> Non
 def test_a_bad_filter_is_named(alice: Browser) -> None:
     r = alice.get("/slices?status=sleeping")
     assert r.status_code == 422 and "f-status" in errors_at(r.text)
+
+
+def test_a_failed_slice_shows_why_and_can_be_released(alice: Browser, core4: Context) -> None:
+    from federica.slices import events
+    from federica.slices.provision import Provisioner
+    from federica.worker import Worker
+
+    assert alice.post("/slices/new", tri(action="book")).status_code == 303
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    for _ in range(5):  # its start's worker dies every time
+        with transaction(core4.sessions) as s:
+            assert events.claim(s, "dead", at, dt.timedelta(minutes=5))
+        at += dt.timedelta(minutes=6)
+    unused = Provisioner(lambda names: pytest.fail("no device"), lambda d, h: pytest.fail(h))
+    assert Worker(core4, unused, name="w", now=lambda: at).run_once() == 1
+    page = alice.get("/slices/tri")
+    assert "status-failed" in page.text
+    why = "could not start: its worker stopped 5 times while running it"
+    assert f"Failed: {why}" in page.text
+    row = re.search(r'<tr data-event="start">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    cells = [
+        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+        for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row[1], re.S)
+    ]
+    assert [cells[0], *cells[2:]] == ["start", "failed", "6", f"failed: {why}"]
+    assert "Release now" in page.text and "/extend" not in page.text
+    assert alice.post("/slices/tri/release").status_code == 303
+    assert alice.get("/slices/tri/status.json").get_json()["status"] == "releasing"

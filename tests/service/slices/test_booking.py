@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from federica import revision
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from federica.db import transaction
-from federica.errors import Conflict
+from federica.errors import Conflict, ServiceUnavailable
 from federica.slices import service
 from federica.slices.embed import EmbeddingFailed
 from federica.slices.index import index_for
-from federica.slices.lifecycle import SliceStatus
+from federica.slices.lifecycle import SliceStatus, move
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Link
 from tests.conftest import EXAMPLES
@@ -130,9 +130,9 @@ def test_a_status_change_is_recorded_without_reading_the_history(
     book(core4, settings, small("h"))
     with transaction(core4.sessions) as s:
         sl = service.get(s, "h")
-        sl.record_status(SliceStatus.PROVISIONING, NOW, "window started")
+        move(sl, SliceStatus.PROVISIONING, NOW, "window started")
         assert "history" not in sl.__dict__  # not loaded to add one entry
-        sl.record_status(SliceStatus.ACTIVE, NOW, "running")
+        move(sl, SliceStatus.ACTIVE, NOW, "running")
     with transaction(core4.read_sessions) as s:
         sl = service.get(s, "h")
         assert [(h.status, h.reason) for h in sl.history][1:] == [
@@ -285,3 +285,23 @@ def test_a_release_in_this_process_brings_its_calendar_index_up_to_date(
         index = index_for(s)
         assert index.rev == revision.current(s, revision.CALENDAR)
     assert b.slice.id not in index.by_slice
+
+
+def test_a_database_that_stays_locked_is_a_503_without_sql(
+    core4: Context, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[int] = []
+
+    def locked(*args: Any, **kw: Any) -> service.Booked:
+        tries.append(1)
+        raise OperationalError(
+            "UPDATE revisions SET value = value + 1", {}, Exception("database is locked")
+        )
+
+    monkeypatch.setattr(service, "book", locked)
+    with pytest.raises(ServiceUnavailable) as info:
+        service.book_with_retry(core4.sessions, settings, small("x"), now=lambda: NOW, attempts=3)
+    assert len(tries) == 3  # a lock may be let go: retried
+    problem = info.value.problem()
+    assert problem["status"] == 503 and info.value.headers == {"Retry-After": "1"}
+    assert "UPDATE" not in problem["detail"] and "revisions" not in problem["detail"]

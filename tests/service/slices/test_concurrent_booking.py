@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from federica.app import Context
 from federica.config import Settings
+from federica.context import Context
 from federica.db import transaction
 from federica.errors import FedericaError
 from federica.slices import service
@@ -39,7 +39,7 @@ def request(name: str) -> dict[str, Any]:
 
 CHILD = """
 import datetime as dt, json, sys
-from federica.app import make_context
+from federica.context import make_context
 from federica.config import Settings
 from federica.errors import FedericaError
 from federica.slices import service

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
 from federica.errors import InUse
+from federica.substrate import usage
 from federica.substrate.inventory import (
     apply_topology,
     current_topology,
@@ -19,11 +20,7 @@ from federica.substrate.inventory import (
 )
 from federica.substrate.models import ComputeHost, Device, Link, Port
 from federica.substrate.topology import parse_topology
-from federica.substrate.usage import (
-    Resource,
-    register_usage_reporter,
-    unregister_usage_reporter,
-)
+from federica.substrate.usage import Resource
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 
@@ -106,16 +103,16 @@ def test_moving_a_host_to_another_port(db: Context) -> None:
 
 
 @pytest.fixture
-def links_in_use() -> Iterator[None]:
+def links_in_use(db: Context) -> None:
     def reporter(session: Session, kind: Resource, ids: Sequence[int]) -> list[str]:
         if kind is not Resource.LINK:
             return []
         names = session.scalars(select(Link.name).where(Link.id.in_(ids))).all()
         return [f"link {n} is held by slice 'bgp-lab'" for n in names if n == "erl-kth"]
 
-    register_usage_reporter(reporter)
-    yield
-    unregister_usage_reporter(reporter)
+    # As a package building on the substrate would: its reporter beside the slices'.
+    for factory in (db.sessions, db.read_sessions):
+        usage.attach(factory, [*factory.kw["info"][usage.REPORTERS_KEY], reporter])
 
 
 @pytest.mark.usefixtures("links_in_use")

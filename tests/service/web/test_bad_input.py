@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from federica.app import Context
+from federica.context import Context
 from federica.web.portal.pages_account import safe_next
 from tests.accounts import client_as, ensure_project, make_user
 from tests.conftest import EXAMPLES

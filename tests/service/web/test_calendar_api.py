@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from federica.app import Context
+from federica.context import Context
 from tests.accounts import ensure_project
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump

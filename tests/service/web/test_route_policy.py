@@ -3,8 +3,10 @@ so a route added later without a decision here fails it.
 
 For each route: an anonymous caller is refused (API: 401; portal: sent to sign in) unless
 the route is one of the few public ones; every state-changing route refuses a signed-in
-researcher of another project (403) unless it only touches the caller's own things; a
-portal form without its CSRF token is refused; the refusals change nothing."""
+researcher of another project (403, or 404 where the target is one they may not see)
+unless it only touches the caller's own things; a portal form without its CSRF token is
+refused; the refusals change nothing, and each leaves one audit row (an anonymous one
+is only counted)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from federica.aaa.models import ApiToken, User
-from federica.app import Context
+from federica.context import Context
 from federica.db import transaction
+from federica.slices.models import Slice
 from federica.web.auth import GUARD_ATTR
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 from tests.service.portal.browser import Browser
 
 BOB_PASSWORD = "bob's long passphrase"
@@ -36,6 +39,13 @@ PUBLIC = {
 # own things (their own token) or change nothing (find-slot only computes).
 OWN_OR_READ_ONLY = {
     ("POST", "api.create_token"), ("POST", "api.find_slot"), ("POST", "portal.create_token"),
+}  # fmt: skip
+# Routes on another project's slice or project, or another person's token: answered as
+# if it did not exist (404), so an outsider cannot tell the two apart.
+HIDDEN = {
+    "api.release_slice", "api.extend_slice", "api.revoke_token", "api.put_member",
+    "api.delete_member", "portal.set_member", "portal.remove_member", "portal.extend",
+    "portal.release", "portal.revoke_token",
 }  # fmt: skip
 BODIES = {
     "api.create_slice": {"name": "intruder", "project": "alpha", "nodes": [{"name": "a"}]},
@@ -143,8 +153,12 @@ def test_anonymous_callers_are_refused_everywhere_but_the_public_routes(
         if endpoint in PUBLIC or not endpoint.startswith("api."):
             continue
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         r = anon_client.open(url, method=method, json=BODIES.get(endpoint))
         assert r.status_code == 401, (method, url, r.get_json())
+        # Counted if it would have changed something, never an audit row: anonymous
+        # callers cannot grow the append-only log.
+        assert records(db) == (rows, counted + (method != "GET")), (method, url)
         assert r.content_type == "application/problem+json"
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
         checked += 1
@@ -165,11 +179,14 @@ def test_state_changing_routes_refuse_a_researcher_of_another_project(
     ]
     for method, endpoint, rule in changing:
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         r = bob.open(url, method=method, json=BODIES.get(endpoint))
         if (method, endpoint) in OWN_OR_READ_ONLY:
             assert r.status_code < 500, (method, url, r.get_json())
             continue
-        assert r.status_code == 403, (method, url, r.status_code, r.get_json())
+        assert records(db) == (rows + 1, counted), (method, url)  # one audit row each
+        expected = 404 if endpoint in HIDDEN else 403
+        assert r.status_code == expected, (method, url, r.status_code, r.get_json())
         assert r.get_json()["detail"], url
     # Only bob's own new token was written.
     after = table_dump(db)
@@ -177,19 +194,37 @@ def test_state_changing_routes_refuse_a_researcher_of_another_project(
     assert len(changing) >= 12
 
 
-def test_researchers_see_only_their_projects(world: dict[str, object]) -> None:
+def test_researchers_see_only_their_projects(world: dict[str, object], db: Context) -> None:
     bob = world["bob"]
     assert isinstance(bob, FlaskClient)
+    with transaction(db.read_sessions) as s:
+        slice_id = s.scalar(select(Slice.id).where(Slice.name == "a-lab")) or 0
     assert bob.get("/api/v1/slices").get_json() == []
-    assert bob.get("/api/v1/slices/a-lab").status_code == 403
     assert bob.get("/api/v1/projects").get_json()[0]["name"] == "beta"
-    assert bob.get("/api/v1/quotas/alpha").status_code == 403
     assert bob.get("/api/v1/audit").status_code == 403
     assert bob.get("/api/v1/users").status_code == 403
-    assert bob.get("/api/v1/users/alice").status_code == 403
     assert bob.get("/api/v1/users/bob").status_code == 200
-    assert bob.get("/api/v1/accounting?project=alpha").status_code == 403
     assert bob.get("/api/v1/accounting").get_json()["slices"] == []
+    # Another project's things answer exactly as things that do not exist.
+    for real, unknown in [
+        ("/api/v1/slices/a-lab", "/api/v1/slices/no-lab"),
+        ("/api/v1/projects/alpha", "/api/v1/projects/delta"),
+        ("/api/v1/quotas/alpha", "/api/v1/quotas/delta"),
+        ("/api/v1/accounting?project=alpha", "/api/v1/accounting?project=delta"),
+        ("/api/v1/users/alice", "/api/v1/users/nobody"),
+        (f"/api/v1/slices/{slice_id}", f"/api/v1/slices/{slice_id + 1000}"),
+        (f"/api/v1/slices/{slice_id}/extent", f"/api/v1/slices/{slice_id + 1000}/extent"),
+    ]:
+        a, b = bob.get(real), bob.get(unknown)
+        assert a.status_code == b.status_code == 404, (real, a.status_code, b.status_code)
+        assert _neutral(a.get_json(), real) == _neutral(b.get_json(), unknown), real
+
+
+def _neutral(problem: dict[str, object], url: str) -> dict[str, object]:
+    """A problem with the name it was asked about (and the URL) taken out."""
+    path = url.split("?")[0].removesuffix("/extent")
+    name = path.rsplit("/", 1)[-1] if "project=" not in url else url.split("=")[-1]
+    return {k: str(v).replace(name, "X") for k, v in problem.items() if k != "instance"}
 
 
 def test_anonymous_browsers_are_sent_to_sign_in_everywhere_in_the_portal(
@@ -205,7 +240,9 @@ def test_anonymous_browsers_are_sent_to_sign_in_everywhere_in_the_portal(
         if endpoint in PUBLIC or not endpoint.startswith("portal."):
             continue
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         r = browser.get(url) if method == "GET" else browser.post(url, BODIES.get(endpoint))
+        assert records(db) == (rows, counted + (method != "GET")), url
         if url.endswith(".json"):
             assert r.status_code == 401, url
         else:
@@ -231,14 +268,18 @@ def test_portal_forms_refuse_a_researcher_of_another_project_and_forged_posts(
     ]
     for _, endpoint, rule in changing:
         url = _url(rule, endpoint, args)
+        rows, counted = records(db)
         forged = bob.client.post(url, data=BODIES.get(endpoint, {}))  # no CSRF token
         assert forged.status_code == 403, url
         assert "did not come from this portal" in forged.text
+        assert records(db) == (rows + 1, counted), url
         r = bob.post(url, BODIES.get(endpoint))
         if ("POST", endpoint) in OWN_OR_READ_ONLY:
             assert r.status_code < 500, (url, r.status_code)
             continue
-        assert r.status_code == 403, (url, r.status_code, r.text[-800:])
+        assert records(db) == (rows + 2, counted), url
+        expected = 404 if endpoint in HIDDEN else 403
+        assert r.status_code == expected, (url, r.status_code, r.text[-800:])
     cross_site = bob.client.post(
         "/slices/a-lab/release",
         data={"csrf_token": bob.csrf},

@@ -4,13 +4,15 @@ naming the field, and nothing written."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from federica.app import Context
+from federica.context import Context
+from federica.slices import service
 from tests.conftest import EXAMPLES
-from tests.helpers import load_file, table_dump
+from tests.helpers import load_file, records, table_dump
 
 PROBLEM = "application/problem+json"
 BGP = (EXAMPLES / "slices" / "bgp-lab.yaml").read_text()
@@ -109,12 +111,13 @@ def test_dry_run_writes_nothing(core4: Context, client: FlaskClient) -> None:
 def test_bad_requests_are_problems_and_change_nothing(
     core4: Context, client: FlaskClient, body: str, status: int, field: str
 ) -> None:
-    before = table_dump(core4)
+    before, (rows, counted) = table_dump(core4), records(core4)
     r = client.post("/api/v1/slices", data=body, content_type="application/json")
     assert r.status_code == status and r.mimetype == PROBLEM
     problem = r.get_json()
     assert any(e["field"] == field for e in problem["errors"]), problem
     assert table_dump(core4) == before
+    assert records(core4) == (rows + 1, counted)  # exactly one audit row
 
 
 def test_a_ten_megabyte_request_is_refused(core4: Context, client: FlaskClient) -> None:
@@ -130,3 +133,63 @@ def test_unknown_slice_and_bad_parameters(core4: Context, client: FlaskClient) -
     assert r.status_code == 422 and "status" in r.get_json()["detail"]
     r = client.post("/api/v1/slices?dry_run=maybe", data=BGP)
     assert r.status_code == 422 and "dry_run" in r.get_json()["detail"]
+
+
+def test_a_row_the_database_refuses_is_a_500_with_a_reference_and_no_sql(
+    core4: Context,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug that writes a row the database's constraints refuse (here a VLAN tag 0 on a
+    circuit's hop): one attempt, nothing written, a problem with a reference to the log
+    line that holds the SQL, and no SQL in the response."""
+    real = service.reservation_rows
+    calls: list[str] = []
+
+    def buggy(*args: Any) -> list[dict[str, Any]]:
+        rows = real(*args)
+        calls.append("rows")
+        for r in rows:
+            if r["vlan"] is not None:
+                r["vlan"] = 0
+        return rows
+
+    monkeypatch.setattr(service, "reservation_rows", buggy)
+    before = table_dump(core4)
+    r = client.post("/api/v1/slices", data=BGP, content_type="application/yaml")
+    assert r.status_code == 500 and r.mimetype == PROBLEM
+    problem = r.get_json()
+    ref = problem["correlation_id"]
+    assert problem["type"].endswith("/internal-error") and ref in problem["detail"]
+    text = r.get_data(as_text=True).lower()
+    for sql in ("insert", "reservations", "vlan", "constraint", "check", "parameters"):
+        assert sql not in text, text
+    assert calls == ["rows"]  # not retried: it would fail the same way
+    assert table_dump(core4) == before
+    (logged,) = [rec for rec in caplog.records if ref in rec.getMessage()]
+    assert logged.exc_info is not None
+    assert "INSERT INTO reservations" in str(logged.exc_info[1])  # the log has the SQL
+
+
+def test_any_unexpected_error_is_a_500_with_a_reference_to_the_log(
+    core4: Context,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("SELECT secret FROM users WHERE id = 7")
+
+    assert (
+        client.post("/api/v1/slices", data=BGP, content_type="application/yaml").status_code == 201
+    )
+    monkeypatch.setattr(service, "describe", broken)
+    r = client.get("/api/v1/slices")
+    assert r.status_code == 500 and r.mimetype == PROBLEM
+    problem = r.get_json()
+    assert "SELECT" not in r.get_data(as_text=True)
+    ref = problem["correlation_id"]
+    assert ref in problem["detail"] and problem["instance"] == "/api/v1/slices"
+    (logged,) = [rec for rec in caplog.records if ref in rec.getMessage()]
+    assert logged.exc_info is not None and "SELECT secret" in str(logged.exc_info[1])

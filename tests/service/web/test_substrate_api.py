@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from federica.app import Context
+from federica.context import Context
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file
 

@@ -11,6 +11,7 @@ from federica.aaa.policy import (
     Scope,
     allowed_projects,
     booking_project,
+    can_see,
     console,
     decide,
 )
@@ -93,3 +94,23 @@ def test_the_project_a_booking_is_charged_to() -> None:
     none = Principal("n", Role.RESEARCHER, user_id=10)
     assert "not a member of any project" in booking_project(none, None)[1]
     assert booking_project(OPERATOR, None) == (None, "")
+
+
+def test_a_member_who_is_not_a_lead_is_told_so() -> None:
+    refused = decide(ALICE, Action.PROJECT_MEMBERS, project="alpha")
+    assert not refused.allowed
+    assert refused.reason == "only the leads of project 'alpha' may change its members"
+    assert decide(LEAD, Action.PROJECT_MEMBERS, project="alpha").allowed
+    outsider = decide(ALICE, Action.PROJECT_MEMBERS, project="beta")
+    assert outsider.reason == "you are not a member of project 'beta'"
+
+
+def test_what_a_caller_may_know_exists() -> None:
+    assert can_see(ALICE, "alpha") and not can_see(ALICE, "beta") and not can_see(None, "alpha")
+    assert can_see(ALICE, "beta", owner_id=1)  # booked it herself
+    assert not can_see(ALICE, None, owner_id=4)  # the facility's own slice
+    assert can_see(OPERATOR, "beta") and can_see(ADMIN, None)
+    # Scopes limit what a token may do, not what its holder may know exists.
+    narrow = Principal("alice", Role.RESEARCHER, user_id=1, projects=frozenset({"alpha"}),
+                       scopes=frozenset({Scope.SLICES}))  # fmt: skip
+    assert can_see(narrow, "alpha")

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.grc import GrcKShortest, grc_rank
 from federica.slices.coordinated import Coordinated
 from federica.slices.embed import (
     Embedding,
@@ -23,7 +24,6 @@ from federica.slices.embed import (
     SubstrateView,
     TagPool,
 )
-from federica.slices.grc import GrcKShortest, grc_rank
 from federica.slices.request import SliceRequest
 
 TAGS = TagPool(1, 4094)

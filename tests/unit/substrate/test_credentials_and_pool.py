@@ -9,7 +9,7 @@ from federica.errors import InvalidInput, NotFound
 from federica.substrate import credentials
 from federica.substrate.drivers import registry
 from federica.substrate.drivers.base import DeviceDriver, Unreachable
-from federica.substrate.drivers.fake import LAB, FakeDevice, FakeDriver
+from federica.substrate.drivers.fake import FakeDevice, FakeDriver, FakeLab
 from federica.substrate.drivers.pool import DriverPool
 
 
@@ -47,12 +47,24 @@ def test_bad_credentials_file_names_the_set_and_field(tmp_path: Path) -> None:
 
 
 def test_registry_picks_drivers_by_name() -> None:
+    lab = FakeLab()
+    drivers = registry.device_drivers(lab)
     target = registry.DeviceTarget("fk-1", "fake", "127.0.0.1", 830, None, True, ("p1", "p2"))
-    assert isinstance(registry.create(target), FakeDriver)
-    assert {"ietf", "junos", "fake"} <= set(registry.names())
+    driver = registry.create(drivers, target)
+    assert isinstance(driver, FakeDriver)
+    assert driver.dev is lab.device("fk-1", ())  # the registry's own lab, nobody else's
+    assert {"ietf", "junos", "fake"} <= set(drivers.names())
     with pytest.raises(registry.UnknownDriver, match="no driver named 'cisco'"):
-        registry.create(registry.DeviceTarget("x", "cisco", "h", 1, None, True, ()))
-    LAB.reset()
+        registry.create(drivers, registry.DeviceTarget("x", "cisco", "h", 1, None, True, ()))
+
+
+def test_a_registered_driver_does_not_hide_the_built_in_ones() -> None:
+    # Each registry is its own: registering in one changes no other, and never drops the
+    # built-in drivers (the old module-level table did, if someone registered first).
+    first, second = registry.device_drivers(FakeLab()), registry.device_drivers(FakeLab())
+    first.register("extra", lambda t: FakeDriver(FakeDevice(t.name, t.ports)))
+    assert {"ietf", "junos", "fake", "extra"} <= set(first.names())
+    assert "extra" not in second.names()
 
 
 def test_pool_reuses_sessions_and_reopens_after_a_failure() -> None:

@@ -36,7 +36,6 @@ class FakeLab:
             self.hosts.clear()
 
 
-LAB = FakeLab()
 IMAGES = ("debian", "frr", "bird")  # as the netns driver offers
 
 

@@ -6,41 +6,25 @@ from collections.abc import Callable
 
 from federica.config import Settings
 from federica.substrate.drivers.compute.base import ComputeDriver, ComputeError
+from federica.substrate.drivers.compute.fake import FakeCompute, FakeLab
+from federica.substrate.drivers.named import Registry, UnknownDriver
 
 Factory = Callable[[str, Settings], ComputeDriver]  # (V-node name, settings) -> driver
-_factories: dict[str, Factory] = {}
+ComputeDrivers = Registry[Factory]
+UnknownComputeDriver = UnknownDriver
 
 
-class UnknownComputeDriver(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+def compute_drivers(lab: FakeLab) -> ComputeDrivers:
+    """The built-in compute drivers; `fake` V-nodes live in `lab` (the context's own)."""
+    return Registry(
+        "compute driver",
+        {"fake": lambda host, _settings: FakeCompute(lab.host(host)), "netns": _netns,
+         "libvirt": _libvirt},
+    )  # fmt: skip
 
 
-def register(name: str, factory: Factory) -> None:
-    _factories[name] = factory
-
-
-def names() -> list[str]:
-    _load_builtin()
-    return sorted(_factories)
-
-
-def create(driver: str, host: str, settings: Settings) -> ComputeDriver:
-    _load_builtin()
-    try:
-        factory = _factories[driver]
-    except KeyError:
-        raise UnknownComputeDriver(
-            f"V-node {host}: no compute driver named {driver!r} in this controller "
-            f"(known: {', '.join(sorted(_factories))})"
-        ) from None
-    return factory(host, settings)
-
-
-def _fake(host: str, _settings: Settings) -> ComputeDriver:
-    from federica.substrate.drivers.compute import fake
-
-    return fake.FakeCompute(fake.LAB.host(host))
+def create(drivers: ComputeDrivers, driver: str, host: str, settings: Settings) -> ComputeDriver:
+    return drivers.factory(driver, f"V-node {host}")(host, settings)
 
 
 def _netns(host: str, settings: Settings) -> ComputeDriver:
@@ -71,11 +55,3 @@ def _libvirt(host: str, settings: Settings) -> ComputeDriver:
         pool=settings.libvirt_pool,
         networking=net,
     )
-
-
-def _load_builtin() -> None:
-    if "fake" in _factories:
-        return
-    register("fake", _fake)
-    register("netns", _netns)
-    register("libvirt", _libvirt)

@@ -124,6 +124,8 @@ def test_unreachable_libvirt_is_a_compute_error_naming_the_uri() -> None:
 def test_an_unknown_networking_mode_is_named() -> None:
     from federica.config import Settings
     from federica.substrate.drivers.compute import registry
+    from federica.substrate.drivers.compute.fake import FakeLab
 
+    drivers = registry.compute_drivers(FakeLab())
     with pytest.raises(ComputeError, match="FEDERICA_LIBVIRT_NETWORKING: expected ovs or bridge"):
-        registry.create("libvirt", "v1", Settings(libvirt_networking="vlan"))
+        registry.create(drivers, "libvirt", "v1", Settings(libvirt_networking="vlan"))

@@ -1,0 +1,228 @@
+"""Monitoring services: what to poll, and each polled round turned into stored rates.
+
+`make_poller(ctx)` (ctx: the application context) gives the poller (an adapter) its
+targets from the inventory and its sink, a `Recorder` that keeps each interface's latest
+reading, computes rates by the rules of `rates`, writes them in bulk with the interfaces'
+state, and rolls up and prunes.
+Every time is the context's clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from federica.config import Settings, SettingsError
+from federica.db import insert_rows, transaction
+from federica.errors import FedericaError
+from federica.monitoring import credentials, store
+from federica.monitoring.models import (
+    RATE_COLUMNS,
+    RAW,
+    InterfaceRate,
+    MonitoredDevice,
+    MonitoredInterface,
+)
+from federica.monitoring.poller import COUNTERS, DeviceSample, Poller, Round, Target
+from federica.monitoring.rates import Kind, Reading, step
+from federica.substrate.models import Device, Port
+
+log = logging.getLogger(__name__)
+
+# ifInErrors/ifOutErrors and the discards are Counter32 (no HC variants in IF-MIB).
+KINDS = {
+    name: Kind.COUNTER32 if name.endswith(("errors", "discards")) else Kind.COUNTER64
+    for name in COUNTERS
+}
+assert set(KINDS) == set(RATE_COLUMNS)
+ERROR_MAX = 255
+
+
+class Context(Protocol):
+    """What monitoring needs of the application context (federica.context.Context)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+
+    def now(self) -> dt.datetime: ...
+
+
+def check_settings(ctx: Context) -> None:
+    s = ctx.settings
+    problems = [
+        (name, value)
+        for name, value in [
+            ("monitor_interval_s", s.monitor_interval_s),
+            ("snmp_timeout_s", s.snmp_timeout_s),
+            ("snmp_concurrency", s.snmp_concurrency),
+            ("snmp_max_backoff_intervals", s.snmp_max_backoff_intervals),
+            ("monitor_raw_hours", s.monitor_raw_hours),
+            ("monitor_5min_hours", s.monitor_5min_hours),
+            ("monitor_1h_hours", s.monitor_1h_hours),
+        ]
+        if value <= 0
+    ]
+    if s.snmp_retries < 0:
+        problems.append(("snmp_retries", s.snmp_retries))
+    if problems:
+        name, value = problems[0]
+        raise SettingsError(f"FEDERICA_{name.upper()}: must be positive, got {value}")
+
+
+class Recorder:
+    """One poller's memory (each interface's latest reading) and its database writes."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        # Each device's interfaces' latest readings, by ifName; replaced by every answer,
+        # so rows that vanished (and devices no longer polled) are forgotten.
+        self._last: dict[str, dict[str, Reading]] = {}
+        self._unpolled: dict[str, str] = {}
+
+    def targets(self) -> list[Target]:
+        """Every device of the inventory that has SNMP credentials."""
+        settings = self.ctx.settings
+        sets = credentials.load_sets(settings)
+        with self.ctx.read_sessions() as session:
+            devices = session.scalars(select(Device).order_by(Device.name)).all()
+        out, unpolled = [], {}
+        for d in devices:
+            try:
+                port, auth = credentials.resolve(settings, sets, d.credentials_ref, d.netconf_port)
+            except FedericaError as exc:
+                unpolled[d.name] = str(exc)
+                continue
+            timeout, retries = credentials.timing(settings, sets, d.credentials_ref)
+            out.append(Target(d.name, d.mgmt_host, port, auth, timeout, retries))
+        for name, why in unpolled.items():
+            if self._unpolled.get(name) != why:
+                log.warning("monitoring: %s not polled: %s", name, why)
+        self._unpolled = unpolled
+        polled = {t.device for t in out}
+        for gone in set(self._last) - polled:
+            del self._last[gone]
+        return out
+
+    def record(self, rnd: Round) -> int:
+        """Store one round; returns the raw rate rows written."""
+        interval = self.ctx.settings.monitor_interval_s
+        with transaction(self.ctx.sessions) as session:
+            names = [s.device for s in rnd.samples] + [f.device for f in rnd.failures]
+            devices = {
+                d.name: d.id for d in session.scalars(select(Device).where(Device.name.in_(names)))
+            }
+            rows: list[dict[str, Any]] = []
+            for sample in rnd.samples:
+                if sample.device in devices:
+                    rows += self._sample(session, devices[sample.device], sample, interval)
+            for failure in rnd.failures:
+                if failure.device in devices:
+                    state = _device_state(session, devices[failure.device])
+                    state.last_poll_at = failure.at
+                    state.consecutive_failures = failure.consecutive
+                    state.error = failure.error[:ERROR_MAX]
+            session.flush()
+            insert_rows(session.connection(), cast(Table, InterfaceRate.__table__), rows)
+        self.maintain()
+        return len(rows)
+
+    def maintain(self) -> None:
+        """Roll up what is due and delete what is past its keeping time."""
+        now = self.ctx.now()
+        with transaction(self.ctx.sessions) as session:
+            store.rollup(session, now, self.ctx.settings)
+            store.prune(session, now, self.ctx.settings)
+
+    def _sample(
+        self, session: Session, device_id: int, sample: DeviceSample, interval: float
+    ) -> list[dict[str, Any]]:
+        state = _device_state(session, device_id)
+        state.last_poll_at = state.last_ok_at = sample.at
+        state.uptime_ticks = sample.uptime_ticks
+        state.consecutive_failures = 0
+        state.error = ""
+        known = {
+            i.name: i
+            for i in session.scalars(
+                select(MonitoredInterface).where(MonitoredInterface.device_id == device_id)
+            )
+        }
+        ports = {
+            p.name: p.id for p in session.scalars(select(Port).where(Port.device_id == device_id))
+        }
+        pending: list[tuple[MonitoredInterface, dict[str, float | None], Any]] = []
+        last, latest = self._last.get(sample.device, {}), {}
+        for iface in sample.interfaces:
+            name = iface.name or f"ifIndex.{iface.if_index}"
+            row = known.get(name)
+            if row is None:
+                row = MonitoredInterface(device_id=device_id, name=name)
+                session.add(row)
+            row.port_id = ports.get(name)
+            row.if_index = iface.if_index
+            row.alias = iface.alias[:255]
+            row.admin_status, row.oper_status = iface.admin_status, iface.oper_status
+            row.high_speed_mbps = iface.high_speed
+            row.last_seen = sample.at
+            reading = Reading(
+                sample.at, sample.uptime_ticks, iface.counters, iface.if_index, sample.rtt_s
+            )
+            result = step(last.get(name), reading, KINDS, interval)
+            latest[name] = reading
+            if result.per_second:
+                values: dict[str, float | None] = {c: None for c in RATE_COLUMNS}
+                values.update(result.per_second)
+                pending.append((row, values, result))
+        self._last[sample.device] = latest
+        session.flush()  # ids for the new interfaces
+        return [
+            {
+                "interface_id": row.id,
+                "resolution_s": RAW,
+                "start": result.start,
+                "end": result.end,
+                "covered_s": result.seconds,
+                **values,
+            }
+            for row, values, result in pending
+        ]
+
+
+def _device_state(session: Session, device_id: int) -> MonitoredDevice:
+    state = session.get(MonitoredDevice, device_id)
+    if state is None:
+        state = MonitoredDevice(device_id=device_id, consecutive_failures=0, error="")
+        session.add(state)
+    return state
+
+
+def make_poller(ctx: Context, recorder: Recorder | None = None) -> Poller:
+    """The poller of this controller, storing into its database (start/stop or run it)."""
+    check_settings(ctx)
+    recorder = recorder or Recorder(ctx)
+    s = ctx.settings
+
+    def sink(rnd: Round) -> None:
+        recorder.record(rnd)
+        for failure in rnd.failures:
+            log.warning(
+                "monitoring: %s did not answer (%d in a row; next try in %d interval(s)): %s",
+                failure.device,
+                failure.consecutive,
+                failure.retry_in_rounds,
+                failure.error,
+            )
+
+    return Poller(
+        recorder.targets,
+        sink,
+        clock=ctx.now,
+        interval_s=s.monitor_interval_s,
+        concurrency=s.snmp_concurrency,
+        max_backoff_intervals=s.snmp_max_backoff_intervals,
+    )
