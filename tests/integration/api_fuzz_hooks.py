@@ -56,6 +56,24 @@ def _ordered(query: dict[str, Any], a: str, b: str) -> bool:
     return lo is None or hi is None or lo < hi
 
 
+STEP_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_POINTS = 2000  # federica.monitoring.queries: periods per answer
+
+
+def _window_fits(query: dict[str, Any]) -> bool:
+    """from before to (now, by default), and not more periods of `step` than one answer
+    carries."""
+    now = dt.datetime.now(dt.UTC)
+    end = _instant(query["to"]) if "to" in query else now
+    start = _instant(query["from"]) if "from" in query else None
+    if end is None or (start is None and "from" in query):
+        return True  # not a time: the document already says so
+    start = start or end - dt.timedelta(hours=1)
+    raw = str(query.get("step", "60"))
+    step = int(raw.rstrip("smhd") or 0) * STEP_UNITS.get(raw[-1], 1)
+    return start < end and step > 0 and (end - start).total_seconds() / step <= MAX_POINTS
+
+
 def _query_holds(path: str, query: dict[str, Any]) -> bool:
     if path == "/api/v1/accounting":
         # A period is a month, or from and to (both, in order).
@@ -64,6 +82,8 @@ def _query_holds(path: str, query: dict[str, Any]) -> bool:
         return _ordered(query, "from", "to")
     if path == "/api/v1/audit":
         return not ("link" in query and "port" in query)
+    if path.startswith("/api/v1/monitoring/"):
+        return _window_fits(query)
     if path == "/api/v1/audit/held":
         return "vlan" in query and (("link" in query) != ("port" in query))
     return True

@@ -7,6 +7,7 @@ schemathesis's report: each failing request as a curl command line."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -30,7 +31,8 @@ SEED = 19  # reproducible: the same cases on every run (and the same on both dat
 
 def test_schemathesis_finds_nothing(db: Context, settings: Settings, tmp_path: Path) -> None:
     load_file(db, EXAMPLES / "topologies" / "core4.yaml")
-    token = make_user(db, "fuzzer", "admin", projects=["proja"])
+    # Long-lived: a token it creates may not outlive it (and may live a year).
+    token = make_user(db, "fuzzer", "admin", projects=["proja"], lifetime=dt.timedelta(days=3650))
     with transaction(db.read_sessions) as s:
         user_id = s.scalar(select(User.id).where(User.username == "fuzzer"))
         token_id = s.scalar(select(ApiToken.id).where(ApiToken.user_id == user_id))

@@ -169,6 +169,7 @@ QUERY: dict[str, dict[str, Any]] = {
     "vlan": {"type": "integer", "minimum": 1, "maximum": 4094},
     "limit": {"type": "integer", "minimum": 1, "maximum": 5000},
     "dry_run": {"type": "boolean"},
+    "step": {"type": "string", "pattern": r"^[1-9][0-9]{0,8}[smhd]?$"},
     "status": {"type": "string", "enum": [s.value for s in SliceStatus]},
 }
 

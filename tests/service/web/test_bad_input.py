@@ -68,6 +68,8 @@ API_CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
      422, "to"),
     ("POST", "/api/v1/slices/bgp-lab/extend", {"json": {"by": "999999999w"}}, 422, "by"),
     ("GET", "/api/v1/accounting?month=9999-12", {}, 422, "month"),
+    ("GET", "/api/v1/monitoring/links/prg-erl?from=0001-01-01T00:00:00%2B05:00", {}, 422,
+     "from"),
     ("GET", "/api/v1/accounting?month=%C2%B2026-01", {}, 422, "month"),
     ("GET", "/api/v1/calendar/links/x?from=9999-12-31T23:00:00Z", {}, 422, "from"),
     ("POST", "/api/v1/slices",
