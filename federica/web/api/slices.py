@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from federica import documents
 from federica.aaa.policy import Action
 from federica.errors import Conflict, FieldError, InvalidInput
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
-from federica.slices.request import MAX_REQUEST_BYTES, parse_duration, parse_instant
+from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
@@ -204,14 +202,3 @@ def _time_arg(name: str) -> dt.datetime | None:
         return parse_instant(raw)
     except ValueError as exc:
         raise InvalidInput([FieldError(name, str(exc))]) from None
-
-
-def json_object(allowed: tuple[str, ...]) -> dict[str, Any]:
-    """A small JSON object body; unknown fields are an error, named."""
-    body = documents.load_json(request.get_data() or b"{}", limit=MAX_REQUEST_BYTES)
-    if not isinstance(body, dict):
-        raise InvalidInput([FieldError("", "expected a JSON object")])
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise InvalidInput([FieldError(k, "unknown field") for k in unknown])
-    return body
