@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from federica import logs
 from federica.config import Settings
 from federica.context import Context, make_context
 from federica.files import write_private
 from federica.web.context import EXTENSION_KEY
+
+if TYPE_CHECKING:
+    from cheroot.wsgi import Server as FederationServer
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     from federica.web import register_web
     from federica.web.api.login import register_oidc
 
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings)
     app = Flask("federica")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -56,3 +60,10 @@ def secret_key(settings: Settings) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
+
+
+def federation_server(context: Context, host: str, port: int) -> FederationServer:
+    """The peer API's mutual-TLS listener (started by the caller; see web/federation)."""
+    from federica.web.federation.listener import make_server
+
+    return make_server(context, host, port)

@@ -25,6 +25,8 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
+    # The peer API's mutual-TLS listener (on `host`); 0: off. See docs/federation.md.
+    federation_port: int = 0
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -106,6 +108,13 @@ class Settings:
     oidc_redirect_url: str = ""
 
     def __post_init__(self) -> None:
+        # Anchored once, where the settings are read: the paths end up in files and argv of
+        # other processes (sshd re-executes itself for every connection; daemons chdir),
+        # which would read a relative path against another directory.
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, absolute(value))
         mode = str(self.portal_secure_cookies).strip().lower()
         spelled = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}
         mode = spelled.get(mode, mode)
@@ -142,6 +151,14 @@ class Settings:
                 values[field.name] = _parse(field.name, field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+_PATH_FIELDS = ("data_dir", "netconf_credentials_file", "oidc_client_secret_file")
+
+
+def absolute(path: Path | str) -> Path:
+    """`path` against the current directory, without resolving symlinks."""
+    return Path(os.path.abspath(path))
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

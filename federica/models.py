@@ -9,6 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
+from federica.federation.models import FederationPeer
 from federica.monitoring.models import (
     InterfaceRate,
     MonitoredDevice,
@@ -42,6 +43,7 @@ __all__ = [
     "BorderPort",
     "ComputeHost",
     "Device",
+    "FederationPeer",
     "Identity",
     "InterfaceRate",
     "Link",

@@ -36,7 +36,7 @@ def make_user(
     """Creates the user (and any missing project) and returns a fresh API token."""
     for p in (*projects, *leads):
         ensure_project(context, p)
-    now = dt.datetime.now(dt.UTC)
+    now = context.now()
     with transaction(context.sessions) as s:
         user = accounts.create_user(s, username, role=role, password=password)
         for p in projects:

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, delete
 
 from federica import migrate
@@ -24,6 +25,12 @@ from federica.app import create_app
 from federica.config import Settings
 from federica.context import Context, make_context
 from federica.db import Base, make_engine
+
+# Property tests check properties, not speed: Hypothesis' default 200 ms deadline per
+# example fails them on a busy machine (CI's may be), a timed test in disguise. Speed is
+# measured in bench/.
+hypothesis_settings.register_profile("federica", deadline=None)
+hypothesis_settings.load_profile("federica")
 
 # The shared driver suites are plain modules: let pytest explain their failed asserts.
 pytest.register_assert_rewrite("tests.driver_conformance", "tests.compute_conformance")

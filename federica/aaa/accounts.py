@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -12,7 +13,6 @@ from federica import inputs
 from federica.aaa import passwords, tokens
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
-from federica.db import utcnow
 from federica.errors import Conflict, FieldError, InvalidInput, NotFound, shown
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
@@ -102,6 +102,7 @@ def update_user(
     session: Session,
     user: User,
     *,
+    now: dt.datetime,
     role: str | None = None,
     active: bool | None = None,
     password: str | None = None,
@@ -116,7 +117,6 @@ def update_user(
     if password is not None:
         passwords.check_strength(password)
     _check_profile(display_name, email)
-    now = utcnow()
     if chosen is not None:
         user.role = chosen
         tokens.narrow_to_role(session, user, now)

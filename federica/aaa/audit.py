@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from federica import inputs
 from federica.aaa.models import AnonymousRequest, AuditEntry, User
 from federica.aaa.policy import Principal
-from federica.db import utcnow
 from federica.errors import FieldError, InvalidInput, NotFound
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Device, Link, Port
@@ -53,14 +52,14 @@ def record(
     detail: dict[str, Any] | None = None,
     via: str | None = None,
     address: str = "",
-    at: dt.datetime | None = None,
+    at: dt.datetime,
 ) -> None:
     """Appends one entry in its own transaction, so refused and failed actions (whose
     own transaction rolled back) are recorded too."""
     with sessions() as s, s.begin():
         s.add(
             AuditEntry(
-                at=at or utcnow(),
+                at=at,
                 actor=text(who.username if who is not None else "anonymous", 100),
                 actor_id=who.user_id if who is not None else None,
                 via=text(via or (who.via if who is not None else "api"), 16),
@@ -113,11 +112,10 @@ def count_anonymous(
     route: str,
     status: int,
     address: str,
-    at: dt.datetime | None = None,
+    at: dt.datetime,
 ) -> None:
     """One more anonymous request of this kind today (one row per day, method, route and
     status, whatever the caller sends: the table cannot be flooded)."""
-    at = at or utcnow()
     values = {
         "day": at.date(),
         "method": method if method in METHODS else "OTHER",

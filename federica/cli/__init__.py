@@ -87,8 +87,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from federica.cli import (  # noqa: F401  (register the commands)
         aaa,
         db,
+        demo,
         device,
         emulate,
+        federation,
         monitor,
         operations,
         serve,

@@ -31,10 +31,6 @@ from federica.slices.calendar import Interval
 from federica.slices.request import parse_instant
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _read_secret(prompt: str, from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -56,7 +52,7 @@ def login(
     state: CliState, username: str | None, password_stdin: bool, token_stdin: bool, days: int | None
 ) -> None:
     """Sign in: keep an API token for the CLI in ~/.config/federica (0600)."""
-    now = _now()
+    now = state.context.now()
     settings = state.settings
     if token_stdin:
         secret = sys.stdin.readline().strip()
@@ -101,7 +97,7 @@ def logout(state: CliState) -> None:
     if secret is not None:
         # An expired or revoked token is only forgotten.
         with transaction(state.context.sessions) as s, contextlib.suppress(Unauthorized):
-            tokens.revoke(s, tokens.resolve(s, secret, _now()), _now())
+            tokens.revoke(s, tokens.resolve(s, secret, state.context.now()), state.context.now())
     click.echo("signed out" if forget_token() else "not signed in")
 
 
@@ -184,7 +180,12 @@ def user_set(
         note["detail"] |= {"role": role, "active": active, "password": password is not None}
         with transaction(state.context.sessions) as s:
             u = accounts.update_user(
-                s, accounts.get_user(s, username), role=role, active=active, password=password
+                s,
+                accounts.get_user(s, username),
+                now=state.context.now(),
+                role=role,
+                active=active,
+                password=password,
             )
             click.echo(f"user {u.username}: {u.role.value}, {'active' if u.active else 'disabled'}")
 
@@ -283,7 +284,7 @@ def token_create(state: CliState, name: str, scopes: str | None, days: int | Non
         )
     with audited(state, Action.TOKEN_OWN, "token") as note:
         allow(state, Action.TOKEN_OWN)
-        now = _now()
+        now = state.context.now()
         with transaction(state.context.sessions) as s:
             user = accounts.get_user(s, who.user_id)
             # Made with the CLI's own token: within its scopes and its life.
@@ -318,7 +319,7 @@ def token_list(state: CliState) -> None:
     who = allow(state, Action.ACCOUNT_READ)
     with transaction(state.context.read_sessions) as s:
         for t in tokens.of_user(s, who.user_id or 0):
-            d = tokens.describe(t, _now())
+            d = tokens.describe(t, state.context.now())
             click.echo(
                 f"{t.id:>5}  {t.prefix}…  {d['state']:<8} {t.scopes:<30} "
                 f"until {t.expires_at:%Y-%m-%d}  {t.name}"
@@ -335,7 +336,7 @@ def token_revoke(state: CliState, token_id: int) -> None:
             token = tokens.get(s, token_id)
             if token.user_id != who.user_id:
                 allow(state, Action.USER_MANAGE)
-            tokens.revoke(s, token, _now())
+            tokens.revoke(s, token, state.context.now())
         click.echo(f"token {token_id} revoked (and every token made with it)")
 
 
@@ -424,7 +425,7 @@ def audit_held(
     allow(state, Action.AUDIT_READ)
     if (link is None) == (port is None):
         raise InvalidInput([FieldError("--link", "give --link or --port (one of them)")])
-    at = _instant(at_, "--at") or _now()
+    at = _instant(at_, "--at") or state.context.now()
     with transaction(state.context.read_sessions) as s:
         rows = audit.held_by(s, vlan, audit.Place(link=link, port=port), at)
     if as_json:
@@ -468,7 +469,7 @@ def accounting_cmd(
         period = Interval(start, end)
     else:
         try:
-            period = accounting.month_period(month or f"{_now():%Y-%m}")
+            period = accounting.month_period(month or f"{state.context.now():%Y-%m}")
         except ValueError:
             raise InvalidInput([FieldError("--month", "YYYY-MM")]) from None
     scope = frozenset({project}) if project else allowed_projects(who)

@@ -18,10 +18,6 @@ from federica.errors import FieldError, Forbidden, InvalidInput
 from federica.files import write_private
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _day(raw: str | None, flag: str) -> dt.date | None:
     if raw is None:
         return None
@@ -74,7 +70,7 @@ def audit_archive(
     """Archive a closed year of the audit log (--out FILE), then remove exactly those rows
     (--remove --sha256 DIGEST; the operators' console on the schema owner's database role)."""
     allow(state, Action.AUDIT_READ)
-    retention.check_closed(year, _now())
+    retention.check_closed(year, state.context.now())
     if out is None and not remove:
         raise InvalidInput([FieldError("--out", "say where to write the archive (or --remove)")])
     if out is not None:
@@ -92,7 +88,7 @@ def audit_archive(
             if state.principal.user_id is not None:
                 raise Forbidden("only the operators' console removes archived years")
             with transaction(state.context.sessions) as s:
-                count = retention.remove_year(s, year, digest, _now())
+                count = retention.remove_year(s, year, digest, state.context.now())
             note["detail"] |= {"year": year, "entries": count, "sha256": digest}
         click.echo(
             f"{count} entries of {year} removed; the archive with sha256 {digest} holds them"

@@ -9,7 +9,6 @@ console acts as an administrator, recorded in the audit log as local:<unix user>
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import os
@@ -73,7 +72,7 @@ def resolve_principal(state: CliState) -> Principal:
     secret = stored_token()
     if secret is None:
         return console(unix_user())
-    now = dt.datetime.now(dt.UTC)
+    now = state.context.now()
     try:
         with transaction(state.context.read_sessions) as s:
             token = tokens.resolve(s, secret, now)
@@ -128,6 +127,7 @@ def audited(state: CliState, action: Action | str, target: str = "") -> Iterator
             detail=note["detail"],
             via="cli",
             address=f"cli:{unix_user()}",
+            at=state.context.now(),
         )
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import threading
 
 import click
 
+from federica import logs
 from federica.aaa import accounts
 from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
@@ -26,6 +26,7 @@ def worker(state: CliState, once: bool) -> None:
     take them down at their end. Several workers may run at once."""
     from federica.worker import Worker
 
+    logs.configure(state.settings)  # what it does is in its log; nothing else says it
     w = Worker(state.context)
     if once:
         n = w.run_once()
@@ -67,7 +68,7 @@ def maintenance_add(
             start=start,
             end=end,
             reason=reason,
-            now=dt.datetime.now(dt.UTC),
+            now=state.context.now(),
         )
         click.echo(
             f"maintenance {mw.id}: {kind} {target} {mw.start:%Y-%m-%d %H:%M} → "
@@ -82,7 +83,7 @@ def maintenance_add(
 def maintenance_list(state: CliState) -> None:
     allow(state, Action.MAINTENANCE_READ)
     with transaction(state.context.read_sessions) as s:
-        for m in maintenance.upcoming(s, dt.datetime.now(dt.UTC)):
+        for m in maintenance.upcoming(s, state.context.now()):
             click.echo(
                 f"{m.id:>4}  {m.target_kind.value} {m.target:<16} {m.start:%Y-%m-%d %H:%M} → "
                 f"{m.end:%Y-%m-%d %H:%M} UTC  {m.reason}"
@@ -98,7 +99,7 @@ def maintenance_cancel(state: CliState, window_id: int) -> None:
         transaction(state.context.sessions) as s,
     ):
         allow(state, Action.MAINTENANCE_MANAGE)
-        maintenance.cancel(s, window_id, dt.datetime.now(dt.UTC))
+        maintenance.cancel(s, window_id, state.context.now())
     click.echo(f"maintenance {window_id} cancelled")
 
 
@@ -142,7 +143,7 @@ def quota_cmd(
     allow(state, Action.QUOTA_READ, project=project)
     with transaction(state.context.read_sessions) as s:
         accounts.get_project(s, project)
-        u = quota.usage(s, project, dt.datetime.now(dt.UTC))
+        u = quota.usage(s, project, state.context.now())
 
     def limit(value: object, unit: str) -> str:
         return f"{value} {unit}" if value is not None else "no limit"

@@ -51,7 +51,7 @@ def validate(state: CliState, file: Path) -> None:
         pops = set(s.scalars(select(Pop.name)).all())
     req, window = parse_request(
         text,
-        now=dt.datetime.now(dt.UTC),
+        now=state.context.now(),
         max_duration=dt.timedelta(days=state.settings.max_slice_days),
         known_pops=pops,
     )
@@ -78,10 +78,6 @@ def _read_key(path: Path) -> str:
         return path.read_text(errors="replace").strip()
     except OSError as exc:
         raise InvalidInput([FieldError("--ssh-key", f"{path}: {exc.strerror}")]) from None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @slice_group.command()
@@ -113,7 +109,7 @@ def book(
             state.context.sessions,
             state.settings,
             document,
-            now=_now,
+            now=state.context.now,
             dry_run=dry_run,
             actor=state.principal,
         )
@@ -215,7 +211,7 @@ def release(state: CliState, ref: str) -> None:
     with audited(state, Action.SLICE_CHANGE, f"release {ref}") as note:
         with transaction(state.context.sessions) as s:
             sl = _slice(state, s, ref, Action.SLICE_CHANGE, note)
-            sl = runner.request_release(s, sl, _now())
+            sl = runner.request_release(s, sl, state.context.now())
         click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")
 
 
@@ -234,7 +230,7 @@ def extend(state: CliState, ref: str, by_: str | None, to: str | None) -> None:
     with audited(state, Action.SLICE_CHANGE, f"extend {ref}") as note:
         with transaction(state.context.sessions) as s:
             sl = _slice(state, s, ref, Action.SLICE_CHANGE, note)
-            sl = windows.extend(s, state.settings, sl, now=_now(), to=until, by=by)
+            sl = windows.extend(s, state.settings, sl, now=state.context.now(), to=until, by=by)
         click.echo(f"slice {sl.id} {sl.name!r} now ends {sl.end:%Y-%m-%d %H:%M} UTC")
 
 
@@ -245,7 +241,7 @@ def extent(state: CliState, ref: str) -> None:
     """How far a slice can be extended, and what stops it there."""
     with transaction(state.context.read_sessions) as s:
         sl = _slice(state, s, ref, Action.SLICE_READ)
-        ext = windows.extent(s, state.settings, sl, _now())
+        ext = windows.extent(s, state.settings, sl, state.context.now())
         click.echo(
             f"slice {sl.name!r} ends {sl.end:%Y-%m-%d %H:%M} UTC; it can be extended to "
             f"{ext.latest:%Y-%m-%d %H:%M} UTC (limited by {ext.limited_by})"
@@ -268,7 +264,7 @@ def find_slot(state: CliState, file: Path, after: str | None) -> None:
             s,
             state.settings,
             _read(file),
-            now=_now(),
+            now=state.context.now(),
             after=start,
             embedder=service.DEFAULT_EMBEDDER,
         )
@@ -287,7 +283,7 @@ def find_slot(state: CliState, file: Path, after: str | None) -> None:
 def calendar(state: CliState, kind: str, name: str, from_: str | None, days: int) -> None:
     """Who holds a link or V-node when, and its maintenance windows."""
     try:
-        start = parse_instant(from_) if from_ else _now()
+        start = parse_instant(from_) if from_ else state.context.now()
     except ValueError as exc:
         raise InvalidInput([FieldError("--from", str(exc))]) from None
     allow(state, Action.CALENDAR_READ)

@@ -27,7 +27,7 @@ from federica.aaa import accounts
 from federica.aaa.models import User
 from federica.aaa.policy import Principal, booking_project
 from federica.config import Settings
-from federica.db import Base, driver_sql, insert_row, insert_rows, utcnow
+from federica.db import Base, driver_sql, insert_row, insert_rows
 from federica.errors import (
     Conflict,
     FieldError,
@@ -199,7 +199,7 @@ def _insert(
         "end": window.end,
         "request": req.model_dump_json(),
         "failure_reason": None,
-        "created_at": utcnow(),
+        "created_at": now,
         "rev": rev,
         "timings": "{}",
         "access": "{}",

@@ -52,7 +52,9 @@ class Gateways:
     """The gateways of one controller, each in `<root>/s<slice id>/`."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # sshd re-executes itself for every connection and reads its config again there:
+        # every path in it (host key, pid file, keys, forced command) must be absolute.
+        self.root = Path(os.path.abspath(root))
 
     def _dir(self, slice_id: int) -> Path:
         return self.root / f"s{slice_id}"

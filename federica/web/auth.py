@@ -18,7 +18,6 @@ the append-only log.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,10 +122,6 @@ def client_address() -> str:
     return request.remote_addr or ""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _authenticate() -> None:
     g.principal = None
     if _is_static(request.endpoint):
@@ -154,7 +149,7 @@ def _authenticate() -> None:
 
 def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> None:
     """Make the holder of token `secret` (of `kind`) the principal of this request."""
-    now = _now()
+    now = ctx().now()
     with read_session() as s:
         token = tokens.resolve(s, secret, now, kind)
         g.principal = accounts.principal(
@@ -189,6 +184,7 @@ def _audit(response: Response) -> Response:
                 route=request.endpoint or "unknown",
                 status=status,
                 address=client_address(),
+                at=ctx().now(),
             )
         return response
     action = (mark.action.value if mark and mark.action else None) or (
@@ -210,6 +206,7 @@ def _audit(response: Response) -> Response:
         detail=detail,
         via="portal" if request.blueprint in COOKIE_BLUEPRINTS else "api",
         address=client_address(),
+        at=ctx().now(),
     )
     return response
 

@@ -48,6 +48,8 @@ class Demo:
     port: int
     data_dir: Path
     log: Path
+    prefix: str  # its emulator's namespace prefix
+    stopped_in_s: float | None = None  # from SIGTERM to its exit
 
     @property
     def url(self) -> str:
@@ -63,9 +65,10 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
     topo_file = tmp_path / "core4.yaml"
     topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
     port = free_port({d.management.port for d in topo.devices})
+    prefix = f"{prefix}{os.getpid() % 100000}"
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
-        "FEDERICA_EMULATOR_PREFIX": f"{prefix}{os.getpid() % 100000}",
+        "FEDERICA_EMULATOR_PREFIX": prefix,
     }
     env.pop("FEDERICA_DATABASE_URL", None)
     log = tmp_path / "demo.log"
@@ -75,7 +78,7 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
             [*argv, "--topology", str(topo_file)], cwd=REPO, env=env, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    demo = Demo(proc, port, tmp_path / "var", log)
+    demo = Demo(proc, port, tmp_path / "var", log, prefix)
     try:
         deadline = time.monotonic() + up_within_s
         up = False
@@ -88,9 +91,11 @@ def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterat
         assert up, f"demo never answered:\n{demo.output()}"
         yield demo
     finally:
+        stop_started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        demo.stopped_in_s = time.monotonic() - stop_started

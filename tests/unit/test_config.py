@@ -44,3 +44,16 @@ def test_the_session_key_is_made_once_private_and_shared(tmp_path: Path) -> None
     assert path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # nothing left aside
     assert secret_key(Settings(data_dir=tmp_path / "var", secret_key="given")) == "given"
+
+
+def test_relative_paths_are_anchored_where_the_settings_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env({"FEDERICA_NETCONF_CREDENTIALS_FILE": "creds.yaml"})
+    assert s.data_dir == tmp_path / "var"
+    assert s.netconf_credentials_file == tmp_path / "creds.yaml"
+    assert s.gateway_dir.is_absolute() and s.emulator_dir.is_absolute()
+    monkeypatch.chdir("/")  # later changes of directory do not move them
+    assert s.gateway_dir == tmp_path / "var" / "gateways"
+    assert Settings(data_dir=Path("/srv/../srv/f")).data_dir == Path("/srv/f")

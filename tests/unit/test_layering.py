@@ -51,6 +51,9 @@ def test_the_package_keeps_its_contracts(package_copy: Path) -> None:
         ("slices/service.py", "import federica.web.problems", "Nothing imports web"),
         ("worker.py", "import federica.app", "Entry points over the composition root"),
         ("slices/lifecycle.py", "import sqlalchemy", "Pure logic has no I/O"),
+        ("federation/client.py", "import federica.federation.peers", "Adapters do I/O only"),
+        ("federation/peers.py", "import federica.web.context", "Nothing imports web"),
+        ("federation/agreement.py", "import sqlalchemy", "Pure logic has no I/O"),
     ],
 )
 def test_a_forbidden_import_breaks_the_contracts(

@@ -76,6 +76,9 @@ class Emulator:
     """The emulated facility rooted at `state_dir` (one per prefix)."""
 
     def __init__(self, state_dir: Path, prefix: str, *, community: str = "federica") -> None:
+        # Its paths go into the devices' configs and argv (netconfd, sshd, snmpd, agents),
+        # read by processes that do not share this one's working directory.
+        state_dir = Path(os.path.abspath(state_dir))
         self.dir = state_dir
         self.prefix = prefix
         self.community = community

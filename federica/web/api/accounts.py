@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
@@ -25,12 +23,8 @@ from federica.web.api.models import (
 )
 from federica.web.api.openapi import document
 from federica.web.auth import authorize, guard, may, note, require
-from federica.web.context import read_session, write_session
+from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import project_for, visible_projects
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @api.get("/me")
@@ -56,7 +50,7 @@ def list_tokens() -> ResponseReturnValue:
         if "user" in request.args:
             authorize(Action.USER_MANAGE)
             user_id = accounts.get_user(s, request.args["user"]).id
-        return jsonify([tokens.describe(t, _now()) for t in tokens.of_user(s, user_id)])
+        return jsonify([tokens.describe(t, ctx().now()) for t in tokens.of_user(s, user_id)])
 
 
 @api.post("/tokens")
@@ -93,7 +87,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
         if token.user_id != who.user_id and not may(Action.USER_MANAGE):
             raise NotFound(f"no token {token_id}")  # as if it did not exist
         note(token_id=token.id, owner=token.user.username)
-        return jsonify(tokens.describe(tokens.revoke(s, token, _now()), _now()))
+        return jsonify(tokens.describe(tokens.revoke(s, token, ctx().now()), ctx().now()))
 
 
 @api.get("/users")
@@ -159,6 +153,7 @@ def update_user(name: str) -> ResponseReturnValue:
         user = accounts.update_user(
             s,
             accounts.get_user(s, name),
+            now=ctx().now(),
             role=body.role,
             active=body.active,
             password=body.password,

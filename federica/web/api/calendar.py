@@ -14,9 +14,9 @@ from federica.slices import maintenance, quota
 from federica.web.api import api
 from federica.web.api.models import MaintenanceRequest, QuotaRequest, given, parse_body
 from federica.web.api.openapi import document
-from federica.web.api.slices import _now, _time_arg
+from federica.web.api.slices import _time_arg
 from federica.web.auth import guard, note
-from federica.web.context import read_session, write_session
+from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import project_for
 
 WEEK = dt.timedelta(days=7)
@@ -25,7 +25,7 @@ WEEK = dt.timedelta(days=7)
 def _range() -> tuple[dt.datetime, dt.datetime]:
     start, end = _time_arg("from"), _time_arg("to")
     if start is None:  # the week before `to`, or from now
-        start = end - WEEK if end is not None else _now()
+        start = end - WEEK if end is not None else ctx().now()
     end = end or start + WEEK
     if end <= start:
         raise InvalidInput([FieldError("to", "must be after from")])
@@ -67,7 +67,7 @@ def host_calendar(name: str) -> ResponseReturnValue:
 @guard(Action.MAINTENANCE_READ)
 def list_maintenance() -> ResponseReturnValue:
     with read_session() as s:
-        return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, _now())])
+        return jsonify([maintenance.describe(m) for m in maintenance.upcoming(s, ctx().now())])
 
 
 @api.post("/maintenance")
@@ -90,7 +90,7 @@ def create_maintenance() -> ResponseReturnValue:
             start=body.start,
             end=body.end,
             reason=body.reason,
-            now=_now(),
+            now=ctx().now(),
         )
         return jsonify(maintenance.describe(mw) | {"affected_slices": slices}), 201
 
@@ -100,7 +100,7 @@ def create_maintenance() -> ResponseReturnValue:
 @guard(Action.MAINTENANCE_MANAGE)
 def delete_maintenance(window_id: int) -> ResponseReturnValue:
     with write_session() as s:
-        maintenance.cancel(s, window_id, _now())
+        maintenance.cancel(s, window_id, ctx().now())
         return jsonify({"id": window_id, "cancelled": True})
 
 
@@ -132,4 +132,4 @@ def show_quota(project: str) -> ResponseReturnValue:
     project_for(project, Action.QUOTA_READ)
     with read_session() as s:
         accounts.get_project(s, project)
-        return jsonify(quota.usage(s, project, _now()))
+        return jsonify(quota.usage(s, project, ctx().now()))

@@ -25,10 +25,6 @@ OAUTH_KEY = "federica.oauth"
 PORTAL_NEXT_KEY = "portal_next"  # set by the portal's sign-in page
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _lifetime(body: dict[str, Any]) -> dt.timedelta | None:
     """The lifetime asked for, if any."""
     if "expires_in_days" not in body:
@@ -45,7 +41,7 @@ def new_token(
     """Issue a token for `user` (made with token `parent_id`, if any: within its scopes
     and its life); the response shows it once."""
     settings = ctx().settings
-    now = _now()
+    now = ctx().now()
     if body.get("name") is not None and not isinstance(body["name"], str):
         raise InvalidInput([FieldError("name", "a string")])
     wanted = _lifetime(body)
@@ -85,7 +81,7 @@ def login() -> ResponseReturnValue:
         body["username"],
         body["password"],
         address=client_address(),
-        now=_now(),
+        now=ctx().now(),
         limits=Limits.of(settings),
     )
     with write_session() as s:

@@ -24,6 +24,7 @@ from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
 from federica.web.api import api, models, responses
 from federica.web.auth import GUARD_ATTR, public
+from federica.web.federation import openapi as federation_openapi
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_ATTR = "_federica_openapi"
@@ -290,6 +291,9 @@ def build_document() -> dict[str, Any]:
                 )
                 operation["requestBody"] = {"required": required, "content": content}
             paths.setdefault(path, {})[method.lower()] = operation
+    # The peer API is served on its own listener; documented here with the rest.
+    peer_paths, peer_schemas = federation_openapi.parts()
+    paths.update(peer_paths)
     schemas = _schemas()
     for name in REQUEST_SCHEMAS:
         _text_patterns(schemas[name])
@@ -298,8 +302,11 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "federica API", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": schemas,
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas | peer_schemas,
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer"},
+                **federation_openapi.PEER_SECURITY,
+            },
         },
         "security": [{"token": []}],
     }

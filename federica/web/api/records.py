@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -14,9 +12,9 @@ from federica.errors import FieldError, InvalidInput
 from federica.slices.calendar import Interval
 from federica.web.api import api
 from federica.web.api.openapi import document
-from federica.web.api.slices import _now, _time_arg
+from federica.web.api.slices import _time_arg
 from federica.web.auth import guard, require
-from federica.web.context import read_session
+from federica.web.context import ctx, read_session
 from federica.web.targets import project_for
 
 VLAN_RANGE = (1, 4094)
@@ -33,7 +31,7 @@ def _period() -> Interval:
     start = _time_arg("from")
     end = _time_arg("to")
     if start is None and end is None:
-        return accounting.month_period(f"{_now():%Y-%m}")
+        return accounting.month_period(f"{ctx().now():%Y-%m}")
     if start is None or end is None:
         raise InvalidInput(
             [
@@ -137,7 +135,7 @@ def held_by() -> ResponseReturnValue:
         raise InvalidInput([FieldError("vlan", "required")])
     if place.link is None and place.port is None:
         raise InvalidInput([FieldError("link", "give link or port")])
-    at = _time_arg("at") or dt.datetime.now(dt.UTC)
+    at = _time_arg("at") or ctx().now()
     with read_session() as s:
         return jsonify(
             {"vlan": vlan, "at": at.isoformat(), "held_by": audit.held_by(s, vlan, place, at)}

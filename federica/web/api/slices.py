@@ -22,10 +22,6 @@ from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import slice_for, visible_slices
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _flag(name: str) -> bool:
     raw = request.args.get(name, "false").lower()
     if raw not in {"1", "true", "yes", "0", "false", "no"}:
@@ -53,7 +49,7 @@ def create_slice() -> ResponseReturnValue:
         ctx().sessions,
         ctx().settings,
         request.get_data(),
-        now=_now,
+        now=ctx().now,
         dry_run=dry_run,
         received=received,
         actor=require(),
@@ -119,7 +115,7 @@ def show_slice(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        sl = runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), _now())
+        sl = runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now())
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         return jsonify(service.describe(sl)), code
 
@@ -146,7 +142,7 @@ def extend_slice(ref: str) -> ResponseReturnValue:
         raise InvalidInput([FieldError(field, str(exc))]) from None
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)
-        sl = windows.extend(s, ctx().settings, sl, now=_now(), to=to, by=by)
+        sl = windows.extend(s, ctx().settings, sl, now=ctx().now(), to=to, by=by)
         return jsonify(service.describe(sl))
 
 
@@ -160,7 +156,7 @@ def slice_extent(ref: str) -> ResponseReturnValue:
         sl = slice_for(s, ref, Action.SLICE_READ)
         if sl.status not in windows.EXTENDABLE:
             raise Conflict(f"slice {sl.name} is {sl.status.value}; it cannot be extended")
-        return jsonify(windows.extent(s, ctx().settings, sl, _now()).as_dict())
+        return jsonify(windows.extent(s, ctx().settings, sl, ctx().now()).as_dict())
 
 
 @api.post("/slots")
@@ -181,7 +177,7 @@ def find_slot() -> ResponseReturnValue:
             s,
             ctx().settings,
             request.get_data(),
-            now=_now(),
+            now=ctx().now(),
             after=after,
             embedder=service.DEFAULT_EMBEDDER,
         )

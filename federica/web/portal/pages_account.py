@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, session, url_for
@@ -18,10 +17,6 @@ from federica.web.auth import client_address, guard, may, note, public, require,
 from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import portal
 from federica.web.portal import session as browser
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def safe_next(target: str | None) -> str:
@@ -64,7 +59,7 @@ def login() -> ResponseReturnValue:
                 username,
                 password,
                 address=client_address(),
-                now=_now(),
+                now=ctx().now(),
                 limits=Limits.of(settings),
             )
         except (Unauthorized, TooManyRequests) as exc:
@@ -104,7 +99,7 @@ def _tokens_page(
     new: dict[str, object] | None = None, errors: dict[str, str] | None = None, status: int = 200
 ) -> ResponseReturnValue:
     who = require()
-    now = _now()
+    now = ctx().now()
     with read_session() as s:
         user = accounts.get_user(s, who.user_id or 0)
         rows = [tokens.describe(t, now) for t in tokens.of_user(s, user.id)]
@@ -154,7 +149,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
         if token.user_id != who.user_id and not may(Action.USER_MANAGE):
             raise NotFound(f"no token {token_id}")  # as the API: admins may revoke anyone's
         note(token_id=token.id)
-        tokens.revoke(s, token, _now())
+        tokens.revoke(s, token, ctx().now())
     if token_id == who.token_id:
         session.clear()  # this browser's own session: signed out
         return redirect(url_for("portal.login"), 303)

@@ -4,7 +4,6 @@ shown next to the field it is about."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from typing import Any
@@ -26,10 +25,6 @@ from federica.web.portal import figures, forms, portal
 
 ACTIONS = ("dry-run", "find-slot", "book", "to-yaml", "to-form")
 SPARE_ROWS = 1  # an empty row after the last, so the form works without JavaScript too
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _choices() -> dict[str, Any]:
@@ -116,7 +111,7 @@ def submit_slice() -> ResponseReturnValue:
             ctx().sessions,
             ctx().settings,
             doc,
-            now=_now,
+            now=ctx().now,
             dry_run=action != "book",
             received=g.get("received", time.perf_counter()),
             actor=require(),
@@ -159,7 +154,7 @@ def _found_slot(ed: forms.Editor, doc: dict[str, Any]) -> ResponseReturnValue:
             s,
             ctx().settings,
             doc,
-            now=_now(),
+            now=ctx().now(),
             after=None,
             embedder=service.DEFAULT_EMBEDDER,
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -12,13 +10,9 @@ from federica.aaa.policy import Action, decide
 from federica.errors import FedericaError, FieldError, InvalidInput
 from federica.slices import quota
 from federica.web.auth import guard, note, require
-from federica.web.context import read_session, write_session
+from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import portal
 from federica.web.targets import project_for, visible_projects
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @portal.get("/projects")
@@ -40,7 +34,7 @@ def _project_page(
 ) -> ResponseReturnValue:
     project_for(name, Action.PROJECT_READ)
     who = require()
-    now = _now()
+    now = ctx().now()
     month = request.args.get("month", f"{now:%Y-%m}")
     try:
         period = accounting.month_period(month)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -22,10 +21,6 @@ from federica.web.targets import slice_for, visible_slices
 
 FINISHED = {SliceStatus.ENDED.value, SliceStatus.FAILED.value}
 EXTEND_CHOICES = ("1h", "6h", "1d", "2d", "3d", "7d")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @portal.get("/slices")
@@ -72,7 +67,7 @@ def slice_page(ref: str) -> ResponseReturnValue:
 def _slice_page(
     ref: str, errors: dict[str, str] | None = None, message: str = "", status: int = 200
 ) -> ResponseReturnValue:
-    now = _now()
+    now = ctx().now()
     with read_session() as s:
         sl = slice_for(s, ref, Action.SLICE_READ)
         body = service.describe(sl)
@@ -137,7 +132,7 @@ def extend(ref: str) -> ResponseReturnValue:
         with write_session() as s:
             sl = slice_for(s, ref, Action.SLICE_CHANGE)
             sl = windows.extend(
-                s, ctx().settings, sl, now=_now(), by=parse_duration(by_text), to=None
+                s, ctx().settings, sl, now=ctx().now(), by=parse_duration(by_text), to=None
             )
             end = sl.end
     except FedericaError as exc:
@@ -151,5 +146,5 @@ def extend(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), _now())
+        runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now())
     return redirect(url_for("portal.slice_page", ref=ref), 303)

@@ -15,7 +15,7 @@ from federica.slices import availability, maintenance
 from federica.slices.calendar import Interval
 from federica.slices.request import parse_instant
 from federica.web.auth import guard
-from federica.web.context import read_session
+from federica.web.context import ctx, read_session
 from federica.web.portal import figures, portal
 from federica.web.portal.forms import local_minutes
 
@@ -23,8 +23,8 @@ MAX_HOURS = 24 * 90
 MAX_DAYS = 62
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+def _this_minute() -> dt.datetime:
+    return ctx().now().replace(second=0, microsecond=0)
 
 
 def _instant(name: str, default: dt.datetime) -> dt.datetime:
@@ -47,11 +47,11 @@ def _whole(name: str, default: int, top: int) -> int:
 def substrate() -> ResponseReturnValue:
     errors: dict[str, str] = {}
     try:
-        start = _instant("at", _now())
+        start = _instant("at", _this_minute())
         hours = _whole("hours", 1, MAX_HOURS)
     except InvalidInput as exc:
         errors = {e.field: e.message for e in exc.errors}
-        start, hours = _now(), 1
+        start, hours = _this_minute(), 1
     window = Interval(start, start + dt.timedelta(hours=hours))
     with read_session() as s:
         av = availability.over(s, window)
@@ -72,11 +72,11 @@ def substrate() -> ResponseReturnValue:
 def calendar(kind: str, name: str) -> ResponseReturnValue:
     errors: dict[str, str] = {}
     try:
-        start = _instant("from", _now().replace(hour=0, minute=0))
+        start = _instant("from", _this_minute().replace(hour=0, minute=0))
         days = _whole("days", 7, MAX_DAYS)
     except InvalidInput as exc:
         errors = {e.field: e.message for e in exc.errors}
-        start, days = _now().replace(hour=0, minute=0), 7
+        start, days = _this_minute().replace(hour=0, minute=0), 7
     end = start + dt.timedelta(days=days)
     with read_session() as s:
         cal = maintenance.resource_calendar(s, kind, name, start, end)

@@ -27,10 +27,6 @@ CSRF_HEADER = "X-CSRF-Token"
 SESSION_NAME = "portal session"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def csrf_token() -> str:
     token = session.get(CSRF_KEY)
     if not isinstance(token, str):
@@ -68,7 +64,7 @@ def start(user: User) -> None:
             scopes=tokens.parse_scopes(None, user),
             lifetime=lifetime,
             max_lifetime=lifetime,
-            now=_now(),
+            now=ctx().now(),
             kind=TokenKind.SESSION,
         )
     session.clear()
@@ -83,7 +79,7 @@ def end() -> None:
     who = current()
     if who is not None and who.token_id is not None:
         with write_session() as s:
-            tokens.revoke(s, tokens.get(s, who.token_id), _now())
+            tokens.revoke(s, tokens.get(s, who.token_id), ctx().now())
     session.clear()
 
 

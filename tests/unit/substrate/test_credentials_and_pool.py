@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,58 @@ def test_pool_reuses_sessions_and_reopens_after_a_failure() -> None:
         assert ds["pool-1"].session != first  # type: ignore[attr-defined]
     assert len(made) == 1
     pool.close_all()
+
+
+def test_warm_opens_every_session_and_names_the_devices_it_could_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    devs = {"w-1": FakeDevice("w-1", ("p1",)), "w-2": FakeDevice("w-2", ("p1",))}
+    devs["w-2"].reachable = False
+    made: dict[str, FakeDriver] = {}
+
+    def factory(name: str) -> DeviceDriver:
+        made[name] = FakeDriver(devs[name])
+        return made[name]
+
+    pool = DriverPool(factory)
+    with caplog.at_level("WARNING", logger="federica.substrate.drivers.pool"):
+        failed = pool.warm(["w-1", "w-2"])
+    assert list(failed) == ["w-2"] and "connection refused" in failed["w-2"]
+    assert "device w-2 unreachable" in caplog.text
+    opened = made["w-1"].session
+    assert opened is not None
+    with pool.checkout(["w-1"]) as ds:  # the warmed session, not a new one
+        assert ds["w-1"].session == opened  # type: ignore[attr-defined]
+    devs["w-2"].reachable = True  # tried again at the next checkout
+    with pool.checkout(["w-2"]) as ds:
+        assert ds["w-2"].session is not None  # type: ignore[attr-defined]
+    pool.close_all()
+    assert made["w-1"].session is None and made["w-2"].session is None
+
+
+def test_close_all_does_not_wait_long_for_a_device_that_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = threading.Event()
+    closed: list[str] = []
+
+    class Silent(FakeDriver):
+        def close(self) -> None:
+            if self.device == "c-mute":
+                answer.wait(30)  # as a close-session whose reply never comes
+            closed.append(self.device)
+            super().close()
+
+    pool = DriverPool(lambda name: Silent(FakeDevice(name, ("p1",))))
+    pool.warm(["c-ok", "c-mute"])
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="federica.substrate.drivers.pool"):
+        pool.close_all(wait_s=0.3)
+    took = time.monotonic() - t0
+    assert took < 5, took  # 0.3 s asked; not the 30 s the silent device would take
+    deadline = time.monotonic() + 10  # the other device's close goes on regardless
+    while "c-ok" not in closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    answer.set()
+    assert "c-ok" in closed
+    assert "device c-mute did not answer close-session" in caplog.text

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -86,7 +87,8 @@ class NetnsCompute:
     def __init__(self, host: HostPlan, runtime_dir: Path, cgroups: Cgroups) -> None:
         self.host = host.name
         self.plan = host
-        self.dir = runtime_dir / "nodes" / host.name
+        # Into FRR's and BIRD's argv and configs: absolute, whatever the caller passed.
+        self.dir = Path(os.path.abspath(runtime_dir)) / "nodes" / host.name
         self.cgroups = cgroups
 
     # -- files -----------------------------------------------------------------------
@@ -422,14 +424,21 @@ def _pid_alive(pid_file: Path, name: str) -> bool:
 
 
 def remove_all(runtime_dir: Path, hosts: list[HostPlan], cgroups: Cgroups) -> int:
-    """Every node on these V-nodes, whatever state it is in (the emulator's `down`)."""
-    count = 0
-    for host in hosts:
+    """Every node on these V-nodes, whatever state it is in (the emulator's `down`). The
+    V-nodes at once: a node whose shell ignores SIGTERM (a login) holds its V-node for the
+    kill's grace period, not every other V-node too."""
+
+    def on(host: HostPlan) -> int:
         driver = NetnsCompute(host, runtime_dir, cgroups)
-        for node in driver.nodes():
+        nodes = driver.nodes()
+        for node in nodes:
             driver.destroy(node)
-            count += 1
-    return count
+        return len(nodes)
+
+    if not hosts:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(len(hosts), 16)) as pool:
+        return sum(pool.map(on, hosts))
 
 
 _cgroups: dict[str, Cgroups] = {}
