@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from federica.errors import FieldError, InvalidInput
+from federica.errors import FieldError, InvalidInput, shown
 
 # The INTEGER of SQLite's declared columns and PostgreSQL's int4: every id and count.
 DB_INT_MAX = 2**31 - 1
@@ -65,7 +65,9 @@ def whole(raw: str, field: str, lo: int = 0, hi: int = DB_INT_MAX) -> int:
     """A whole number typed by a person, from `lo` to `hi`; else 422 naming `field`."""
     value = ascii_int(raw.strip(), top=hi)
     if value is None or value < lo:
-        raise InvalidInput([FieldError(field, f"a whole number from {lo} to {hi}, not {raw!r}")])
+        raise InvalidInput(
+            [FieldError(field, f"a whole number from {lo} to {hi}, not {shown(raw)}")]
+        )
     return value
 
 

@@ -15,8 +15,10 @@ def register_web(app: Flask) -> None:
     from federica.web.auth import check_every_view_is_guarded, register_auth
 
     register_problem_handlers(app)
-    register_inputs(app)  # before sign-in: nothing unchecked reaches the database
     register_auth(app)
+    # After sign-in (it reads only the token or the session cookie, never the path,
+    # query or body), so a refusal is audited as the caller's; before any view.
+    register_inputs(app)
 
     @app.before_request
     def _arrived() -> None:

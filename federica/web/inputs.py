@@ -1,6 +1,7 @@
 """The strict input layer at the HTTP edge (API and portal alike): ids in URLs are ASCII
 digits a database INTEGER holds, and no path part, query parameter or form field carries
-a control character. Checked before authentication, so nothing reaches the database."""
+a control character. Checked right after sign-in (which reads only the token) and before
+any view, so nothing unchecked reaches a service or the database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from federica.errors import FieldError, InvalidInput, NotFound
+from federica.errors import FieldError, InvalidInput, NotFound, shown
 from federica.inputs import DB_INT_MAX, ascii_int, text_problem
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -36,24 +37,24 @@ class IdConverter(IntegerConverter):
 def _check_request() -> None:
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and text_problem(value) is not None:
-            raise NotFound(f"nothing at {request.path!r}")
+            raise NotFound(f"nothing at {shown(request.path)}")
     errors: list[FieldError] = []
     for key, values in request.args.lists():
         for text in (key, *values):
             if problem := text_problem(text):
-                errors.append(FieldError(key, problem))
+                errors.append(FieldError(key[:64], problem))
         if request.blueprint == "api" and "" in values:
             # The API's parameters are given with a value or left out (a portal form
             # sends its empty fields, and the page treats them as not given).
-            errors.append(FieldError(key, "empty: give a value or leave the parameter out"))
+            errors.append(FieldError(key[:64], "empty: give a value or leave the parameter out"))
     if request.mimetype in FORM_TYPES:
         for key, values in request.form.lists():
             multiline = key in MULTILINE_FORM_FIELDS
             for text in values:
                 if problem := text_problem(text, multiline=multiline):
-                    errors.append(FieldError(key, problem))
+                    errors.append(FieldError(key[:64], problem))
             if problem := text_problem(key):
-                errors.append(FieldError(key, problem))
+                errors.append(FieldError(key[:64], problem))
     if errors:
         raise InvalidInput(errors)
 

@@ -86,7 +86,8 @@ class TokenRequest(Body):
 
 
 class Login(TokenRequest):
-    username: Annotated[str, Field(min_length=1, max_length=254)]
+    # No upper bound of its own: any name is an attempt (refused at the password check).
+    username: Annotated[str, Field(min_length=1)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 

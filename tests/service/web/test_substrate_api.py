@@ -94,6 +94,8 @@ def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> N
     assert routes == documented
     schemas = doc["components"]["schemas"]
     for path, ops in doc["paths"].items():
+        if not path.startswith("/api/v1"):
+            continue  # the peer API (its own listener) is checked by its own tests
         for op in ops.values():
             successes = [k for k in op["responses"] if k.startswith("2")]
             assert successes or "302" in op["responses"], op["operationId"]
