@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,9 +21,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.aaa.models import User
 from federica.slices.calendar import Interval
 from federica.slices.models import Reservation, ReservationKind, Slice, SliceNode
+
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 # A hop's tag row carries its Mb/s (older bookings: a row of its own, the tag's has 0).
 BANDWIDTH = (
@@ -141,7 +145,11 @@ def report(session: Session, period: Interval, projects: frozenset[str] | None =
 
 
 def month_period(text: str) -> Interval:
-    """'2026-11' → [2026-11-01, 2026-12-01) UTC."""
-    year, _, month = text.partition("-")
-    start = dt.datetime(int(year), int(month), 1, tzinfo=dt.UTC)
+    """'2026-11' → [2026-11-01, 2026-12-01) UTC; ValueError unless YYYY-MM in range."""
+    m = _MONTH.fullmatch(text)
+    if m is None:
+        raise ValueError(f"expected YYYY-MM, got {text!r}")
+    start = dt.datetime(int(m.group(1)), int(m.group(2)), 1, tzinfo=dt.UTC)
+    if not inputs.MIN_INSTANT <= start < inputs.MAX_INSTANT:
+        raise ValueError(f"{text!r} is outside the supported range")
     return Interval(start, (start + dt.timedelta(days=32)).replace(day=1))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.aaa import passwords, tokens
 from federica.aaa.models import Identity, Membership, Project, ProjectRole, Role, User
 from federica.aaa.policy import Principal, Scope
@@ -84,11 +85,12 @@ def create_user(
 
 
 def get_user(session: Session, ref: int | str) -> User:
-    # A reference no account can have (too long, NUL, …) is not looked up: a database
-    # may refuse it as a parameter, and the answer is known.
+    # A reference no account can have (too long, NUL, beyond an id …) is not looked up:
+    # a database may refuse it as a parameter, and the answer is known.
     user: User | None = None
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 18):
-        user = session.get(User, int(ref))
+    if isinstance(ref, int) or inputs.looks_like_id(ref):
+        user_id = inputs.id_or_none(ref)
+        user = session.get(User, user_id) if user_id is not None else None
     elif USERNAME.fullmatch(normalise_username(ref)):
         user = session.scalar(select(User).where(User.username == normalise_username(ref)))
     if user is None:

@@ -18,9 +18,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from federica import inputs
 from federica.aaa.models import AnonymousRequest, AuditEntry, User
 from federica.aaa.policy import Principal
-from federica.errors import FieldError, InvalidInput
+from federica.errors import FieldError, InvalidInput, NotFound
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Device, Link, Port
 
@@ -175,7 +176,7 @@ def _place_condition(session: Session, place: Place) -> Any:
         names = {place.link, "-".join(reversed(place.link.split("-", 1)))}
         link_ids = list(session.scalars(select(Link.id).where(Link.name.in_(names))))
         if not link_ids:
-            raise InvalidInput([FieldError("link", f"no link {place.link!r}")])
+            raise NotFound(f"link: no link {place.link!r}")
         return Reservation.link_id.in_(link_ids)
     if place.port is not None:
         device, _, port = place.port.partition(":")
@@ -183,7 +184,7 @@ def _place_condition(session: Session, place: Place) -> Any:
             select(Port.id).join(Device).where(Device.name == device, Port.name == port)
         )
         if port_id is None:
-            raise InvalidInput([FieldError("port", f"no port {place.port!r} (device:port)")])
+            raise NotFound(f"port: no port {place.port!r} (device:port)")
         return or_(
             Reservation.port_id == port_id,
             Reservation.link_id.in_(
@@ -264,8 +265,8 @@ def search(
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 5000)))
     if slice_ref is not None:
         ids = (
-            [int(slice_ref)]
-            if slice_ref.isdigit()
+            [inputs.id_or_none(slice_ref) or 0]
+            if inputs.looks_like_id(slice_ref)
             else list(session.scalars(select(Slice.id).where(Slice.name == slice_ref)))
         )
         query = query.where(AuditEntry.slice_id.in_(ids))

@@ -24,6 +24,7 @@ from federica.cli.auth import (
     stored_token,
     unix_user,
 )
+from federica.cli.params import DAYS, ID, VLAN
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput, Unauthorized
 from federica.slices.calendar import Interval
@@ -272,7 +273,7 @@ def token_group() -> None:
 @token_group.command(name="create")
 @click.option("--name", default="api", show_default=True)
 @click.option("--scopes", help="Space- or comma-separated: read slices projects operate admin.")
-@click.option("--days", type=int, help="Lifetime in days (default: the facility's).")
+@click.option("--days", type=DAYS, help="Lifetime in days (default: the facility's).")
 @pass_state
 def token_create(state: CliState, name: str, scopes: str | None, days: int | None) -> None:
     """Create a token for yourself; it is printed once and never again."""
@@ -326,7 +327,7 @@ def token_list(state: CliState) -> None:
 
 
 @token_group.command(name="revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ID)
 @pass_state
 def token_revoke(state: CliState, token_id: int) -> None:
     with audited(state, Action.TOKEN_OWN, f"token {token_id}"):
@@ -406,7 +407,7 @@ def audit_group(
 
 
 @audit_group.command(name="held")
-@click.option("--vlan", type=int, required=True)
+@click.option("--vlan", type=VLAN, required=True)
 @click.option("--link", help="A link by name (either end order).")
 @click.option("--port", help="A port (device:port).")
 @click.option("--at", "at_", help="ISO 8601 time (default now).")

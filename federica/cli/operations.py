@@ -12,6 +12,7 @@ from federica.aaa import accounts
 from federica.aaa.policy import Action
 from federica.cli import CliState, cli, pass_state
 from federica.cli.auth import allow, audited
+from federica.cli.params import ID
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, quota
@@ -90,7 +91,7 @@ def maintenance_list(state: CliState) -> None:
 
 
 @maintenance_group.command(name="cancel")
-@click.argument("window_id", type=int)
+@click.argument("window_id", type=ID)
 @pass_state
 def maintenance_cancel(state: CliState, window_id: int) -> None:
     with (

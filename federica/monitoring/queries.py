@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.config import Settings
 from federica.errors import FieldError, InvalidInput, NotFound
 from federica.monitoring import store
@@ -71,7 +72,11 @@ def _instant(field: str, raw: str, errors: list[FieldError]) -> dt.datetime | No
     if value.tzinfo is None:
         errors.append(FieldError(field, f"{raw!r} has no time zone (add 'Z' for UTC)"))
         return None
-    return value.astimezone(dt.UTC)
+    try:
+        return inputs.check_instant(value, raw)  # near year 1 or 9999 UTC would overflow
+    except ValueError as exc:
+        errors.append(FieldError(field, str(exc)))
+        return None
 
 
 def device_interfaces(

@@ -65,7 +65,9 @@ class Coordinated(RankedKShortest):
 
         def room(h: str) -> float:
             device = state.view.hosts[h].device
-            around = sum(state.bw[lk] for lk in state.routes.around.get(device, ()))
+            # The routes are the static topology's: a link under maintenance is in them
+            # but not among the free links, and has nothing free.
+            around = sum(state.bw.get(lk, 0) for lk in state.routes.around.get(device, ()))
             return state.cpu[h] * (1 + around)
 
         fitting = sorted(

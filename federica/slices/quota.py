@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federica.errors import Conflict, FieldError, InvalidInput
+from federica.inputs import DB_INT_MAX
 from federica.slices.calendar import Interval
 from federica.slices.models import ProjectQuota, Reservation, ReservationKind, Slice
 from federica.slices.models import SliceCircuit as C
@@ -178,9 +179,11 @@ def parse_limits(body: dict[str, Any], current: Limits) -> Limits:
             continue
         value = body[name]
         if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= DB_INT_MAX
         ):
-            errors.append(FieldError(name, "a whole number >= 0, or null for no limit"))
+            errors.append(
+                FieldError(name, f"a whole number from 0 to {DB_INT_MAX}, or null for no limit")
+            )
         values[name] = value
     if errors:
         raise InvalidInput(errors)

@@ -17,18 +17,44 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
-from federica import documents
+from federica import documents, inputs
 from federica.errors import FieldError, InvalidInput
 
 NAME = r"^[a-z][a-z0-9-]{0,31}$"
 MAX_REQUEST_BYTES = 1_000_000
-_SHORT = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_SHORT = re.compile(r"^\s*([0-9]+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 _TIMEDELTA = TypeAdapter(dt.timedelta)
 Name = Annotated[str, Field(pattern=NAME, description="lower-case letters, digits, '-'")]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's integers: 3 and 3.0 (JSON Schema's "integer" is any number without a
+    fraction), never `true` (a bool is an int to Python) nor the string "3"."""
+    if isinstance(value, bool | str):
+        kind = "true/false" if isinstance(value, bool) else "a string"
+        raise PydanticCustomError(
+            "int_type", "input should be a valid integer, not {kind}", {"kind": kind}
+        )
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Constraints go before the validator (after it, pydantic would not publish them).
+WHOLE = BeforeValidator(_whole_number)
 
 
 class NodeKind(enum.StrEnum):
@@ -46,8 +72,8 @@ class Strict(BaseModel):
 class NodeRequest(Strict):
     name: Name
     kind: NodeKind = NodeKind.ROUTER
-    vcpu: Annotated[int, Field(ge=1, le=64)] = 1
-    ram_mb: Annotated[int, Field(ge=128, le=262_144)] = 1024
+    vcpu: Annotated[int, Field(strict=True, ge=1, le=64), WHOLE] = 1
+    ram_mb: Annotated[int, Field(strict=True, ge=128, le=262_144), WHOLE] = 1024
     image: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     pop: (
         Annotated[str, Field(min_length=1, max_length=64, description="pin the node to this PoP")]
@@ -61,7 +87,7 @@ class CircuitRequest(Strict):
         list[Name],
         Field(min_length=2, max_length=32, description="2: point-to-point; more: multipoint"),
     ]
-    bandwidth_mbps: Annotated[int, Field(ge=1, le=100_000)] = 100
+    bandwidth_mbps: Annotated[int, Field(strict=True, ge=1, le=100_000), WHOLE] = 100
 
 
 SSH_KEY_TYPES = (
@@ -92,9 +118,20 @@ def _check_ssh_key(text: str) -> str:
     return " ".join(parts)
 
 
+# The document shows the shape of an ssh-ed25519 line (its base64 starts with the encoded
+# key type); the other types of SSH_KEY_TYPES are accepted as well.
+ED25519_LINE = (
+    r"^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5(?:[A-Za-z0-9+/]{4})*"
+    r"(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?( [^\x00-\x1f\x7f-\x9f]*)?$"
+)
 SshKey = Annotated[
     str,
-    Field(min_length=20, max_length=8192, description="an OpenSSH public key line"),
+    Field(
+        min_length=20,
+        max_length=8192,
+        description="an OpenSSH public key line (" + ", ".join(SSH_KEY_TYPES) + ")",
+        json_schema_extra={"pattern": ED25519_LINE},
+    ),
     AfterValidator(_check_ssh_key),
 ]
 
@@ -106,13 +143,34 @@ class GatewayRequest(Strict):
     pop: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
+# The document's patterns say what always passes: 'now' or a time in the supported range,
+# a short duration; ISO 8601 durations ('P3D') are accepted as well.
+_START = f"^(now|{inputs.INSTANT_PATTERN[1:-1]})$"
+_DURATION = r"^[1-9][0-9]{0,2}[mhd]$"
+
+
 class Window(Strict):
-    start: Annotated[str, Field(description="'now' or an ISO 8601 time with a zone")] = "now"
+    start: Annotated[
+        str,
+        Field(
+            description="'now' or an ISO 8601 time with a zone",
+            json_schema_extra={"pattern": _START},
+        ),
+    ] = "now"
     duration: Annotated[
         str | None,
-        Field(description="e.g. '3d', '12h', '90m', '2w' or ISO 8601 'P3D'; or give end"),
+        Field(
+            description="e.g. '3d', '12h', '90m', '2w' or ISO 8601 'P3D'; or give end",
+            json_schema_extra={"pattern": _DURATION},
+        ),
     ] = None
-    end: Annotated[str | None, Field(description="ISO 8601 time with a zone")] = None
+    end: Annotated[
+        str | None,
+        Field(
+            description="ISO 8601 time with a zone",
+            json_schema_extra={"pattern": inputs.INSTANT_PATTERN},
+        ),
+    ] = None
 
 
 class SliceRequest(Strict):
@@ -144,14 +202,14 @@ def schema() -> dict[str, Any]:
 def parse_duration(text: str) -> dt.timedelta:
     m = _SHORT.match(text)
     if m:
-        try:
-            return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-        except OverflowError:
-            raise ValueError(f"{text!r} is longer than any calendar") from None
+        if len(m.group(1)) > 7:  # more than a million weeks: beyond any calendar
+            raise ValueError(f"{text!r} is longer than any calendar")
+        return inputs.check_duration(dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))}), text)
     try:
-        return _TIMEDELTA.validate_python(text)
+        value = _TIMEDELTA.validate_python(text)
     except ValidationError:
         raise ValueError(f"{text!r} is not a duration like '3d', '12h' or 'P3D'") from None
+    return inputs.check_duration(value, text)
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -161,7 +219,7 @@ def parse_instant(text: str) -> dt.datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add 'Z' for UTC)")
-    return value.astimezone(dt.UTC)
+    return inputs.check_instant(value, text)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -169,6 +227,11 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors, each named by its field as the rest of the API names them."""
+    return [FieldError(_loc(tuple(e["loc"])), _msg(e)) for e in exc.errors()]
 
 
 def load_document(text: str | bytes) -> Any:
@@ -200,10 +263,7 @@ def parse_request(
     try:
         req = SliceRequest.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(
-            [FieldError(_loc(tuple(e["loc"])), _msg(e)) for e in exc.errors()],
-            detail="the slice request is malformed",
-        ) from None
+        raise InvalidInput(field_errors(exc), detail="the slice request is malformed") from None
     errors: list[FieldError] = []
     nodes = _first_index("nodes", "node", [n.name for n in req.nodes], errors)
     _first_index("circuits", "circuit", [c.name for c in req.circuits], errors)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from federica import revision
+from federica import inputs, revision
 from federica.aaa import accounts
 from federica.aaa.models import User
 from federica.aaa.policy import Principal, booking_project
@@ -370,8 +370,9 @@ def book_with_retry(
 def get(session: Session, ref: int | str) -> Slice:
     query = select(Slice)
     sl: Slice | None = None
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 18):
-        sl = session.get(Slice, int(ref))
+    if isinstance(ref, int) or inputs.looks_like_id(ref):
+        slice_id = inputs.id_or_none(ref)
+        sl = session.get(Slice, slice_id) if slice_id is not None else None
     elif "\x00" not in ref:  # no slice is named so; PostgreSQL refuses NUL as a parameter
         sl = session.scalars(query.where(Slice.name == ref).order_by(Slice.id.desc())).first()
     if sl is None:

@@ -6,6 +6,7 @@ import time
 
 from flask import Flask, g
 
+from federica.web.inputs import register_inputs
 from federica.web.problems import register_problem_handlers
 
 
@@ -15,6 +16,9 @@ def register_web(app: Flask) -> None:
 
     register_problem_handlers(app)
     register_auth(app)
+    # After sign-in (it reads only the token or the session cookie, never the path,
+    # query or body), so a refusal is audited as the caller's; before any view.
+    register_inputs(app)
 
     @app.before_request
     def _arrived() -> None:

@@ -21,6 +21,12 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
+def _allow(exc: HTTPException) -> dict[str, str] | None:
+    """A 405 says which methods the resource has (RFC 9110 §15.5.6)."""
+    allow = dict(exc.get_headers()).get("Allow")
+    return {"Allow": allow} if allow else None
+
+
 def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(FedericaError)
     def _federica(exc: FedericaError) -> Response:
@@ -36,7 +42,8 @@ def register_problem_handlers(app: Flask) -> None:
                 "title": exc.name,
                 "status": status,
                 "detail": exc.description or exc.name,
-            }
+            },
+            _allow(exc),
         )
 
     @app.errorhandler(Exception)

@@ -7,13 +7,21 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from federica.aaa import accounts, tokens
-from federica.aaa.models import Role, User
+from federica.aaa.models import User
 from federica.aaa.policy import Action
-from federica.errors import FieldError, InvalidInput, NotFound, shown
+from federica.errors import NotFound, shown
 from federica.web.api import api
 from federica.web.api.login import new_token
+from federica.web.api.models import (
+    MemberRequest,
+    ProjectRequest,
+    TokenRequest,
+    UserChange,
+    UserRequest,
+    given,
+    parse_body,
+)
 from federica.web.api.openapi import document
-from federica.web.api.slices import json_object
 from federica.web.auth import authorize, guard, may, note, require
 from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import project_for, visible_projects
@@ -31,7 +39,9 @@ def me() -> ResponseReturnValue:
 
 
 @api.get("/tokens")
-@document("TokenList", "The caller's API tokens (admins: ?user=NAME)", tag="auth")
+@document(
+    "TokenList", "The caller's API tokens (admins: ?user=NAME)", tag="auth", query=("user:string",)
+)
 @guard(Action.ACCOUNT_READ)
 def list_tokens() -> ResponseReturnValue:
     who = require()
@@ -55,7 +65,7 @@ def list_tokens() -> ResponseReturnValue:
 @guard(Action.TOKEN_OWN)
 def create_token() -> ResponseReturnValue:
     who = require()
-    body = json_object(("name", "scopes", "expires_in_days"))
+    body = given(parse_body(TokenRequest), null_is_absent=True)
     # The new token is the calling token's child: no scope or day more than it has.
     return jsonify(new_token(_user(who.user_id), body, "api", parent_id=who.token_id)), 201
 
@@ -99,27 +109,18 @@ def list_users() -> ResponseReturnValue:
 )
 @guard(Action.USER_MANAGE)
 def create_user() -> ResponseReturnValue:
-    body = json_object(("username", "role", "password", "display_name", "email"))
-    if not isinstance(body.get("username"), str):
-        raise InvalidInput([FieldError("username", "required (a string)")])
-    note(username=body["username"], role=body.get("role", Role.RESEARCHER.value))
+    body = parse_body(UserRequest)
+    note(username=body.username, role=body.role)
     with write_session() as s:
         user = accounts.create_user(
             s,
-            body["username"],
-            role=str(body.get("role", Role.RESEARCHER.value)),
-            password=_opt_str(body, "password"),
-            display_name=_opt_str(body, "display_name") or "",
-            email=_opt_str(body, "email") or "",
+            body.username,
+            role=body.role,
+            password=body.password,
+            display_name=body.display_name or "",
+            email=body.email or "",
         )
         return jsonify(accounts.describe_user(user)), 201
-
-
-def _opt_str(body: dict[str, object], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput([FieldError(key, "a string")])
-    return value
 
 
 @api.get("/users/<name>")
@@ -142,25 +143,22 @@ def show_user(name: str) -> ResponseReturnValue:
     'Change an account (admins): any of "role", "active", "password", "display_name", "email"',
     param="name",
     tag="accounts",
-    body="UserRequest",
+    body="UserChange",
 )
 @guard(Action.USER_MANAGE)
 def update_user(name: str) -> ResponseReturnValue:
-    body = json_object(("role", "active", "password", "display_name", "email"))
-    active = body.get("active")
-    if active is not None and not isinstance(active, bool):
-        raise InvalidInput([FieldError("active", "true or false")])
-    note(username=name, changed=sorted(body))
+    body = parse_body(UserChange)
+    note(username=name, changed=sorted(body.model_fields_set))
     with write_session() as s:
         user = accounts.update_user(
             s,
             accounts.get_user(s, name),
             now=ctx().now(),
-            role=_opt_str(body, "role"),
-            active=active,
-            password=_opt_str(body, "password"),
-            display_name=_opt_str(body, "display_name"),
-            email=_opt_str(body, "email"),
+            role=body.role,
+            active=body.active,
+            password=body.password,
+            display_name=body.display_name,
+            email=body.email,
         )
         return jsonify(accounts.describe_user(user))
 
@@ -183,16 +181,11 @@ def list_projects() -> ResponseReturnValue:
 )
 @guard(Action.PROJECT_MANAGE)
 def create_project() -> ResponseReturnValue:
-    body = json_object(("name", "description", "lead"))
-    if not isinstance(body.get("name"), str):
-        raise InvalidInput([FieldError("name", "required (a string)")])
-    note(project=body["name"])
+    body = parse_body(ProjectRequest)
+    note(project=body.name)
     with write_session() as s:
         project = accounts.create_project(
-            s,
-            body["name"],
-            description=_opt_str(body, "description") or "",
-            lead=_opt_str(body, "lead"),
+            s, body.name, description=body.description or "", lead=body.lead
         )
         return jsonify(accounts.describe_project(project)), 201
 
@@ -218,12 +211,10 @@ def show_project(name: str) -> ResponseReturnValue:
 def put_member(name: str, username: str) -> ResponseReturnValue:
     note(username=username)
     project_for(name, Action.PROJECT_MEMBERS)
-    body = json_object(("role",))
+    body = parse_body(MemberRequest)
     with write_session() as s:
         project = accounts.get_project(s, name)
-        accounts.set_member(
-            s, project, accounts.get_user(s, username), str(body.get("role", "member"))
-        )
+        accounts.set_member(s, project, accounts.get_user(s, username), body.role)
         s.refresh(project)
         return jsonify(accounts.describe_project(project))
 

@@ -12,16 +12,21 @@ from federica.aaa.policy import Action
 from federica.errors import FieldError, InvalidInput
 from federica.slices import maintenance, quota
 from federica.web.api import api
+from federica.web.api.models import MaintenanceRequest, QuotaRequest, given, parse_body
 from federica.web.api.openapi import document
-from federica.web.api.slices import _time_arg, json_object
+from federica.web.api.slices import _time_arg
 from federica.web.auth import guard, note
 from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import project_for
 
+WEEK = dt.timedelta(days=7)
+
 
 def _range() -> tuple[dt.datetime, dt.datetime]:
-    start = _time_arg("from") or ctx().now()
-    end = _time_arg("to") or start + dt.timedelta(days=7)
+    start, end = _time_arg("from"), _time_arg("to")
+    if start is None:  # the week before `to`, or from now
+        start = end - WEEK if end is not None else ctx().now()
+    end = end or start + WEEK
     if end <= start:
         raise InvalidInput([FieldError("to", "must be after from")])
     return start, end
@@ -76,25 +81,22 @@ def list_maintenance() -> ResponseReturnValue:
 )
 @guard(Action.MAINTENANCE_MANAGE)
 def create_maintenance() -> ResponseReturnValue:
-    body = json_object(("target_kind", "target", "start", "end", "reason"))
-    missing = [k for k in ("target_kind", "target", "end", "reason") if k not in body]
-    if missing:
-        raise InvalidInput([FieldError(k, "required") for k in missing])
+    body = parse_body(MaintenanceRequest)
     with write_session() as s:
         mw, slices = maintenance.create(
             s,
-            target_kind=str(body["target_kind"]),
-            target=str(body["target"]),
-            start=str(body.get("start", "now")),
-            end=str(body["end"]),
-            reason=str(body["reason"]),
+            target_kind=body.target_kind,
+            target=body.target,
+            start=body.start,
+            end=body.end,
+            reason=body.reason,
             now=ctx().now(),
         )
         return jsonify(maintenance.describe(mw) | {"affected_slices": slices}), 201
 
 
 @api.delete("/maintenance/<int:window_id>")
-@document("Maintenance", "Cancel a maintenance window", param="window_id", tag="calendar")
+@document("Cancelled", "Cancel a maintenance window", param="window_id", tag="calendar")
 @guard(Action.MAINTENANCE_MANAGE)
 def delete_maintenance(window_id: int) -> ResponseReturnValue:
     with write_session() as s:
@@ -113,7 +115,7 @@ def delete_maintenance(window_id: int) -> ResponseReturnValue:
 )
 @guard(Action.QUOTA_MANAGE)
 def set_quota(project: str) -> ResponseReturnValue:
-    body = json_object(quota.LIMITS)
+    body = given(parse_body(QuotaRequest))
     note(project=project, **body)
     with write_session() as s:
         accounts.get_project(s, project)

@@ -16,8 +16,8 @@ from federica.aaa.models import User
 from federica.config import Settings
 from federica.errors import FieldError, InvalidInput, NotFound, Unauthorized
 from federica.web.api import api
+from federica.web.api.models import Login, given, parse_body
 from federica.web.api.openapi import document
-from federica.web.api.slices import json_object
 from federica.web.auth import client_address, note, public, sign_in
 from federica.web.context import ctx, write_session
 
@@ -73,10 +73,7 @@ def new_token(
 )
 @sign_in
 def login() -> ResponseReturnValue:
-    body = json_object(("username", "password", "name", "scopes", "expires_in_days"))
-    missing = [k for k in ("username", "password") if not isinstance(body.get(k), str)]
-    if missing:
-        raise InvalidInput([FieldError(k, "required (a string)") for k in missing])
+    body = given(parse_body(Login), null_is_absent=True)
     settings = ctx().settings
     note(username=str(body["username"])[:64])  # never the password
     user_id = check_password_login(
@@ -104,6 +101,7 @@ def _client() -> Any:
     "Redirect",
     "Sign in at the facility's identity provider (a browser redirect; comes back to the callback)",
     tag="auth",
+    status=302,
 )
 @public
 def oidc_login() -> ResponseReturnValue:

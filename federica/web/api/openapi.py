@@ -15,12 +15,14 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
+from werkzeug.routing import IntegerConverter, Rule
 
-from federica import __version__
+from federica import __version__, documents, inputs
+from federica.slices.lifecycle import SliceStatus
 from federica.slices.request import SliceRequest
 from federica.substrate.analysis import Summary
 from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec, PopSpec
-from federica.web.api import api
+from federica.web.api import api, models, responses
 from federica.web.auth import GUARD_ATTR, public
 from federica.web.federation import openapi as federation_openapi
 
@@ -36,7 +38,9 @@ class Operation:
     tag: str = "substrate"
     body: str | None = None  # request body schema
     status: int = 200
-    query: tuple[str, ...] = ()  # boolean query flags
+    query: tuple[str, ...] = ()  # "name" (a schema from QUERY) or "name:type"
+    also: tuple[tuple[int, str], ...] = ()  # other successes: (status, what it means)
+    csv: bool = False  # the success may also be text/csv
 
 
 def document(
@@ -48,9 +52,14 @@ def document(
     body: str | None = None,
     status: int = 200,
     query: tuple[str, ...] = (),
+    also: tuple[tuple[int, str], ...] = (),
+    csv: bool = False,
 ) -> Callable[[F], F]:
+    """`param` is kept for readers; the path's parameters come from the route itself."""
+
     def mark(fn: F) -> F:
-        setattr(fn, OPENAPI_ATTR, Operation(schema, summary, param, tag, body, status, query))
+        op = Operation(schema, summary, param, tag, body, status, query, also, csv)
+        setattr(fn, OPENAPI_ATTR, op)
         return fn
 
     return mark
@@ -86,33 +95,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "Problem": Problem,
 }
 OBJECTS = {
-    "Extension": "{'by': duration like '2h' or 'P1D'} or {'to': ISO 8601 time}",
-    "Extent": "latest_end (ISO 8601) and limited_by (what stops a longer extension)",
-    "Slot": "start, end and the embedding of the earliest window that fits",
     "Calendar": "resource (with capacity), bookings (slice, kind, window, VLAN or "
     "amount) and maintenance over the range",
-    "Maintenance": "id, target_kind (pop|device|link|host), target, start, end, reason",
-    "MaintenanceRequest": "target_kind, target, start ('now' or ISO 8601), end, reason",
-    "Quota": "project, vcpu_hours_per_month (null: unlimited), month, used_vcpu_hours",
-    "QuotaRequest": "any of vcpu_hours_per_month, max_nodes, max_bandwidth_mbps: a whole "
-    "number, or null for unlimited",
-    "Login": "username, password; optional name, scopes, expires_in_days of the new token",
-    "NewToken": "the token's id, name, prefix, scopes, expiry, and the secret `token` "
-    "(shown only once)",
-    "Token": "id, name, prefix, user, scopes, state (active|expired|revoked), times",
-    "TokenRequest": "name, scopes (read, slices, projects, operate, admin), expires_in_days",
-    "Me": "the caller's account, projects and token scopes",
-    "User": "username, display_name, email, role, active, identities, projects",
-    "UserRequest": "username, role (researcher|operator|admin), password, display_name, "
-    "email, active",
-    "Project": "name, description, members (username, role lead|member, source)",
-    "ProjectRequest": "name, description, lead (a username)",
-    "MemberRequest": "role: member or lead",
     "Accounting": "period, units, slices (usage each), projects (totals)",
-    "Audit": "id, at, actor, via, address, action, target, slice_id, project, result "
-    "(ok|refused|failed), status, detail",
-    "HeldBy": "vlan, at, held_by: the slices (with project and user) that held it",
-    "Redirect": "a redirect to the identity provider",
 }
 LISTS = {
     f"{name}List": name
@@ -122,7 +107,9 @@ LISTS = {
 
 def _schemas() -> dict[str, Any]:
     _, top = models_json_schema(
-        [(m, "serialization") for m in MODELS.values()],
+        [(m, "serialization") for m in MODELS.values()]
+        + [(m, "serialization") for m in responses.MODELS.values()]
+        + [(m, "validation") for m in models.MODELS.values()],
         ref_template="#/components/schemas/{model}",
     )
     defs: dict[str, Any] = top.get("$defs", {})
@@ -131,17 +118,7 @@ def _schemas() -> dict[str, Any]:
         if name != model.__name__ and model.__name__ in defs:
             defs[name] = defs[model.__name__]
     defs["OpenAPI"] = {"type": "object", "description": "An OpenAPI 3.1 document"}
-    defs["Slice"] = {
-        "type": "object",
-        "description": "A slice: status, window, nodes with "
-        "their V-nodes, circuits with their hops (device, port, VLAN), history",
-    }
     defs["SliceList"] = {"type": "array", "items": {"$ref": "#/components/schemas/Slice"}}
-    defs["Booking"] = {
-        "type": "object",
-        "description": "A booking (or dry run): the slice "
-        "(absent for a dry run), the embedding, timings in ms",
-    }
     for name, text in OBJECTS.items():
         defs[name] = {"type": "object", "description": text}
     defs["MaintenanceList"] = {
@@ -153,14 +130,118 @@ def _schemas() -> dict[str, Any]:
     return defs
 
 
-def _response(schema: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+def _response(schema: str, csv: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    }
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    return {"content": content}
 
 
 PROBLEM_RESPONSE = {
     "description": "A problem document",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
+PROBLEMS = {
+    400: "The request cannot be read",
+    401: "No valid API token",
+    403: "The policy or the token's scopes do not allow it",
+    404: "No such resource",
+    409: "It conflicts with the facility's state (booked, in use, not extendable …)",
+    413: "The request is too large",
+    422: "Invalid input: each problem named by its field",
+    429: "Too many attempts; see Retry-After",
+}
+SAFE_TEXT = f"^{models.SAFE}*$"
+SAFE_MULTILINE_TEXT = f"^{models.SAFE_MULTILINE}*$"
+SAFE_SEGMENT = r"^[^\x00-\x1f\x7f-\x9f/?#%]+$"  # one path segment, as sent
+INTEGER = {"type": "integer", "minimum": 0, "maximum": inputs.DB_INT_MAX}
+INSTANT = {"type": "string", "pattern": models.INSTANT}
+QUERY: dict[str, dict[str, Any]] = {
+    "from": INSTANT,
+    "to": INSTANT,
+    "since": INSTANT,
+    "until": INSTANT,
+    "at": INSTANT,
+    "after": INSTANT,
+    "month": {"type": "string", "pattern": models.MONTH},
+    "format": {"type": "string", "enum": ["json", "csv"]},
+    "vlan": {"type": "integer", "minimum": 1, "maximum": 4094},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 5000},
+    "dry_run": {"type": "boolean"},
+    "step": {"type": "string", "pattern": r"^[1-9][0-9]{0,8}[smhd]?$"},
+    "status": {"type": "string", "enum": [s.value for s in SliceStatus]},
+}
+
+
+# The request bodies (and their parts): their free text is checked for control characters.
+REQUEST_SCHEMAS = (
+    *models.MODELS,
+    "SliceRequest",
+    "NodeRequest",
+    "CircuitRequest",
+    "GatewayRequest",
+    "Window",
+)
+
+
+def _query_schema(name: str, kind: str) -> dict[str, Any]:
+    if name in QUERY:
+        return QUERY[name]
+    if kind in ("", "boolean"):
+        return {"type": "boolean"}
+    if kind == "integer":
+        return dict(INTEGER)
+    return {"type": "string", "minLength": 1, "pattern": SAFE_TEXT}
+
+
+def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
+    params = []
+    for name in re.findall(r"<(?:[^:>]+:)?([^>]+)>", rule.rule):  # in the path's order
+        converter = rule._converters.get(name)
+        schema: dict[str, Any] = (
+            dict(INTEGER)
+            if isinstance(converter, IntegerConverter)
+            else {"type": "string", "minLength": 1, "maxLength": 200, "pattern": SAFE_SEGMENT}
+        )
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return params
+
+
+def _text_patterns(schema: Any, name: str = "") -> None:
+    """Every free string in the document's schemas states what the strict input layer
+    enforces: no control characters (tabs and line breaks only in free text)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(
+            schema
+        ):
+            multiline = name in documents.MULTILINE_FIELDS
+            schema["pattern"] = SAFE_MULTILINE_TEXT if multiline else SAFE_TEXT
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict):
+                for prop, sub in value.items():
+                    _text_patterns(sub, prop)
+            else:
+                _text_patterns(value, name if key in ("anyOf", "oneOf", "allOf", "items") else "")
+    elif isinstance(schema, list):
+        for item in schema:
+            _text_patterns(item, name)
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    success = (
+        {"description": op.summary, "headers": {"Location": {"schema": {"type": "string"}}}}
+        if op.schema == "Redirect"  # a browser redirect: no body
+        else {"description": op.summary, **_response(op.schema, op.csv)}
+    )
+    out: dict[str, Any] = {str(op.status): success}
+    for status, what in op.also:
+        out[str(status)] = {"description": what, **_response(op.schema)}
+    for status, what in PROBLEMS.items():
+        out[str(status)] = {**PROBLEM_RESPONSE, "description": what}
+    out["default"] = PROBLEM_RESPONSE
+    return out
 
 
 def build_document() -> dict[str, Any]:
@@ -179,16 +260,9 @@ def build_document() -> dict[str, Any]:
                 "operationId": rule.endpoint.split(".", 1)[1],
                 "summary": op.summary,
                 "tags": [op.tag],
-                "responses": {
-                    str(op.status): {"description": op.summary, **_response(op.schema)},
-                    "default": PROBLEM_RESPONSE,
-                },
+                "responses": _responses(op),
             }
-            params: list[dict[str, Any]] = []
-            if op.param:
-                params.append(
-                    {"name": op.param, "in": "path", "required": True, "schema": {"type": "string"}}
-                )
+            params = _path_parameters(rule)
             for q in op.query:
                 name, _, kind = q.partition(":")
                 params.append(
@@ -196,7 +270,7 @@ def build_document() -> dict[str, Any]:
                         "name": name,
                         "in": "query",
                         "required": False,
-                        "schema": {"type": kind or "boolean"},
+                        "schema": _query_schema(name, kind),
                     }
                 )
             if params:
@@ -208,23 +282,27 @@ def build_document() -> dict[str, Any]:
                 operation["x-federica-action"] = mark.action.value
             if op.body:
                 ref = {"$ref": f"#/components/schemas/{op.body}"}
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": ref},
-                        "application/yaml": {"schema": ref},
-                    },
-                }
+                content: dict[str, Any] = {"application/json": {"schema": ref}}
+                if op.body == "SliceRequest":  # YAML is a superset of JSON: both are read
+                    content["application/yaml"] = {"schema": ref}
+                # A body whose every field is optional may be left out: it means {}.
+                required = op.body == "SliceRequest" or any(
+                    f.is_required() for f in models.MODELS[op.body].model_fields.values()
+                )
+                operation["requestBody"] = {"required": required, "content": content}
             paths.setdefault(path, {})[method.lower()] = operation
     # The peer API is served on its own listener; documented here with the rest.
     peer_paths, peer_schemas = federation_openapi.parts()
     paths.update(peer_paths)
+    schemas = _schemas()
+    for name in REQUEST_SCHEMAS:
+        _text_patterns(schemas[name])
     return {
         "openapi": "3.1.0",
         "info": {"title": "federica API", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": _schemas() | peer_schemas,
+            "schemas": schemas | peer_schemas,
             "securitySchemes": {
                 "token": {"type": "http", "scheme": "bearer"},
                 **federation_openapi.PEER_SECURITY,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from federica import inputs
 from federica.aaa import accounting, audit
 from federica.aaa.policy import Action, allowed_projects
-from federica.errors import BadRequest, FieldError, InvalidInput
+from federica.errors import FieldError, InvalidInput
 from federica.slices.calendar import Interval
 from federica.web.api import api
 from federica.web.api.openapi import document
@@ -16,20 +17,30 @@ from federica.web.auth import guard, require
 from federica.web.context import ctx, read_session
 from federica.web.targets import project_for
 
+VLAN_RANGE = (1, 4094)
+MAX_LIMIT = 5000
+
 
 def _period() -> Interval:
     month = request.args.get("month")
     if month is not None:
         try:
             return accounting.month_period(month)
-        except ValueError:
-            raise BadRequest(f"query parameter month: expected YYYY-MM, got {month!r}") from None
+        except ValueError as exc:
+            raise InvalidInput([FieldError("month", str(exc))]) from None
     start = _time_arg("from")
     end = _time_arg("to")
     if start is None and end is None:
         return accounting.month_period(f"{ctx().now():%Y-%m}")
     if start is None or end is None:
-        raise BadRequest("give both from and to (ISO 8601), or month=YYYY-MM")
+        raise InvalidInput(
+            [
+                FieldError(
+                    "from" if start is None else "to",
+                    "give both from and to (ISO 8601), or month=YYYY-MM",
+                )
+            ]
+        )
     if end <= start:
         raise InvalidInput([FieldError("to", "must be after from")])
     return Interval(start, end)
@@ -42,13 +53,14 @@ def _period() -> Interval:
     "default this month), ?project= to narrow, ?format=csv for CSV",
     tag="accounts",
     query=("month:string", "from:string", "to:string", "project:string", "format:string"),
+    csv=True,
 )
 @guard(Action.ACCOUNTING_READ, per_target=True)
 def accounting_report() -> ResponseReturnValue:
     period = _period()
     fmt = request.args.get("format", "json")
     if fmt not in {"json", "csv"}:
-        raise BadRequest(f"query parameter format: json or csv, not {fmt!r}")
+        raise InvalidInput([FieldError("format", f"json or csv, not {fmt!r}")])
     project = request.args.get("project")
     visible = allowed_projects(require())
     if project is not None:
@@ -68,19 +80,15 @@ def accounting_report() -> ResponseReturnValue:
     return jsonify(rep.as_json())
 
 
-def _int_arg(name: str) -> int | None:
+def _int_arg(name: str, lo: int, hi: int) -> int | None:
     raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise BadRequest(f"query parameter {name}: a whole number, not {raw!r}")
-    return int(raw)
+    return None if raw is None else inputs.whole(raw, name, lo, hi)
 
 
 def _place() -> audit.Place:
     link, port = request.args.get("link"), request.args.get("port")
     if link is not None and port is not None:
-        raise BadRequest("give link or port, not both")
+        raise InvalidInput([FieldError("port", "give link or port, not both")])
     return audit.Place(link=link, port=port)
 
 
@@ -102,12 +110,12 @@ def audit_log() -> ResponseReturnValue:
             s,
             slice_ref=request.args.get("slice"),
             user=request.args.get("user"),
-            vlan=_int_arg("vlan"),
+            vlan=_int_arg("vlan", *VLAN_RANGE),
             place=_place(),
             since=_time_arg("since"),
             until=_time_arg("until"),
             action=request.args.get("action"),
-            limit=_int_arg("limit") or 200,
+            limit=_int_arg("limit", 1, MAX_LIMIT) or 200,
         )
         return jsonify([audit.describe(e) for e in entries])
 
@@ -121,7 +129,7 @@ def audit_log() -> ResponseReturnValue:
 )
 @guard(Action.AUDIT_READ)
 def held_by() -> ResponseReturnValue:
-    vlan = _int_arg("vlan")
+    vlan = _int_arg("vlan", *VLAN_RANGE)
     place = _place()
     if vlan is None:
         raise InvalidInput([FieldError("vlan", "required")])

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from typing import Any
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
-from federica.errors import BadRequest, Conflict, FieldError, InvalidInput
+from federica.errors import Conflict, FieldError, InvalidInput
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
+from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
 from federica.web.auth import guard, note, require, skip_audit
 from federica.web.context import ctx, read_session, write_session
@@ -26,7 +25,7 @@ from federica.web.targets import slice_for, visible_slices
 def _flag(name: str) -> bool:
     raw = request.args.get(name, "false").lower()
     if raw not in {"1", "true", "yes", "0", "false", "no"}:
-        raise BadRequest(f"query parameter {name}: expected true or false, got {raw!r}")
+        raise InvalidInput([FieldError(name, f"expected true or false, got {raw!r}")])
     return raw in {"1", "true", "yes"}
 
 
@@ -38,6 +37,7 @@ def _flag(name: str) -> bool:
     body="SliceRequest",
     status=201,
     query=("dry_run",),
+    also=((200, "A dry run: where the slice would go; nothing is booked"),),
 )
 @guard(Action.SLICE_CREATE, per_target=True)
 def create_slice() -> ResponseReturnValue:
@@ -69,7 +69,12 @@ def create_slice() -> ResponseReturnValue:
 
 
 @api.get("/slices")
-@document("SliceList", "Slices, newest first (filter with ?status=active etc.)", tag="slices")
+@document(
+    "SliceList",
+    "Slices, newest first (filter with ?status=active etc.)",
+    tag="slices",
+    query=("status",),
+)
 @guard(Action.SLICE_READ, per_target=True)
 def list_slices() -> ResponseReturnValue:
     query = visible_slices()
@@ -78,9 +83,13 @@ def list_slices() -> ResponseReturnValue:
         try:
             query = query.where(Slice.status == SliceStatus(status))
         except ValueError:
-            raise BadRequest(
-                f"query parameter status: {status!r} is not one of "
-                f"{', '.join(s.value for s in SliceStatus)}"
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "status",
+                        f"{status!r} is not one of {', '.join(s.value for s in SliceStatus)}",
+                    )
+                ]
             ) from None
     with read_session() as s:
         return jsonify([service.describe(sl) for sl in s.scalars(query)])
@@ -101,6 +110,7 @@ def show_slice(ref: str) -> ResponseReturnValue:
     "one becomes releasing and a worker takes it down (202)",
     param="ref",
     tag="slices",
+    also=((202, "The slice is releasing: a worker takes it down"),),
 )
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
@@ -120,15 +130,15 @@ def release_slice(ref: str) -> ResponseReturnValue:
 )
 @guard(Action.SLICE_CHANGE, per_target=True)
 def extend_slice(ref: str) -> ResponseReturnValue:
-    body = json_object(("by", "to"))
+    body = parse_body(Extension)
     to = by = None
     try:
-        if "to" in body:
-            to = parse_instant(str(body["to"]))
-        if "by" in body:
-            by = parse_duration(str(body["by"]))
+        if body.to is not None:
+            to = parse_instant(body.to)
+        if body.by is not None:
+            by = parse_duration(body.by)
     except ValueError as exc:
-        field = "to" if "to" in body and to is None else "by"
+        field = "to" if body.to is not None and to is None else "by"
         raise InvalidInput([FieldError(field, str(exc))]) from None
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)
@@ -187,18 +197,4 @@ def _time_arg(name: str) -> dt.datetime | None:
     try:
         return parse_instant(raw)
     except ValueError as exc:
-        raise BadRequest(f"query parameter {name}: {exc}") from None
-
-
-def json_object(allowed: tuple[str, ...]) -> dict[str, Any]:
-    """A small JSON object body; unknown fields are an error, named."""
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise InvalidInput([FieldError("", f"not JSON: {exc}")]) from None
-    if not isinstance(body, dict):
-        raise InvalidInput([FieldError("", "expected a JSON object")])
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise InvalidInput([FieldError(k, "unknown field") for k in unknown])
-    return body
+        raise InvalidInput([FieldError(name, str(exc))]) from None

@@ -80,7 +80,8 @@ def _problem(exc: FedericaError) -> ResponseReturnValue:
 def _http(exc: HTTPException) -> ResponseReturnValue:
     status = exc.code or 500
     body = render_template("portal/error.html", title=exc.name, detail=exc.description)
-    return body, status
+    allow = dict(exc.get_headers()).get("Allow")  # a 405 names the methods it has
+    return body, status, {"Allow": allow} if allow else {}
 
 
 from federica.web.portal import (  # noqa: E402,F401  (register the pages)

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from federica import inputs
 from federica.errors import FieldError
 
 NODE_FIELDS = ("name", "kind", "vcpu", "ram_mb", "pop", "image")
@@ -89,10 +90,8 @@ def _blank_circuit(row: Mapping[str, str]) -> bool:
 
 def _number(text: str) -> int | str:
     """An integer where one was typed; anything else is left for validation to name."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    value = inputs.ascii_int(text.strip())
+    return text if value is None else value
 
 
 def to_request(ed: Editor) -> tuple[dict[str, Any], Rows]:

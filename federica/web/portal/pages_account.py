@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from federica import inputs
 from federica.aaa import accounts, tokens
 from federica.aaa.login import Limits, check_password_login
 from federica.aaa.policy import Action, Scope
@@ -21,6 +22,8 @@ from federica.web.portal import session as browser
 def safe_next(target: str | None) -> str:
     """Only a path on this site (never //host or a scheme): no open redirect."""
     if not target or not target.startswith("/") or target.startswith("//"):
+        return url_for("portal.slices")
+    if inputs.text_problem(target) is not None:  # a CR/LF would split the Location header
         return url_for("portal.slices")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or "\\" in target:

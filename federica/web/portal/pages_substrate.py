@@ -8,6 +8,7 @@ import datetime as dt
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
+from federica import inputs
 from federica.aaa.policy import Action
 from federica.errors import FieldError, InvalidInput
 from federica.slices import availability, maintenance
@@ -38,9 +39,7 @@ def _instant(name: str, default: dt.datetime) -> dt.datetime:
 
 def _whole(name: str, default: int, top: int) -> int:
     raw = request.args.get(name, "").strip() or str(default)
-    if not raw.isdigit() or not 1 <= int(raw) <= top:
-        raise InvalidInput([FieldError(name, f"a whole number from 1 to {top}")])
-    return int(raw)
+    return inputs.whole(raw, name, 1, top)
 
 
 @portal.get("/substrate")

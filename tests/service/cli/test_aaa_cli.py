@@ -8,6 +8,7 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from federica.cli import cli
@@ -125,4 +126,27 @@ def test_who_held_a_vlan_from_the_cli(cli_env: dict[str, str], db: Context, tmp_
                        "--at", f"{DAY}T14:00:00Z")  # fmt: skip
     assert out.startswith("nobody held VLAN")
     code, _, err = run(cli_env, "audit", "held", "--vlan", vlan, "--link", "nowhere")
-    assert code == 2 and "link: no link 'nowhere'" in err
+    assert code == 1 and "link: no link 'nowhere'" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "revoke", "\u00b2"),
+        ("token", "revoke", "99999999999999999999999"),
+        ("maintenance", "cancel", "2147483648"),
+        ("audit", "held", "--vlan", "99999999999999999999", "--link", "prg-mil"),
+        ("accounting", "--month", "9999-12"),
+        ("audit", "--since", "0001-01-01T00:00:00+05:00"),
+    ],
+)
+def test_the_cli_refuses_what_the_api_refuses(
+    cli_env: dict[str, str], db: Context, args: tuple[str, ...]
+) -> None:
+    """The console's numbers and instants pass the same strict input layer: a message
+    naming the value, never a traceback from the database."""
+    before = table_dump(db)
+    code, out, err = run(cli_env, *args)
+    assert code in (1, 2), (code, out, err)
+    assert "Traceback" not in out + err
+    assert table_dump(db) == before

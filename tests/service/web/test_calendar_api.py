@@ -89,7 +89,7 @@ def test_find_slot_returns_the_earliest_window_that_fits(
     assert r.get_json()["start"] == f"{DAY}T12:00:00+00:00"  # x1 ends, a V-node is free
     assert r.get_json()["end"] == f"{DAY}T14:00:00+00:00"
     r = client.post("/api/v1/slots?after=whenever", json=want)
-    assert r.status_code == 400 and "after" in r.get_json()["detail"]
+    assert r.status_code == 422 and "after" in r.get_json()["detail"]
 
 
 def test_maintenance_blocks_bookings_and_names_the_slices_it_hits(

@@ -130,9 +130,9 @@ def test_a_ten_megabyte_request_is_refused(core4: Context, client: FlaskClient) 
 def test_unknown_slice_and_bad_parameters(core4: Context, client: FlaskClient) -> None:
     assert client.get("/api/v1/slices/nope").status_code == 404
     r = client.get("/api/v1/slices?status=sleeping")
-    assert r.status_code == 400 and "status" in r.get_json()["detail"]
+    assert r.status_code == 422 and "status" in r.get_json()["detail"]
     r = client.post("/api/v1/slices?dry_run=maybe", data=BGP)
-    assert r.status_code == 400 and "dry_run" in r.get_json()["detail"]
+    assert r.status_code == 422 and "dry_run" in r.get_json()["detail"]
 
 
 def test_a_row_the_database_refuses_is_a_500_with_a_reference_and_no_sql(

@@ -97,7 +97,7 @@ def test_json_works_as_well_as_yaml() -> None:
             req(circuits=[{"name": "c1", "endpoints": ["a", "a"]}]),
             "circuits[0].endpoints[1]: node 'a' is already an endpoint",
         ),
-        ("name: [unclosed", "not valid YAML/JSON: line 1"),
+        ("name: [unclosed", "not valid YAML/JSON: line 2, column 1"),
         ("- just\n- a list\n", "a slice request is a mapping"),
         ("x" * 1_000_001, "the limit is 1000000"),
     ],
