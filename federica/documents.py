@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from federica import inputs
 from federica.errors import FieldError, InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_DEPTH = 32
 MAX_VALUES = 200_000
@@ -194,3 +198,29 @@ def _strings(
     elif isinstance(data, list | tuple):
         for i, value in enumerate(data):
             yield from _strings(value, f"{path}[{i}]", may_span, multiline)
+
+
+CREDENTIALS_LIMIT = 1 << 20  # an operator's credentials file: sets of names and references
+
+
+def load_named_sets(path: Path, model: type[M]) -> dict[str, M]:
+    """A YAML file mapping set names to `model`s (credential sets): every problem named
+    `<set>.<field>`, all of them at once; nothing is returned unless every set is valid."""
+    try:
+        raw = load_yaml(path.read_bytes(), limit=CREDENTIALS_LIMIT, what=str(path)) or {}
+    except OSError as exc:
+        raise InvalidInput([FieldError(str(path), f"cannot read credentials: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise InvalidInput([FieldError(str(path), "must map set names to credentials")])
+    sets: dict[str, M] = {}
+    errors = []
+    for name, spec in raw.items():
+        try:
+            sets[str(name)] = model.model_validate(spec)
+        except ValidationError as exc:
+            for e in exc.errors():
+                where = ".".join(str(x) for x in e["loc"])
+                errors.append(FieldError(f"{name}{'.' + where if where else ''}", e["msg"]))
+    if errors:
+        raise InvalidInput(errors, detail=f"{path}: {len(errors)} problem(s)")
+    return sets

@@ -26,11 +26,11 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from federica.config import Settings
-from federica.errors import FieldError, InvalidInput, NotFound
+from federica.documents import load_named_sets
+from federica.errors import NotFound
 from federica.monitoring.poller import V3, V2c
 from federica.substrate.emulator import snmpv3
 
@@ -63,26 +63,8 @@ class SnmpCredentialSpec(BaseModel):
 
 
 def load_sets(settings: Settings) -> dict[str, SnmpCredentialSpec]:
-    sets: dict[str, SnmpCredentialSpec] = {}
     path = settings.snmp_credentials_file
-    if path is not None:
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput([FieldError(str(path), f"cannot read credentials: {exc}")]) from None
-        if not isinstance(raw, dict):
-            raise InvalidInput([FieldError(str(path), "must map set names to credentials")])
-        errors = []
-        for name, spec in raw.items():
-            try:
-                sets[str(name)] = SnmpCredentialSpec.model_validate(spec)
-            except ValidationError as exc:
-                for e in exc.errors():
-                    where = ".".join(str(x) for x in e["loc"])
-                    errors.append(FieldError(f"{name}{'.' + where if where else ''}", e["msg"]))
-        if errors:
-            raise InvalidInput(errors, detail=f"{path}: {len(errors)} problem(s)")
-    return sets
+    return load_named_sets(path, SnmpCredentialSpec) if path is not None else {}
 
 
 def timing(settings: Settings, sets: dict[str, SnmpCredentialSpec], ref: str) -> tuple[float, int]:

@@ -11,11 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from federica.config import Settings
-from federica.errors import FieldError, InvalidInput, NotFound
+from federica.documents import load_named_sets
+from federica.errors import NotFound
 
 
 class CredentialSpec(BaseModel):
@@ -48,24 +48,8 @@ def load_sets(settings: Settings) -> dict[str, CredentialSpec]:
         )
     }
     path = settings.netconf_credentials_file
-    if path is None:
-        return sets
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput([FieldError(str(path), f"cannot read credentials: {exc}")]) from None
-    if not isinstance(raw, dict):
-        raise InvalidInput([FieldError(str(path), "must map set names to credentials")])
-    errors = []
-    for name, spec in raw.items():
-        try:
-            sets[str(name)] = CredentialSpec.model_validate(spec)
-        except ValidationError as exc:
-            for e in exc.errors():
-                where = ".".join(str(x) for x in e["loc"])
-                errors.append(FieldError(f"{name}{'.' + where if where else ''}", e["msg"]))
-    if errors:
-        raise InvalidInput(errors, detail=f"{path}: {len(errors)} problem(s)")
+    if path is not None:
+        sets |= load_named_sets(path, CredentialSpec)
     return sets
 
 
