@@ -28,6 +28,9 @@ MAX_DEPTH = 32
 MAX_VALUES = 200_000
 # Free text that may span lines; every other string is one line.
 MULTILINE_FIELDS = frozenset({"description", "reason"})
+# Values people paste from a file (`cat ~/.ssh/id_ed25519.pub` ends in a line break): the
+# model strips surrounding whitespace, so only what is inside must be clean.
+TRIMMED_FIELDS = frozenset({"ssh_keys"})
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -184,20 +187,20 @@ def check_strings(data: Any, multiline: frozenset[str] = MULTILINE_FIELDS) -> No
 
 
 def _strings(
-    data: Any, path: str, may_span: bool, multiline: frozenset[str]
+    data: Any, path: str, may_span: bool, multiline: frozenset[str], trim: bool = False
 ) -> Iterator[tuple[str, str, bool]]:
     # Depth is bounded by the shape check, so recursion here is shallow.
     if isinstance(data, str):
-        yield path, data, may_span
+        yield path, data.strip() if trim else data, may_span
     elif isinstance(data, dict):
         for key, value in data.items():
             if isinstance(key, str):
                 yield path, key, False
             where = f"{path}.{key}" if path else str(key)
-            yield from _strings(value, where, key in multiline, multiline)
+            yield from _strings(value, where, key in multiline, multiline, key in TRIMMED_FIELDS)
     elif isinstance(data, list | tuple):
         for i, value in enumerate(data):
-            yield from _strings(value, f"{path}[{i}]", may_span, multiline)
+            yield from _strings(value, f"{path}[{i}]", may_span, multiline, trim)
 
 
 CREDENTIALS_LIMIT = 1 << 20  # an operator's credentials file: sets of names and references

@@ -10,7 +10,7 @@ from federica.alarms import service as alarms
 from federica.errors import FieldError, InvalidInput, NotFound
 from federica.monitoring import exposition, queries
 from federica.web.api import api
-from federica.web.api.openapi import OBJECTS, document
+from federica.web.api.openapi import ARRAYS, OBJECTS, document
 from federica.web.auth import guard, may, note, require
 from federica.web.context import ctx, read_session, write_session
 
@@ -26,9 +26,13 @@ OBJECTS.update(
         "Alarm": "id, kind (device-unreachable, link-down, port-down), subject, device, link, "
         "detail, state (open, cleared), raised_at, cleared_at, acknowledged (by, at) or null, "
         "suppressed (hidden by its device's alarm), slices (id, name, project) it touches",
-        "Alarms": "a list of Alarm, newest first",
-        "PrometheusTargets": "a list of target groups: targets (one 'host:port' of an SNMP "
-        "agent), labels (device, pop, __meta_federica_device_kind, __meta_federica_device_model, "
+    }
+)
+ARRAYS.update(
+    {
+        "Alarms": "an Alarm (the list is newest first)",
+        "PrometheusTargets": "a target group: targets (one 'host:port' of an SNMP agent), "
+        "labels (device, pop, __meta_federica_device_kind, __meta_federica_device_model, "
         "__meta_federica_snmp_auth: the credential set's name, __meta_federica_snmp_version)",
     }
 )

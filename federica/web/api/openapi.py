@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -74,10 +74,22 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
+class Reachability(BaseModel):
+    """What the controller last saw of a device over NETCONF ("unknown": never tried)."""
+
+    state: Literal["reachable", "unreachable", "unknown"]
+    since: str | None = None
+    seen_by: str | None = None
+    reason: str | None = None
+
+
+# A device as the API shows it: its inventory entry and its reachability.
+DeviceOut = create_model("DeviceOut", __base__=DeviceSpec, reachability=(Reachability, ...))
+
 Substrate = create_model(
     "Substrate",
     pops=(list[PopSpec], ...),
-    devices=(list[DeviceSpec], ...),
+    devices=(list[DeviceOut], ...),
     links=(list[LinkSpec], ...),
     hosts=(list[HostSpec], ...),
     peers=(list[PeerSpec], ...),
@@ -88,7 +100,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "SliceRequest": SliceRequest,
     "Substrate": Substrate,
     "Pop": PopSpec,
-    "Device": DeviceSpec,
+    "Device": DeviceOut,
     "Link": LinkSpec,
     "Host": HostSpec,
     "Peer": PeerSpec,
@@ -99,6 +111,8 @@ OBJECTS = {
     "amount) and maintenance over the range",
     "Accounting": "period, units, slices (usage each), projects (totals)",
 }
+# Answers that are lists of loosely described objects: name -> what each item holds.
+ARRAYS: dict[str, str] = {}
 LISTS = {
     f"{name}List": name
     for name in ("Pop", "Device", "Link", "Host", "Peer", "Token", "User", "Project", "Audit")
@@ -121,6 +135,8 @@ def _schemas() -> dict[str, Any]:
     defs["SliceList"] = {"type": "array", "items": {"$ref": "#/components/schemas/Slice"}}
     for name, text in OBJECTS.items():
         defs[name] = {"type": "object", "description": text}
+    for name, text in ARRAYS.items():
+        defs[name] = {"type": "array", "items": {"type": "object", "description": text}}
     defs["MaintenanceList"] = {
         "type": "array",
         "items": {"$ref": "#/components/schemas/Maintenance"},
@@ -172,6 +188,7 @@ QUERY: dict[str, dict[str, Any]] = {
     "dry_run": {"type": "boolean"},
     "step": {"type": "string", "pattern": r"^[1-9][0-9]{0,8}[smhd]?$"},
     "status": {"type": "string", "enum": [s.value for s in SliceStatus]},
+    "state": {"type": "string", "enum": ["open", "all"]},
 }
 
 

@@ -40,9 +40,12 @@ def _with_reachability(
 @document("Substrate", "The whole physical facility and a summary of its shape")
 @guard(Action.SUBSTRATE_READ)
 def substrate() -> ResponseReturnValue:
-    with read_session() as s:
-        topo = current_topology(s)
-    body: dict[str, Any] = {s: [_dump(x) for x in getattr(topo, s)] for s in SECTIONS}
+    with read_session() as session:
+        topo = current_topology(session)
+        seen = reachability.states(session)
+    body: dict[str, Any] = {
+        s: _with_reachability(s, [_dump(x) for x in getattr(topo, s)], seen) for s in SECTIONS
+    }
     body["summary"] = summarize(topo).model_dump(mode="json")
     return jsonify(body)
 

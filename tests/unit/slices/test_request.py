@@ -145,3 +145,13 @@ def test_durations() -> None:
 
 def test_the_published_schema_is_current() -> None:
     assert (REPO / "docs" / "slice-request.schema.json").read_text() == schema_json()
+
+
+def test_a_key_pasted_from_its_file_is_accepted_but_two_keys_in_one_entry_are_not() -> None:
+    # What `cat ~/.ssh/id_ed25519.pub` gives ends in a line break: people paste it as is.
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx9bN0c2KqYbFn3k5c0d6mYq0yqDq3wq2wqv4s1l0rW alice"
+    doc = json.dumps(req(ssh_keys=[key + "\n"])).encode()
+    r, _ = parse_request(doc, now=NOW, max_duration=MAX, known_pops=POPS)
+    assert r.ssh_keys == [key]
+    two = json.dumps(req(ssh_keys=[key + "\n" + key])).encode()
+    assert any("ssh_keys[0]" in p for p in problems(two))
