@@ -104,7 +104,7 @@ def start(
         problems = provisioner.deprovision(p)
         if problems:
             return _fail(
-                sessions, slice_id, now, "interrupted provisioning left " + "; ".join(problems), {}
+                sessions, slice_id, now, "interrupted provisioning left " + "; ".join(problems)
             )
     outcome = provisioner.provision(p)
     with transaction(sessions) as s:
@@ -125,7 +125,8 @@ def start(
             move(sl, S.ACTIVE, now(), "every node runs and every circuit is configured")
             return "active"
     reason = outcome.reason or "a part is not ready"
-    return _fail(sessions, slice_id, now, reason, outcome.timings_ms)
+    # The timings are already on the slice (recorded above), failed or not.
+    return _fail(sessions, slice_id, now, reason)
 
 
 def _fail(
@@ -133,7 +134,6 @@ def _fail(
     slice_id: int,
     now: Clock,
     reason: str,
-    timings: dict[str, float],
 ) -> str:
     with transaction(sessions) as s:
         sl = s.get(Slice, slice_id)
