@@ -129,6 +129,23 @@ def _still_stopping(_sig: int, _frame: FrameType | None) -> None:
     click.echo("still taking everything down (a few seconds); please wait", err=True)
 
 
+LOST_WITH_THE_DEMO = "the demo stopped: its emulated facility and every node went with it"
+
+
+def _record_the_loss(state: CliState) -> None:
+    """The slices that ran on the facility just taken down are gone with it; say so in the
+    database rather than leave them ACTIVE for the next start to contradict."""
+    from federica.slices.runner import lost_with_facility
+
+    try:
+        lost = lost_with_facility(state.context.sessions, state.context.now, LOST_WITH_THE_DEMO)
+    except Exception as exc:  # the facility is down either way; say what was not recorded
+        click.echo(f"  could not mark the running slices failed: {exc}", err=True)
+        return
+    if lost:
+        click.echo(f"marked {len(lost)} running slice(s) failed: {', '.join(lost)}")
+
+
 def _take_down(
     state: CliState, worker: Worker | None, emu: Emulator | None, poller: Poller | None = None
 ) -> None:
@@ -154,4 +171,5 @@ def _take_down(
     if emu is not None:
         click.echo("taking the emulated facility down")
         emu.down(progress=lambda m: click.echo(f"  {m}"))
+        _record_the_loss(state)
     click.echo(f"stopped in {time.monotonic() - started:.1f} s")

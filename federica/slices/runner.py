@@ -301,3 +301,24 @@ def request_release(session: Session, sl: Slice, now: dt.datetime) -> Slice:
     session.flush()
     log.info("slice %d (%s) released: a worker takes it down", sl.id, sl.name)
     return sl
+
+
+def lost_with_facility(sessions: sessionmaker[Session], now: Clock, why: str) -> list[str]:
+    """The facility under these slices went away as a whole (the demo stopping takes its
+    emulated facility and every node with it): what was built or being built is gone, so
+    the database must not go on saying ACTIVE. Each such slice fails with `why`, its
+    parts removed and the rest of its window given back; its end event still ends it."""
+    with transaction(sessions) as s:
+        at = now()
+        lost = s.scalars(
+            select(Slice).where(Slice.status.in_([S.PROVISIONING, S.ACTIVE])).order_by(Slice.id)
+        ).all()
+        for sl in lost:
+            move(sl, S.FAILED, at, why)
+            sl.failure_reason, sl.access = why, "{}"
+            for node in sl.nodes:
+                node.state, node.detail = PartState.REMOVED, why
+            for circuit in sl.circuits:
+                circuit.state, circuit.detail = PartState.REMOVED, why
+            service.free_from(s, sl, at)
+        return [sl.name for sl in lost]

@@ -9,6 +9,7 @@ import re
 import select
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from federica.cli.demo import STOP_WITHIN_S
+from federica.cli.demo import LOST_WITH_THE_DEMO, STOP_WITHIN_S
 from federica.substrate.drivers.compute.cgroups import Cgroups
 from federica.substrate.emulator import iproute, processes
 from federica.substrate.emulator.device import RUNTIME_ROOT
@@ -113,6 +114,11 @@ def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:
             pipe.close()
     assert "taking the emulated facility down" in log.read_text()
     assert _left_behind(demo.prefix, demo.data_dir) == []
+    # Its nodes went with the facility, so the database no longer says ACTIVE.
+    assert "marked 1 running slice(s) failed: bgp-lab" in log.read_text()
+    with sqlite3.connect(demo.data_dir / "federica.db") as db:
+        row = db.execute("SELECT status, failure_reason FROM slices WHERE name = 'bgp-lab'")
+        assert row.fetchone() == ("failed", LOST_WITH_THE_DEMO)
 
 
 def _interactive_login(key: Path, port: int, known: Path, node: str) -> subprocess.Popen[bytes]:

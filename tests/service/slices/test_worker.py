@@ -468,3 +468,23 @@ def test_a_start_whose_worker_keeps_dying_is_given_up_without_running_it(
     assert event(sl, EventKind.START).attempts == ATTEMPTS + 1
     assert nodes_everywhere(lab) == []
     assert held_until(lab, sid) == at
+
+
+def test_slices_lost_with_the_facility_fail_and_give_their_window_back(
+    lab: Context, settings: Settings
+) -> None:
+    clock = Clock(T0)
+    running = book(lab, settings, request("ran", T0), T0)
+    later = book(lab, settings, request("later", T0 + dt.timedelta(days=1)), T0)
+    Worker(lab, name="w1", now=clock).run_once()
+    assert status(lab, running).status is SliceStatus.ACTIVE
+    clock.at = T0 + dt.timedelta(minutes=10)
+    assert runner.lost_with_facility(lab.sessions, clock, "the demo stopped") == ["ran"]
+    sl = status(lab, running)
+    assert sl.status is SliceStatus.FAILED and sl.failure_reason == "the demo stopped"
+    assert {c.state for c in sl.circuits} == {PartState.REMOVED}
+    with transaction(lab.read_sessions) as s:
+        latest = s.scalar(select(func.max(Reservation.end)).where(Reservation.slice_id == running))
+    assert latest == clock.at
+    assert status(lab, later).status is SliceStatus.SCHEDULED  # not running: untouched
+    assert runner.lost_with_facility(lab.sessions, clock, "again") == []
