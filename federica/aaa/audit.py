@@ -171,7 +171,7 @@ class Place:
     port: str | None = None
 
 
-def _place_condition(session: Session, place: Place) -> Any:
+def place_condition(session: Session, place: Place) -> Any:
     if place.link is not None:
         names = {place.link, "-".join(reversed(place.link.split("-", 1)))}
         link_ids = list(session.scalars(select(Link.id).where(Link.name.in_(names))))
@@ -225,7 +225,7 @@ def held_query(session: Session, vlan: int, place: Place, at: dt.datetime) -> An
         )
         .order_by(Reservation.start)
     )
-    condition = _place_condition(session, place)
+    condition = place_condition(session, place)
     return query if condition is None else query.where(condition)
 
 
@@ -282,7 +282,7 @@ def search(
         holders = select(Reservation.slice_id)
         if vlan is not None:
             holders = holders.where(Reservation.kind.in_(VLAN_KINDS), Reservation.vlan == vlan)
-        condition = _place_condition(session, place)
+        condition = place_condition(session, place)
         if condition is not None:
             holders = holders.where(condition)
         query = query.where(AuditEntry.slice_id.in_(holders))

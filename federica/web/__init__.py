@@ -30,6 +30,9 @@ def register_web(app: Flask) -> None:
     from federica.web.portal.session import SessionInterface
 
     app.register_blueprint(portal)
+    from federica.web.noc import noc
+
+    app.register_blueprint(noc)
     from federica.web.context import ctx_of
     from federica.web.metrics import register_metrics
 

@@ -33,7 +33,7 @@ from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
 
 F = TypeVar("F", bound=Callable[..., Any])
-COOKIE_BLUEPRINTS = frozenset({"portal"})
+COOKIE_BLUEPRINTS = frozenset({"portal", "noc"})
 SESSION_TOKEN_KEY = "token"  # noqa: S105  (the session key that holds it, not a secret)
 GUARD_ATTR = "_federica_guard"
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

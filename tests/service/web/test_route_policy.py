@@ -238,7 +238,7 @@ def test_anonymous_browsers_are_sent_to_sign_in_everywhere_in_the_portal(
     browser.get("/login")  # a CSRF token, as any visitor has
     checked = 0
     for method, endpoint, rule in _routes(app):
-        if endpoint in PUBLIC or not endpoint.startswith("portal."):
+        if endpoint in PUBLIC or not endpoint.startswith(("portal.", "noc.")):
             continue
         url = _url(rule, endpoint, args)
         rows, counted = records(db)
@@ -265,7 +265,7 @@ def test_portal_forms_refuse_a_researcher_of_another_project_and_forged_posts(
     changing = [
         (m, e, r)
         for m, e, r in _routes(app)
-        if m == "POST" and e.startswith("portal.") and e not in PUBLIC
+        if m == "POST" and e.startswith(("portal.", "noc.")) and e not in PUBLIC
     ]
     for _, endpoint, rule in changing:
         url = _url(rule, endpoint, args)
