@@ -74,4 +74,9 @@ def _http(exc: HTTPException) -> ResponseReturnValue:
     return body, status, {"Allow": allow} if allow else {}
 
 
-from federica.web.noc import pages_alarms, pages_facility, pages_people  # noqa: E402,F401
+from federica.web.noc import (  # noqa: E402,F401  (register the pages)
+    pages_alarms,
+    pages_facility,
+    pages_operations,
+    pages_people,
+)

@@ -218,7 +218,13 @@ def test_a_researcher_gets_403_on_every_noc_page(noc_app: Flask, noc_ctx: Contex
         if rule.endpoint.startswith("noc.") and rule.endpoint != "noc.static"
     ]
     assert len(routes) >= 8
-    args = {"name": "prg-mx", "alarm_id": "1"}
+    args = {
+        "name": "prg-mx",
+        "alarm_id": "1",
+        "window_id": "1",
+        "project": "beta",
+        "username": "bob",
+    }
     before = table_dump(noc_ctx)
     for rule, methods in routes:
         url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: args[m.group(1)], rule.rule)
@@ -228,3 +234,50 @@ def test_a_researcher_gets_403_on_every_noc_page(noc_app: Flask, noc_ctx: Contex
     assert table_dump(noc_ctx) == before
     # And the portal offers them no way in.
     assert "/noc/" not in bob.get("/slices").text
+
+
+def test_operators_manage_maintenance_and_quotas_admins_people_in_the_browser(
+    noc_app: Flask, noc_ctx: Context, clock: MovableClock
+) -> None:
+    signed_in(noc_app, noc_ctx, "ann", "researcher", projects=["alpha"])
+    op = signed_in(noc_app, noc_ctx, "nora", "operator")
+    assert op.get("/noc/maintenance").status_code == 200
+    window = {
+        "target_kind": "link", "target": "prg-mil", "start": "",
+        "end": "2026-12-02T09:00", "reason": "fibre works",
+    }  # fmt: skip
+    before = table_dump(noc_ctx)
+    for bad, field in [
+        ({"target": "nowhere"}, "f-target"),
+        ({"target_kind": "planet"}, "f-target_kind"),
+        ({"end": "2026-11-30T09:00"}, "f-end"),
+        ({"reason": ""}, "f-reason"),
+    ]:
+        r = op.post("/noc/maintenance", window | bad)
+        assert r.status_code == 422 and f'id="{field}-error"' in r.text, (bad, r.text[-1500:])
+    assert table_dump(noc_ctx) == before
+    r = op.post("/noc/maintenance", window)
+    assert r.status_code == 303
+    page = op.get("/noc/maintenance").text
+    assert "link prg-mil" in page and "fibre works" in page
+    window_id = re.search(r'data-window="(\d+)"', page)
+    assert window_id
+    assert op.post(f"/noc/maintenance/{window_id.group(1)}/cancel").status_code == 303
+    assert "No maintenance ahead." in op.get("/noc/maintenance").text
+
+    assert 'data-project="alpha"' in op.get("/noc/quotas").text
+    refused = op.post("/noc/quotas/alpha", {"max_nodes": "-3"})
+    assert refused.status_code == 422 and 'id="f-max_nodes-error"' in refused.text
+    assert op.post("/noc/quotas/alpha", {"max_nodes": "4"}).status_code == 303
+    assert 'name="max_nodes" inputmode="numeric" value="4"' in op.get("/noc/quotas").text
+    assert op.post("/noc/quotas/nope", {"max_nodes": "4"}).status_code == 404
+    # Each change is in the audit log, which the NOC shows.
+    audit = op.get("/noc/audit?user=nora").text
+    assert "<code>quota.manage</code>" in audit and "/noc/quotas/alpha" in audit, audit[-3000:]
+
+    assert op.get("/noc/people").status_code == 403  # operators: no; admins: yes
+    admin = signed_in(noc_app, noc_ctx, "root", "admin")
+    assert 'data-user="ann"' in admin.get("/noc/people").text
+    assert admin.post("/noc/people/ann", {"role": "pope"}).status_code == 422
+    assert admin.post("/noc/people/ann", {"role": "researcher", "active": "no"}).status_code == 303
+    assert '<option value="no" selected>' in admin.get("/noc/people").text
