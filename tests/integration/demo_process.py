@@ -60,17 +60,21 @@ class Demo:
 
 
 @contextmanager
-def running_demo(tmp_path: Path, prefix: str, up_within_s: float = 90) -> Iterator[Demo]:
+def running_demo(
+    tmp_path: Path, prefix: str, up_within_s: float = 90, env: dict[str, str] | None = None
+) -> Iterator[Demo]:
     topo = with_free_ports(parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes()))
     topo_file = tmp_path / "core4.yaml"
     topo_file.write_text(yaml.safe_dump(topology_to_data(topo)))
     port = free_port({d.management.port for d in topo.devices})
     prefix = f"{prefix}{os.getpid() % 100000}"
+    extra = env or {}
     env = os.environ | {
         "FEDERICA_DATA_DIR": str(tmp_path / "var"),
         "FEDERICA_EMULATOR_PREFIX": prefix,
     }
     env.pop("FEDERICA_DATABASE_URL", None)
+    env |= extra
     log = tmp_path / "demo.log"
     argv = [sys.executable, "-m", "federica", "demo", "--port", str(port)]
     with open(log, "w") as out:

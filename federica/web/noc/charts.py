@@ -45,7 +45,8 @@ def chart(
 ) -> Chart:
     out = Chart(title, unit)
     values = [v for pts in series.values() for _, v in pts if v is not None]
-    top = nice_ceiling(max(values, default=0.0))
+    # All zeros (no traffic) still gets a scale, so its ticks do not pile up at 0.
+    top = nice_ceiling(max(values, default=0.0)) or 1.0
     span = max((end - start).total_seconds(), 1.0)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 

@@ -111,7 +111,11 @@ def _uptime(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     days, rest = divmod(int(seconds), 86400)
-    return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+    if days:
+        return f"{days} d {rest // 3600} h"
+    if rest >= 3600:
+        return f"{rest // 3600} h {rest % 3600 // 60} min"
+    return f"{rest // 60} min {rest % 60} s"
 
 
 def _map(s: Session, state: dict[str, Any]) -> Drawing:

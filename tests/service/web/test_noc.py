@@ -103,6 +103,7 @@ def test_the_map_colours_a_link_by_its_measured_load_and_refreshes_as_json(
     assert re.search(r'class="link level-busy" data-link="prg-mil"', body), body
     assert re.search(r'<tr data-link="prg-mil" class="level-busy">', body)
     assert "70 %" in body and "700 Mb/s" in body
+    assert re.search(r'<tr data-device="prg-mx"[^>]*>\s*<th[^>]*>.*?</th>\s*<td>PRG</td>', body)
     # A link whose ends were never polled has no data, and says so.
     assert re.search(r'class="link level-unknown" data-link="mil-psn"', body)
     state = op.get("/noc/state.json").get_json()
