@@ -42,6 +42,16 @@ def get_json(url: str, token: str | None = None) -> Any:
         return json.load(r)
 
 
+def post_json(url: str, body: Any, token: str) -> Any:
+    req = urllib.request.Request(  # noqa: S310  (loopback only)
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        return json.load(r)
+
+
 @dataclass
 class Demo:
     proc: subprocess.Popen[bytes]

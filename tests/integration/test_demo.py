@@ -29,7 +29,7 @@ from federica.substrate.inventory import topology_to_data
 from federica.substrate.topology import parse_topology
 from tests.conftest import EXAMPLES, REPO
 from tests.integration.conftest import needs_root, with_free_ports
-from tests.integration.demo_process import free_port, get_json, running_demo
+from tests.integration.demo_process import free_port, get_json, post_json, running_demo
 from tests.integration.slice_helpers import known_hosts_for
 
 pytestmark = [pytest.mark.integration, needs_root]
@@ -53,16 +53,6 @@ def _left_behind(prefix: str, data_dir: Path) -> list[str]:
     left += [f"gateway files {p}" for p in (data_dir / "gateways").glob("*")]
     left += [f"emulator state {p}" for p in (data_dir / "emulator").glob("*/state.json")]
     return left
-
-
-def post_json(url: str, body: Any, token: str) -> Any:
-    req = urllib.request.Request(  # noqa: S310  (loopback only)
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
-        return json.load(r)
 
 
 def test_demo_brings_everything_up_and_down(tmp_path: Path) -> None:

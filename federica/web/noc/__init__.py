@@ -7,15 +7,10 @@ templates as the researcher portal: it is the portal's operator half."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
-from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint
 
-from federica.errors import FedericaError, Unauthorized
-from federica.web.auth import STATE_CHANGING
 from federica.web.noc.charts import human
-from federica.web.portal import CSP
-from federica.web.portal.session import check_csrf
+from federica.web.portal import serve_pages
 
 noc = Blueprint(
     "noc",
@@ -29,49 +24,7 @@ noc = Blueprint(
 noc.add_app_template_global(human, "human")
 
 
-@noc.before_request
-def _csrf() -> None:
-    if request.method in STATE_CHANGING:
-        check_csrf()
-
-
-@noc.after_request
-def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "noc.static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _wants_json() -> bool:
-    return request.path.endswith(".json")
-
-
-@noc.errorhandler(Unauthorized)
-def _sign_in_first(exc: Unauthorized) -> ResponseReturnValue:
-    if _wants_json():
-        return {"status": 401, "detail": exc.detail}, 401
-    target = request.full_path if request.method == "GET" else request.path
-    if g.get("session_ended"):
-        return redirect(url_for("portal.login", next=target.rstrip("?"), ended="1"), 303)
-    return redirect(url_for("portal.login", next=target.rstrip("?")), 303)
-
-
-@noc.errorhandler(FedericaError)
-def _problem(exc: FedericaError) -> ResponseReturnValue:
-    if _wants_json():
-        return exc.problem(), exc.status
-    return render_template("portal/error.html", title=exc.title, detail=exc.detail), exc.status
-
-
-@noc.errorhandler(HTTPException)
-def _http(exc: HTTPException) -> ResponseReturnValue:
-    status = exc.code or 500
-    body = render_template("portal/error.html", title=exc.name, detail=exc.description)
-    allow = dict(exc.get_headers()).get("Allow")
-    return body, status, {"Allow": allow} if allow else {}
+serve_pages(noc)
 
 
 from federica.web.noc import (  # noqa: E402,F401  (register the pages)

@@ -29,18 +29,27 @@ CSP = (
 )
 
 
-@portal.before_request
+def serve_pages(bp: Blueprint) -> None:
+    """What every blueprint of browser pages (the portal, the NOC) owes its users: a CSRF
+    check on every state-changing request, the security headers, and errors as pages
+    (or as problems for the pages' own JSON), a missing sign-in sent to sign in."""
+    bp.before_request(_csrf)
+    bp.after_request(_headers)
+    bp.register_error_handler(Unauthorized, _sign_in_first)
+    bp.register_error_handler(FedericaError, _problem)
+    bp.register_error_handler(HTTPException, _http)
+
+
 def _csrf() -> None:
     if request.method in STATE_CHANGING:
         check_csrf()
 
 
-@portal.after_request
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "portal.static":
+    if not (request.endpoint or "").endswith(".static"):
         response.headers["Cache-Control"] = "no-store"  # pages carry personal data
     return response
 
@@ -59,7 +68,6 @@ def _globals() -> dict[str, object]:
     return {"who": current(), "csrf_token": csrf_token}
 
 
-@portal.errorhandler(Unauthorized)
 def _sign_in_first(exc: Unauthorized) -> ResponseReturnValue:
     if request.path.endswith(".json"):
         return {"status": 401, "detail": exc.detail}, 401
@@ -69,19 +77,20 @@ def _sign_in_first(exc: Unauthorized) -> ResponseReturnValue:
     return redirect(url_for("portal.login", next=target.rstrip("?")), 303)
 
 
-@portal.errorhandler(FedericaError)
 def _problem(exc: FedericaError) -> ResponseReturnValue:
     if request.path.endswith(".json"):
         return exc.problem(), exc.status
     return render_template("portal/error.html", title=exc.title, detail=exc.detail), exc.status
 
 
-@portal.errorhandler(HTTPException)
 def _http(exc: HTTPException) -> ResponseReturnValue:
     status = exc.code or 500
     body = render_template("portal/error.html", title=exc.name, detail=exc.description)
     allow = dict(exc.get_headers()).get("Allow")  # a 405 names the methods it has
     return body, status, {"Allow": allow} if allow else {}
+
+
+serve_pages(portal)
 
 
 from federica.web.portal import (  # noqa: E402,F401  (register the pages)

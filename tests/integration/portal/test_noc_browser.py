@@ -14,39 +14,34 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from federica.substrate.emulator.facility import Emulator
 from federica.substrate.emulator.plan import DevicePlan, HostPlan
 from tests.conftest import REPO
 from tests.integration.conftest import host_snapshot, needs_root
-from tests.integration.demo_process import Demo, get_json, running_demo
+from tests.integration.demo_process import Demo, get_json, post_json, running_demo
+from tests.integration.portal.browsing import PHONE, browsing, chromium_installed
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_root]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("FEDERICA_NOC_SCREENSHOTS", REPO / "docs" / "noc"))
-WIDE = ViewportSize(width=1280, height=900)
-PHONE = ViewportSize(width=390, height=844)
 INTERVAL_S = 3.0  # the demo's SNMP polling interval here
 WAIT = 20_000  # ms: what a page's own script does shows up within this on a busy machine
 OPERATOR, PASSWORD = "nora", "the operator's long passphrase"
 # A link the slice does not cross, set down by hand: erl-mx's end of erl-psn.
 DOWN_DEVICE, DOWN_PORT, DOWN_LINK = "erl-mx", "ge-0/0/2", "erl-psn"
 
-if not Path(CHROMIUM).exists():
+if not chromium_installed():
     pytest.skip("Debian's chromium is not installed (make setup-test installs it)",
                 allow_module_level=True)  # fmt: skip
 
@@ -58,16 +53,6 @@ def federica(demo: Demo, *argv: str, stdin: str = "") -> subprocess.CompletedPro
         [sys.executable, "-m", "federica", *argv], input=stdin, capture_output=True,
         text=True, env=env, cwd=REPO, timeout=60, check=False,
     )  # fmt: skip
-
-
-def post_json(url: str, body: dict[str, Any], token: str) -> Any:
-    req = urllib.request.Request(  # noqa: S310  (loopback only)
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
-        return json.load(r)
 
 
 @pytest.fixture(scope="module")
@@ -120,22 +105,8 @@ def busy_slice(demo: Demo) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def page(demo: Demo) -> Iterator[Page]:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    seen: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(viewport=WIDE, base_url=demo.url)
-        context.on("request", lambda r: seen.append(r.url))
-        context.set_default_timeout(WAIT)
-        pg = context.new_page()
-        try:
-            yield pg
-        finally:
-            browser.close()
-    ours = urlsplit(demo.url).netloc
-    elsewhere = sorted(
-        {u for u in seen if urlsplit(u).netloc != ours and not u.startswith("data:")}
-    )
-    assert not elsewhere, f"pages asked other hosts: {elsewhere}"
+    with browsing(demo, WAIT, []) as pg:
+        yield pg
 
 
 def shot(page: Page, name: str) -> None:

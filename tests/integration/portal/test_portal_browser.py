@@ -11,30 +11,26 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Locator, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import REPO
 from tests.integration.conftest import host_snapshot, needs_root
 from tests.integration.demo_process import Demo, running_demo
+from tests.integration.portal.browsing import PHONE, browsing, chromium_installed
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_root]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("FEDERICA_SCREENSHOTS", REPO / "docs" / "portal"))
-WIDE = ViewportSize(width=1280, height=900)
-PHONE = ViewportSize(width=390, height=844)  # a phone, portrait
 # What a page's own scripts do (focus, redraws) happens after an action returns, and on a
 # busy 2-core machine a while after: checks of it wait for the condition, up to this (ms).
 WAIT = 15_000
 
-if not Path(CHROMIUM).exists():
+if not chromium_installed():
     pytest.skip("Debian's chromium is not installed (make setup-test installs it)",
                 allow_module_level=True)  # fmt: skip
 
@@ -52,22 +48,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def page(demo: Demo) -> Iterator[Page]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     seen: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(viewport=WIDE, base_url=demo.url)
-        context.on("request", lambda r: seen.append(r.url))
-        context.set_default_timeout(WAIT)
-        pg = context.new_page()
-        pg.on("dialog", lambda d: d.accept())  # "Release now?"
-        try:
-            yield pg
-        finally:
-            browser.close()
-    ours = urlsplit(demo.url).netloc
-    elsewhere = sorted(
-        {u for u in seen if urlsplit(u).netloc != ours and not u.startswith("data:")}
-    )
-    assert not elsewhere, f"pages asked other hosts: {elsewhere}"
+    with browsing(demo, WAIT, seen) as pg:
+        yield pg
     assert len(seen) > 20  # the hook saw the traffic
 
 
