@@ -17,8 +17,8 @@ credentials (`<parent>`) and speaks-for are not accepted (see docs/geni.md).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,15 +27,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from lxml import etree
-from signxml import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureMethod,
-    XMLVerifier,
-)
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput as SignxmlInvalidInput
 from signxml.exceptions import SignXMLException
-from signxml.verifier import SignatureConfiguration
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from federica.geni import urns
 from federica.geni.codes import Code, GeniError
@@ -186,7 +181,8 @@ def verify(
     if len(refs) != 1 or refs[0].get("URI") != f"#{cred_id}":
         raise _refuse("its signature does not point at its credential")
     certs_b64 = [
-        (c.text or "") for c in sigs[0].iterfind(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
+        (c.text or "")
+        for c in sigs[0].iterfind(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
     ]
     if not certs_b64:
         raise _refuse("its signature carries no signer certificate")
@@ -197,12 +193,25 @@ def verify(
         result: Any = _verifier().verify(
             # GENI puts xml:id on the Signature, which the XML-DSig schema does not allow;
             # the structure was checked above instead.
-            doc, x509_cert=signer, expect_config=_config(now), validate_schema=False
+            doc,
+            x509_cert=signer,
+            expect_config=_config(now),
+            validate_schema=False,
         )
-    except (SignXMLException, SignxmlInvalidInput, InvalidSignature, ValueError, etree.LxmlError) as exc:
+    except (
+        SignXMLException,
+        SignxmlInvalidInput,
+        InvalidSignature,
+        ValueError,
+        etree.LxmlError,
+    ) as exc:
         raise _refuse(f"its signature does not verify ({exc})") from None
     signed = result.signed_xml
-    if signed is None or signed.tag != "credential" or (signed.get(XML_ID) or signed.get("id")) != cred_id:
+    if (
+        signed is None
+        or signed.tag != "credential"
+        or (signed.get(XML_ID) or signed.get("id")) != cred_id
+    ):
         raise _refuse("its signature covers something other than its credential")
     return _fields(signed, signer, caller, now)
 
@@ -267,7 +276,9 @@ def first_valid(
     """The first credential of the call's list that is valid, targets `target` (None: the
     caller's own user credential or any slice's) and grants `privilege`."""
     if not isinstance(credentials, list):
-        raise GeniError(Code.BADARGS, "credentials: a list of {geni_type, geni_version, geni_value}")
+        raise GeniError(
+            Code.BADARGS, "credentials: a list of {geni_type, geni_version, geni_value}"
+        )
     reasons: list[str] = []
     for i, item in enumerate(credentials):
         if not isinstance(item, dict):

@@ -27,7 +27,7 @@ ALGORITHMS = {
     "sha1": (
         "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
         "http://www.w3.org/2000/09/xmldsig#sha1",
-        hashes.SHA1(),
+        hashes.SHA1(),  # noqa: S303  (GENI credentials are signed with SHA-1)
         hashlib.sha1,
     ),
     "sha256": (
@@ -109,6 +109,12 @@ def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
 
+def _one(root: etree._Element, path: str) -> etree._Element:
+    found = root.find(path)
+    assert found is not None, path
+    return found
+
+
 def _c14n(el: etree._Element) -> bytes:
     # libxml2 2.14 adds a stray xmlns="" two levels below a default namespace when it
     # canonicalises a subtree; a GENI credential has no real undeclaration to keep.
@@ -141,7 +147,10 @@ def credential(
         ("serial", "8"),
         ("owner_gid", owner.cert_pem),
         ("owner_urn", owner.urn),
-        ("target_gid", (target_gid or owner.cert).public_bytes(serialization.Encoding.PEM).decode()),
+        (
+            "target_gid",
+            (target_gid or owner.cert).public_bytes(serialization.Encoding.PEM).decode(),
+        ),
         ("target_urn", target_urn),
         ("uuid", ""),
         ("expires", expires.strftime("%Y-%m-%dT%H:%M:%SZ")),
@@ -155,7 +164,7 @@ def credential(
         etree.SubElement(el, "can_delegate").text = "true"
     sigs = etree.SubElement(root, "signatures")
     sign_method, digest_method, sig_hash, digest_fn = ALGORITHMS[algorithm]
-    sig = etree.SubElement(sigs, f"{{{DS}}}Signature", nsmap={None: DS})
+    sig = etree.SubElement(sigs, f"{{{DS}}}Signature", nsmap={None: DS})  # type: ignore[dict-item]
     sig.set("{http://www.w3.org/XML/1998/namespace}id", "Sig_ref0")
     info = etree.SubElement(sig, f"{{{DS}}}SignedInfo")
     etree.SubElement(info, f"{{{DS}}}CanonicalizationMethod", Algorithm=C14N)
@@ -172,10 +181,10 @@ def credential(
     # A tree built in memory canonicalises with stray xmlns="" (lxml); as parsed text it
     # is what a receiver sees.
     root = etree.fromstring(etree.tostring(root))
-    cred = root.find("credential")
-    digest = root.find(f".//{{{DS}}}DigestValue")
-    value = root.find(f".//{{{DS}}}SignatureValue")
-    info = root.find(f".//{{{DS}}}SignedInfo")
+    cred = _one(root, "credential")
+    digest = _one(root, f".//{{{DS}}}DigestValue")
+    value = _one(root, f".//{{{DS}}}SignatureValue")
+    info = _one(root, f".//{{{DS}}}SignedInfo")
     # What xmlsec does with this template: digest the credential (C14N 1.0 of the
     # referenced subtree), then sign the canonical SignedInfo.
     digest.text = base64.b64encode(digest_fn(_c14n(cred)).digest()).decode()
