@@ -20,7 +20,7 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,7 +265,7 @@ def _fields(
 
 
 def first_valid(
-    credentials: Iterable[Any],
+    credentials: Any,
     *,
     roots: Sequence[x509.Certificate],
     caller: x509.Certificate,
