@@ -179,12 +179,7 @@ class Aggregate:
             }
             actor = self._principal(caller, authority.project)
             with self._writing() as s:
-                if self._current(s, str(urn)) is not None:
-                    raise GeniError(
-                        Code.ALREADYEXISTS,
-                        f"{urn} already has slivers here (one allocation per slice); "
-                        "Delete them first",
-                    )
+                self._refuse_second_allocation(s, urn)
                 booked = service.book(
                     s,
                     self.settings,
@@ -195,6 +190,9 @@ class Aggregate:
                 )
                 sl = booked.slice
                 assert sl is not None
+                # Again under the calendar lock the booking took: of two Allocates of one
+                # slice at once, the second sees the first's.
+                self._refuse_second_allocation(s, urn)
                 expires = min(
                     sl.end, now + dt.timedelta(minutes=self.settings.geni_allocation_minutes)
                 )
@@ -524,6 +522,13 @@ class Aggregate:
             return None
         names = {sliver["geni_sliver_urn"] for sliver in self._slivers(g)}
         return g if str(urn) in names else None
+
+    def _refuse_second_allocation(self, s: Session, urn: urns.Urn) -> None:
+        if self._current(s, str(urn)) is not None:
+            raise GeniError(
+                Code.ALREADYEXISTS,
+                f"{urn} already has slivers here (one allocation per slice); Delete them first",
+            )
 
     def _refuse_if_shut_down(self, g: GeniSlice) -> None:
         if g.slice.status is S.SHUTDOWN:

@@ -216,15 +216,48 @@ def verify(
     return _fields(signed, signer, caller, now)
 
 
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+
+
+class _Verifier(XMLVerifier):
+    """signxml, with two fixes to its canonical XML 1.0 of a subtree (lxml's):
+
+    * C14N 1.0 gives the subtree's apex the xml:* attributes it inherits from its
+      ancestors (the nearest wins). GENI's Signature carries xml:id="Sig_ref0", so the
+      SignedInfo that xmlsec signs (what every GENI tool uses) carries it too; lxml leaves
+      it out. (Checked against xmlsec1 1.2.37: tests/unit/geni.)
+    * libxml2 2.14 (lxml 6's wheels) writes a stray xmlns="" two levels below a default
+      namespace declaration (<I xmlns=d><R><T/> gives <T xmlns="">). No GENI credential
+      needs an xmlns="" undeclaration (its own elements are in no namespace, the
+      signature's all in XML-DSig's), so they are dropped (signxml's own switch)."""
+
+    excise_empty_xmlns_declarations = True
+
+    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> bytes:
+        apexes = nodes if isinstance(nodes, list) else [nodes]
+        added: list[tuple[etree._Element, str]] = []
+        exclusive = str(getattr(algorithm, "value", algorithm)).startswith(
+            "http://www.w3.org/2001/10/xml-exc-c14n#"
+        )
+        for apex in apexes if not exclusive else []:
+            if not isinstance(apex, etree._Element):
+                continue
+            for ancestor in apex.iterancestors():
+                for key, value in ancestor.attrib.items():
+                    name = str(key)
+                    if name.startswith(XML_NS) and name not in apex.attrib:
+                        apex.set(name, value)
+                        added.append((apex, name))
+        try:
+            out: bytes = super()._c14n(nodes, algorithm, inclusive_ns_prefixes)
+            return out
+        finally:
+            for apex, name in added:
+                del apex.attrib[name]
+
+
 def _verifier() -> XMLVerifier:
-    verifier = XMLVerifier()
-    # libxml2 2.14 (lxml 6's wheels) canonicalises a subtree with a stray xmlns="" on
-    # elements two levels below a default namespace declaration (checked: <I xmlns=d>
-    # <R><T/> gives <T xmlns="">), which breaks SignedInfo. No GENI credential needs an
-    # xmlns="" undeclaration (its own elements are in no namespace, the signature's all in
-    # XML-DSig's), so dropping them gives the canonical form xmlsec computes.
-    verifier.excise_empty_xmlns_declarations = True
-    return verifier
+    return _Verifier()
 
 
 def _config(now: dt.datetime) -> SignatureConfiguration:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +24,7 @@ from lxml import etree
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+XML = "{http://www.w3.org/XML/1998/namespace}"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 ALGORITHMS = {
     "sha1": (
@@ -116,9 +119,22 @@ def _one(root: etree._Element, path: str) -> etree._Element:
 
 
 def _c14n(el: etree._Element) -> bytes:
-    # libxml2 2.14 adds a stray xmlns="" two levels below a default namespace when it
-    # canonicalises a subtree; a GENI credential has no real undeclaration to keep.
-    return etree.tostring(el, method="c14n").replace(b' xmlns=""', b"")
+    """C14N 1.0 of the subtree at `el`, as xmlsec computes it: the apex inherits its
+    ancestors' xml:* attributes (GENI's SignedInfo gets the Signature's xml:id). libxml2
+    2.14 adds a stray xmlns="" two levels below a default namespace when it
+    canonicalises a subtree; a GENI credential has no real undeclaration to keep."""
+    added = []
+    for ancestor in el.iterancestors():
+        for key, value in ancestor.attrib.items():
+            name = str(key)
+            if name.startswith(XML) and name not in el.attrib:
+                el.set(name, value)
+                added.append(name)
+    try:
+        return etree.tostring(el, method="c14n").replace(b' xmlns=""', b"")
+    finally:
+        for name in added:
+            del el.attrib[name]
 
 
 def credential(
@@ -132,8 +148,10 @@ def credential(
     algorithm: str = "sha1",
     kind: str = "privilege",
     target_gid: x509.Certificate | None = None,
+    xmlsec: Path | None = None,
 ) -> str:
-    """A signed GENI v3 credential as omni's clearinghouse would hand it out."""
+    """A signed GENI v3 credential as omni's clearinghouse would hand it out. With
+    `xmlsec` (a working directory), xmlsec1 signs it, as GENI's own tools do."""
     expires = expires or dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     root = etree.Element("signed-credential", nsmap={"xsi": XSI})
     root.set(
@@ -178,6 +196,8 @@ def credential(
     data = etree.SubElement(etree.SubElement(sig, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
     for c in (signer.cert, *chain):
         etree.SubElement(data, f"{{{DS}}}X509Certificate").text = _b64(c)
+    if xmlsec is not None:
+        return _xmlsec_sign(root, signer, chain, xmlsec)
     # A tree built in memory canonicalises with stray xmlns="" (lxml); as parsed text it
     # is what a receiver sees.
     root = etree.fromstring(etree.tostring(root))
@@ -193,3 +213,28 @@ def credential(
         signer.key.sign(signed_info, padding.PKCS1v15(), sig_hash)
     ).decode()
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
+
+
+def _xmlsec_sign(
+    root: etree._Element, signer: Holder, chain: tuple[x509.Certificate, ...], workdir: Path
+) -> str:
+    """xmlsec1 fills the template (the digest, the signature, the certificates)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = _one(root, f".//{{{DS}}}X509Data")
+    for child in list(data):
+        data.remove(child)
+    etree.SubElement(data, f"{{{DS}}}X509Certificate")
+    template, key = workdir / "template.xml", workdir / "signer.key"
+    template.write_bytes(etree.tostring(root))
+    key.write_text(signer.key_pem)
+    pems = [workdir / "signer.pem"]
+    pems[0].write_text(signer.cert_pem)
+    for i, c in enumerate(chain):
+        pems.append(workdir / f"chain{i}.pem")
+        pems[-1].write_bytes(c.public_bytes(serialization.Encoding.PEM))
+    out = subprocess.run(
+        ["xmlsec1", "--sign", "--node-id", "Sig_ref0", "--privkey-pem",
+         ",".join(str(p) for p in [key, *pems]), str(template)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout

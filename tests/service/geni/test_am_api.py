@@ -82,7 +82,6 @@ def geni(db: Context, tmp_path: Path) -> Iterator[Setup]:
         dataclasses.replace(db.settings, geni_authorities_file=fed.authorities_file),
         engine=db.engine,
     )
-    ctx.fake_devices, ctx.fake_hosts = db.fake_devices, db.fake_hosts
     ensure_project(ctx, PROJECT)
     beta = facility_identity(ctx)
     with am_listener(ctx) as url:
@@ -403,3 +402,38 @@ def _run_until(worker: Worker, done: Any, timeout_s: float = 60) -> None:
         assert time.monotonic() < deadline, "timed out"
         worker.run_once()
         time.sleep(0.05)
+
+
+def test_an_advance_reservation_starts_at_its_window_not_at_geni_start(geni: Setup) -> None:
+    urn, cred, me = geni.fed.slice_urn("later"), geni.cred("later"), geni.alice
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=2)
+    end = start + dt.timedelta(hours=1)
+    r = me.allocate(
+        urn,
+        cred,
+        two_hosts(),
+        geni_start_time=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        geni_end_time=end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    assert code(r) == 0, r
+    with transaction(geni.ctx.read_sessions) as s:
+        sl = s.scalars(select(Slice)).one()
+        assert (sl.start, sl.end) == (start, end)
+    keys = [{"urn": geni.fed.alice.urn, "keys": [_key(geni.tmp)]}]
+    assert code(me.provision([urn], cred, keys)) == 0
+    assert code(me.action([urn], cred, "geni_start")) == 0
+    worker = Worker(geni.ctx, name="geni-later")
+    try:
+        worker.run_once()  # not due before its window
+    finally:
+        worker.stop()
+    st = me.status([urn], cred)
+    assert _states(st) == {("geni_provisioned", "geni_configuring")}
+    with transaction(geni.ctx.read_sessions) as s:
+        sl = s.scalars(select(Slice)).one()
+        assert sl.status.value == "scheduled"
+        assert [e.due for e in sl.events if e.kind.value == "start"] == [start]
+    # A window past the slice credential's expiry is refused before anything is booked.
+    far = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = me.allocate(geni.fed.slice_urn("far"), geni.cred("far"), two_hosts(), geni_end_time=far)
+    assert code(r) == Code.BADARGS and "expires" in r["output"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -108,3 +111,27 @@ def test_urns() -> None:
     assert urns.parse("urn:publicid:IDN+ch.geni.net+user+x", "slice") is None
     assert urns.parse("urn:publicid:IDN+a b+slice+x") is None
     assert urns.parse(42) is None
+
+
+def test_credentials_signed_by_xmlsec1_as_geni_tools_sign_them(pki: Pki, tmp_path: Path) -> None:
+    """xmlsec1 (what omni's clearinghouse and geni-tools sign and verify with) and the
+    aggregate agree, both ways: its signature is accepted, ours passes its check."""
+    assert shutil.which("xmlsec1"), "xmlsec1 is installed by scripts/setup.sh (deps/apt-test.txt)"
+    signed = credential(
+        owner=pki.alice, target_urn=SLICE, signer=pki.sa, chain=(pki.root.cert,), xmlsec=tmp_path
+    )
+    assert 'xml:id="Sig_ref0"' in signed
+    assert pki.verify(signed).signer_urn == pki.sa.urn
+    with pytest.raises(GeniError, match="does not verify"):
+        pki.verify(signed.replace("<name>*</name>", "<name>*,</name>"))
+    ours = tmp_path / "ours.xml"
+    ours.write_text(
+        credential(owner=pki.alice, target_urn=SLICE, signer=pki.sa, chain=(pki.root.cert,))
+    )
+    root = tmp_path / "root.pem"
+    root.write_text(pki.root.cert_pem)
+    check = subprocess.run(
+        ["xmlsec1", "--verify", "--trusted-pem", str(root), "--node-id", "Sig_ref0", str(ours)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
