@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from federica import documents
 from federica.errors import FieldError, InvalidInput
 from federica.geni.urns import Urn
+from federica.slices.request import field_errors
 
 LIMIT = 1_000_000
 
@@ -78,7 +79,7 @@ def load(path: Path) -> Trust:
         spec = _File.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput(
-            [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()],
+            field_errors(exc),
             detail=f"{path}: not a GENI authorities file",
         ) from None
     errors: list[FieldError] = []
