@@ -17,6 +17,7 @@ from federica.web.context import EXTENSION_KEY
 
 if TYPE_CHECKING:
     from cheroot.wsgi import Server as FederationServer
+    from cheroot.wsgi import Server as GeniServer
 
 
 def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
@@ -65,5 +66,12 @@ def secret_key(settings: Settings) -> str:
 def federation_server(context: Context, host: str, port: int) -> FederationServer:
     """The peer API's mutual-TLS listener (started by the caller; see web/federation)."""
     from federica.web.federation.listener import make_server
+
+    return make_server(context, host, port)
+
+
+def geni_server(context: Context, host: str, port: int) -> GeniServer:
+    """The GENI AM API v3 listener (XML-RPC over mutual TLS; see web/geni)."""
+    from federica.web.geni.listener import make_server
 
     return make_server(context, host, port)

@@ -31,6 +31,12 @@ class Settings:
     port: int = 8080
     # The peer API's mutual-TLS listener (on `host`); 0: off. See docs/federation.md.
     federation_port: int = 0
+    # The GENI AM API v3 listener (XML-RPC over mutual TLS, on `host`); 0: off. The GENI
+    # authorities it trusts and their local projects: a YAML file (see docs/geni.md).
+    geni_port: int = 0
+    geni_authorities_file: Path | None = None
+    # An Allocate not provisioned within this many minutes is released.
+    geni_allocation_minutes: int = 10
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -167,7 +173,12 @@ class Settings:
         return cls(**values)
 
 
-_PATH_FIELDS = ("data_dir", "netconf_credentials_file", "oidc_client_secret_file")
+_PATH_FIELDS = (
+    "data_dir",
+    "netconf_credentials_file",
+    "oidc_client_secret_file",
+    "geni_authorities_file",
+)
 
 
 def absolute(path: Path | str) -> Path:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import click
 
 from federica.app import create_app
@@ -26,13 +30,47 @@ def serve_app(state: CliState, host: str, port: int) -> None:
     type=int,
     help="Also serve the peer API over mutual TLS here (FEDERICA_FEDERATION_PORT; 0: off).",
 )
+@click.option(
+    "--geni-port",
+    type=int,
+    help="Also serve the GENI AM API v3 over mutual TLS here (FEDERICA_GENI_PORT; 0: off).",
+)
 @pass_state
-def serve(state: CliState, host: str | None, port: int | None, federation_port: int | None) -> None:
-    """Serve the REST API (waitress) and, if asked, the peer API (cheroot, mutual TLS)."""
+def serve(
+    state: CliState,
+    host: str | None,
+    port: int | None,
+    federation_port: int | None,
+    geni_port: int | None,
+) -> None:
+    """Serve the REST API (waitress) and, if asked, the peer API and the GENI AM API
+    (cheroot, mutual TLS)."""
     from federica.cli.federation import peer_listener
 
     host = host or state.settings.host
     if federation_port is None:
         federation_port = state.settings.federation_port
-    with peer_listener(state, host, federation_port):
+    if geni_port is None:
+        geni_port = state.settings.geni_port
+    with peer_listener(state, host, federation_port), geni_listener(state, host, geni_port):
         serve_app(state, host, port or state.settings.port)
+
+
+@contextlib.contextmanager
+def geni_listener(state: CliState, host: str, port: int) -> Iterator[None]:
+    """Serves the GENI AM API on `port` (0: not at all) while the body runs."""
+    if not port:
+        yield
+        return
+    from federica.app import geni_server
+
+    server = geni_server(state.context, host, port)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="geni-listener", daemon=True)
+    thread.start()
+    click.echo(f"GENI AM API v3 on https://{host}:{port}/ (XML-RPC, mutual TLS)")
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=10)

@@ -56,6 +56,33 @@ def cancel_pending(sl: Slice, now: dt.datetime, why: str) -> None:
             e.done_at, e.result = now, f"{CANCELLED}: {why}"
 
 
+# A start that waits to be asked for (a GENI allocation waits for geni_start) is due just
+# after the slice's end: the end event comes first, so a start never asked for never runs.
+_AFTER_END = dt.timedelta(microseconds=1)
+
+
+def defer_start(sl: Slice) -> None:
+    for e in sl.events:
+        if e.kind is EventKind.START and e.done_at is None:
+            e.due = sl.end + _AFTER_END
+
+
+def start_deferred(sl: Slice) -> bool:
+    return any(
+        e.kind is EventKind.START and e.done_at is None and e.due > sl.end for e in sl.events
+    )
+
+
+def start_at(sl: Slice, at: dt.datetime) -> bool:
+    """A deferred start made due at `at` (not before the window starts); False if the
+    slice had no deferred start."""
+    moved = False
+    for e in sl.events:
+        if e.kind is EventKind.START and e.done_at is None and e.due > sl.end:
+            e.due, moved = max(at, sl.start), True
+    return moved
+
+
 FAILED, CANCELLED = "failed", "cancelled"  # how a result starts when the event did not happen
 
 
