@@ -1,6 +1,6 @@
 """geni: the GENI slices the AM API v3 allocated
 
-Revision ID: 0011_geni
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-01 02:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import federica.db
 
-revision = "0011_geni"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
