@@ -1,7 +1,9 @@
 """Which alarms to raise, clear, suppress: a pure function of the latest states.
 
 Conditions:
-* device-unreachable (subject: the device): its SNMP agent failed N polls in a row.
+* device-unreachable (subject: the device): its SNMP agent failed N polls in a row, or
+  the controller could not reach it over NETCONF (the reachability the worker and
+  `federica device check` record) for as long as N polls take.
 * link-down (subject: the link): an end of an inventory link is oper-down while
   admin-up; both ends down is one alarm.
 * port-down (subject: "device:port"): any other polled port oper-down while admin-up.
@@ -10,8 +12,10 @@ Rules:
 * Deduplicated: a condition that holds with an alarm open for it raises nothing new.
 * Cleared when its condition no longer holds, and only when that is known: a port's state
   read before its device stopped answering says nothing now, so its alarm stays.
-* Suppressed by dependency: while a device is unreachable, alarms on its ports and links
-  are marked suppressed (and new ones are not raised); they come back when it answers.
+* Suppressed by dependency: while a device's SNMP agent is unreachable, alarms on its
+  ports and links are marked suppressed (and new ones are not raised); they come back
+  when it answers. A device unreachable over NETCONF only still answers SNMP: its ports'
+  states are current, and their alarms are faults of their own, not hidden.
 * Silent during maintenance: a condition on a subject under maintenance (the device, a
   link or either of its ends' devices) raises nothing; polling goes on, and an alarm open
   from before still clears when its condition goes.
@@ -35,8 +39,11 @@ class Kind(enum.StrEnum):
 @dataclass(frozen=True)
 class DeviceState:
     name: str
-    consecutive_failures: int
+    consecutive_failures: int  # SNMP polls in a row without an answer
     error: str = ""
+    # Why the controller has not reached it over NETCONF for N polls' time ("": it has,
+    # or not for that long).
+    netconf_unreachable: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,9 @@ def evaluate(
     if unreachable_after < 1:
         raise ValueError("unreachable_after must be at least 1")
     by_device = {d.name: d for d in devices}
+    # Hides the device's ports: their states are stale.
     unreachable = {n for n, d in by_device.items() if d.consecutive_failures >= unreachable_after}
+    alarmed = unreachable | {n for n, d in by_device.items() if d.netconf_unreachable}
     # Devices whose port states are of their latest poll: the others' say nothing now.
     fresh = {n for n, d in by_device.items() if d.consecutive_failures == 0}
 
@@ -105,15 +114,15 @@ def evaluate(
     unknown: set[tuple[Kind, str]] = set()
     # The devices each port/link condition depends on.
     depends: dict[tuple[Kind, str], set[str]] = {}
-    for name in sorted(unreachable):
+    for name in sorted(alarmed):
         d = by_device[name]
+        why = []
+        if name in unreachable:
+            why.append(f"no SNMP answer in {d.consecutive_failures} polls: {d.error}")
+        if d.netconf_unreachable:
+            why.append(f"NETCONF: {d.netconf_unreachable}")
         holds[(Kind.DEVICE_UNREACHABLE, name)] = Raise(
-            Kind.DEVICE_UNREACHABLE,
-            name,
-            name,
-            None,
-            f"no SNMP answer in {d.consecutive_failures} polls: {d.error}"[:500],
-            devices=(name,),
+            Kind.DEVICE_UNREACHABLE, name, name, None, "; ".join(why)[:500], devices=(name,)
         )
     down: dict[tuple[Kind, str], list[PortState]] = {}
     for p in sorted(ports, key=lambda p: (p.device, p.port)):

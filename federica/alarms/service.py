@@ -1,8 +1,9 @@
 """Alarms in the database: evaluated after each poll round, listed, acknowledged.
 
 `check(ctx)` reads what the latest polls stored (devices' consecutive failures, inventory
-ports' states), the maintenance windows open now and the open alarms, lets
-`evaluate` decide, and applies that in one transaction. Every open alarm's list of slices
+ports' states), the devices' NETCONF reachability (federica.substrate.reachability), the
+maintenance windows open now and the open alarms, lets `evaluate` decide, and applies
+that in one transaction. Every open alarm's list of slices
 is refreshed too (the reservations on its ports and links now), so a slice booked across
 a link that is already down shows up on that alarm.
 """
@@ -36,7 +37,7 @@ from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller as make_monitoring_poller
 from federica.slices.lifecycle import HOLDING
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
-from federica.substrate.models import Device, Link, Pop, Port
+from federica.substrate.models import Device, DeviceReachability, Link, Pop, Port
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def check(ctx: Context) -> Decisions:
     with transaction(ctx.sessions) as session:
         open_rows = list(session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))))
         decisions = evaluate(
-            _devices(session),
+            _devices(session, now, ctx.settings),
             _ports(session),
             [OpenAlarm(a.id, Kind(a.kind), a.subject, a.suppressed) for a in open_rows],
             unreachable_after=ctx.settings.alarm_unreachable_polls,
@@ -104,13 +105,31 @@ def check(ctx: Context) -> Decisions:
     return decisions
 
 
-def _devices(session: Session) -> list[DeviceState]:
-    rows = session.execute(
-        select(Device.name, MonitoredDevice.consecutive_failures, MonitoredDevice.error).join(
-            MonitoredDevice, MonitoredDevice.device_id == Device.id
-        )
+def _devices(session: Session, now: dt.datetime, settings: Settings) -> list[DeviceState]:
+    """Every device's SNMP poll state and, if it has been unreachable over NETCONF for as
+    long as N polls take (the first failed poll counts at once, hence N - 1), why."""
+    patience = dt.timedelta(
+        seconds=(settings.alarm_unreachable_polls - 1) * settings.monitor_interval_s
     )
-    return [DeviceState(name, failures, error) for name, failures, error in rows]
+    rows = session.execute(
+        select(
+            Device.name,
+            MonitoredDevice.consecutive_failures,
+            MonitoredDevice.error,
+            DeviceReachability,
+        )
+        .outerjoin(MonitoredDevice, MonitoredDevice.device_id == Device.id)
+        .outerjoin(DeviceReachability, DeviceReachability.device_id == Device.id)
+    )
+    out = []
+    for name, failures, error, mark in rows:
+        netconf = ""
+        if mark is not None and not mark.reachable and mark.since <= now - patience:
+            netconf = f"unreachable since {mark.since:%Y-%m-%d %H:%M:%S} UTC: {mark.reason}"
+        if failures is None and not netconf:
+            continue  # neither polled nor seen unreachable: nothing known
+        out.append(DeviceState(name, failures or 0, error or "", netconf))
+    return out
 
 
 def _ports(session: Session) -> list[PortState]:

@@ -1,8 +1,10 @@
 """Acceptance of the alarms on the real emulated core4, polled over SNMP from the devices'
 snmpd: a link set down inside the facility raises a link-down alarm within two polls,
 naming the link and the slice crossing it, and clears when it is up; a device whose snmpd
-is stopped (SIGSTOP) is unreachable and hides the link's alarm, and clears on SIGCONT;
-under a maintenance window the device is still polled and nothing is raised."""
+is stopped (SIGSTOP) is unreachable and hides the link's alarm, and clears on SIGCONT; one
+whose netconfd is stopped is unreachable once `federica device check` has seen it so for
+N polls' time, and clears when it answers again; under a maintenance window the device
+is still polled and nothing is raised; a port with nothing plugged in raises nothing."""
 
 from __future__ import annotations
 
@@ -17,13 +19,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+import federica.cli.device  # noqa: F401  (registers the device commands)
 from federica.alarms import service as alarms
 from federica.app import create_app
+from federica.cli import cli
 from federica.context import Context, make_context
 from federica.db import transaction
-from federica.monitoring.models import MonitoredDevice
+from federica.monitoring.models import MonitoredDevice, MonitoredInterface
 from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller
 from federica.slices import maintenance
@@ -238,3 +243,53 @@ def failures(ctx: Context) -> int:
             .where(Device.name == DEVICE)
         )
     return n or 0
+
+
+def test_a_port_with_nothing_plugged_in_is_shut_down_and_raises_nothing(
+    monitored: Context, watched: Watch
+) -> None:
+    """psn-mx's border port to GTS has no far end in the emulator: it starts admin-down,
+    as an operator leaves an unused port, so it is not a port-down alarm."""
+    since = monitored.now()
+    watched.wait(lambda o: True, since, 2)
+    with transaction(monitored.read_sessions) as s:
+        admin, oper = s.execute(
+            select(MonitoredInterface.admin_status, MonitoredInterface.oper_status)
+            .join(Device, Device.id == MonitoredInterface.device_id)
+            .where(Device.name == "psn-mx", MonitoredInterface.name == "xe-2/0/0")
+        ).one()
+    assert (admin, oper) == (2, 2)  # polled: down(2), down(2)
+    raised = [
+        (a["kind"], a["subject"])
+        for r, open_ in watched.rounds
+        if r.started > since
+        for a in open_
+        if a["device"] == "psn-mx"
+    ]
+    assert raised == []
+
+
+def test_a_device_unreachable_over_netconf_raises_and_clears(
+    emulated_core4: Facility, monitored: Context, watched: Watch
+) -> None:
+    fac = emulated_core4
+    env = {
+        "FEDERICA_DATA_DIR": str(fac.settings.data_dir),
+        "FEDERICA_DATABASE_URL": fac.settings.effective_database_url,
+        "FEDERICA_EMULATOR_PREFIX": fac.settings.emulator_prefix,
+        "FEDERICA_NETCONF_RPC_TIMEOUT_S": "3",
+    }
+    watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is None, monitored.now(), 3)
+    with stopped(pid_of(fac, f"netconfd {DEVICE}")):
+        checked = CliRunner().invoke(cli, ["device", "check", DEVICE], env=env)
+        assert checked.exit_code == 1 and f"FAIL  {DEVICE}" in checked.output, checked.output
+        t_seen = monitored.now()
+        # alarm_unreachable_polls=2: raised once the mark is one interval old, and SNMP
+        # (still answering) hides nothing.
+        watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is not None, t_seen, 3)
+        alarm = about(watched.rounds[-1][1], "device-unreachable", DEVICE)
+        assert alarm is not None and "NETCONF" in alarm["detail"], alarm
+        assert "SNMP" not in alarm["detail"]
+    checked = CliRunner().invoke(cli, ["device", "check", DEVICE], env=env)
+    assert checked.exit_code == 0, checked.output
+    watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is None, monitored.now(), 2)
