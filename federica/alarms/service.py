@@ -20,19 +20,23 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.alarms.evaluate import (
+    PORT_OR_LINK_KINDS,
     Decisions,
     DeviceState,
     Kind,
     Maintenance,
     OpenAlarm,
+    PortRates,
     PortState,
+    RateSample,
+    Thresholds,
     evaluate,
 )
 from federica.alarms.models import Alarm
 from federica.config import Settings, SettingsError
 from federica.db import transaction
 from federica.errors import Conflict, NotFound
-from federica.monitoring.models import MonitoredDevice, MonitoredInterface
+from federica.monitoring.models import RAW, InterfaceRate, MonitoredDevice, MonitoredInterface
 from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller as make_monitoring_poller
 from federica.slices.lifecycle import HOLDING
@@ -56,6 +60,35 @@ def check_settings(settings: Settings) -> None:
             "FEDERICA_ALARM_UNREACHABLE_POLLS: must be at least 1, "
             f"got {settings.alarm_unreachable_polls}"
         )
+    check_rate_settings(settings)
+
+
+def check_rate_settings(settings: Settings) -> None:
+    s = settings
+    if s.alarm_rate_window_s < s.monitor_interval_s:
+        raise SettingsError(
+            "FEDERICA_ALARM_RATE_WINDOW_S: must be at least one polling interval "
+            f"({s.monitor_interval_s:g} s), got {s.alarm_rate_window_s:g}"
+        )
+    if not 0 < s.alarm_utilisation_percent <= 100:
+        raise SettingsError(
+            "FEDERICA_ALARM_UTILISATION_PERCENT: must be over 0 and at most 100, "
+            f"got {s.alarm_utilisation_percent:g}"
+        )
+    for name in ("alarm_error_rate_per_s", "alarm_discard_rate_per_s"):
+        if getattr(s, name) < 0:
+            raise SettingsError(
+                f"FEDERICA_{name.upper()}: must not be negative, got {getattr(s, name):g}"
+            )
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        window_s=settings.alarm_rate_window_s,
+        utilisation_percent=settings.alarm_utilisation_percent,
+        errors_per_s=settings.alarm_error_rate_per_s,
+        discards_per_s=settings.alarm_discard_rate_per_s,
+    )
 
 
 def make_poller(ctx: Context) -> Poller:
@@ -78,6 +111,8 @@ def check(ctx: Context) -> Decisions:
             [OpenAlarm(a.id, Kind(a.kind), a.subject, a.suppressed) for a in open_rows],
             unreachable_after=ctx.settings.alarm_unreachable_polls,
             maintenance=_maintenance(session, now),
+            rates=_rates(session, now, ctx.settings),
+            thresholds=thresholds(ctx.settings),
         )
         by_id = {a.id: a for a in open_rows}
         for alarm_id in decisions.clear:
@@ -149,6 +184,64 @@ def _ports(session: Session) -> list[PortState]:
     ]
 
 
+def _rates(session: Session, now: dt.datetime, settings: Settings) -> list[PortRates]:
+    """The raw rates of every polled inventory port over the rate window (and a little
+    before, so that the window is covered back from the newest), each with what its
+    utilisation is measured against: its link's capacity, else its polled speed, else its
+    inventory speed."""
+    since = now - dt.timedelta(
+        seconds=settings.alarm_rate_window_s + 2 * settings.monitor_interval_s
+    )
+    links: dict[int, tuple[str, int]] = {}
+    for name, a, b, capacity in session.execute(
+        select(Link.name, Link.port_a_id, Link.port_b_id, Link.capacity_mbps)
+    ):
+        links[a] = links[b] = (name, capacity)
+    interfaces = session.execute(
+        select(Device.name, MonitoredInterface, Port.speed_mbps)
+        .join(Device, MonitoredInterface.device_id == Device.id)
+        .join(Port, Port.id == MonitoredInterface.port_id)
+    ).all()
+    samples: dict[int, list[RateSample]] = {}
+    rows = session.scalars(
+        select(InterfaceRate)
+        .where(
+            InterfaceRate.resolution_s == RAW,
+            InterfaceRate.end > since,
+            InterfaceRate.interface_id.in_([i.id for _, i, _ in interfaces]),
+        )
+        .order_by(InterfaceRate.start)
+    )
+    for r in rows:
+        samples.setdefault(r.interface_id, []).append(
+            RateSample(
+                r.start.timestamp(),
+                r.end.timestamp(),
+                r.in_octets,
+                r.out_octets,
+                _total(r.in_errors, r.out_errors),
+                _total(r.in_discards, r.out_discards),
+            )
+        )
+    out = []
+    for device, iface, speed in interfaces:
+        link, capacity = links.get(iface.port_id or 0, (None, 0))
+        out.append(
+            PortRates(
+                device,
+                iface.name,
+                capacity or iface.high_speed_mbps or speed,
+                tuple(samples.get(iface.id, ())),
+                link,
+            )
+        )
+    return out
+
+
+def _total(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
 def _maintenance(session: Session, now: dt.datetime) -> Maintenance:
     windows = session.scalars(
         select(MaintenanceWindow).where(MaintenanceWindow.start <= now, MaintenanceWindow.end > now)
@@ -164,10 +257,10 @@ def _maintenance(session: Session, now: dt.datetime) -> Maintenance:
 def _resources(session: Session, alarm: Alarm) -> tuple[list[int], list[int]]:
     """The port and link ids an alarm's subject stands for."""
     kind = Kind(alarm.kind)
-    if kind == Kind.LINK_DOWN:
-        link = session.scalar(select(Link).where(Link.name == alarm.subject))
+    if kind in PORT_OR_LINK_KINDS and alarm.link:
+        link = session.scalar(select(Link).where(Link.name == alarm.link))
         return ([link.port_a_id, link.port_b_id], [link.id]) if link else ([], [])
-    if kind == Kind.PORT_DOWN:
+    if kind in PORT_OR_LINK_KINDS:
         device, _, port = alarm.subject.partition(":")
         port_ids = list(
             session.scalars(
