@@ -9,7 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
-from federica.alarms.models import Alarm
+from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
 from federica.federation.models import FederationPeer
 from federica.monitoring.models import (
     InterfaceRate,
@@ -59,6 +59,7 @@ __all__ = [
     "Port",
     "Project",
     "ProjectQuota",
+    "ProjectWebhook",
     "Reservation",
     "Revision",
     "RollupMark",
@@ -68,4 +69,5 @@ __all__ = [
     "SliceNode",
     "StatusChange",
     "User",
+    "WebhookDelivery",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from federica.alarms import webhooks
 from federica.alarms.evaluate import (
     PORT_OR_LINK_KINDS,
     Decisions,
@@ -92,11 +93,14 @@ def thresholds(settings: Settings) -> Thresholds:
 
 
 def make_poller(ctx: Context) -> Poller:
-    """The monitoring poller, with the alarms checked after each round it stored."""
+    """The monitoring poller, with the alarms checked after each round it stored and
+    the projects' webhooks that are due sent."""
     check_settings(ctx.settings)
+    webhooks.check_settings(ctx.settings)
 
     def after(_: Round) -> None:
         check(ctx)
+        webhooks.deliver_due(ctx)
 
     return make_monitoring_poller(ctx, after=after)
 
@@ -115,8 +119,12 @@ def check(ctx: Context) -> Decisions:
             thresholds=thresholds(ctx.settings),
         )
         by_id = {a.id: a for a in open_rows}
+        told = {a.id: projects_of(a) for a in open_rows}
+        cleared = []
         for alarm_id in decisions.clear:
-            by_id.pop(alarm_id).cleared_at = now
+            row = by_id.pop(alarm_id)
+            row.cleared_at = now
+            cleared.append(row)
         for alarm_id in decisions.suppress:
             by_id[alarm_id].suppressed = True
         for alarm_id in decisions.unsuppress:
@@ -137,7 +145,27 @@ def check(ctx: Context) -> Decisions:
             log.warning("alarm raised: %s %s (%s)", new.kind.value, new.subject, new.detail)
         for row in watched:
             row.slices = json.dumps(_slices(session, row, now))
+        session.flush()  # the new alarms' ids, for their deliveries
+        _queue_webhooks(session, watched, told, cleared, now)
     return decisions
+
+
+def _queue_webhooks(
+    session: Session,
+    watched: list[Alarm],
+    told: dict[int, set[str]],
+    cleared: list[Alarm],
+    now: dt.datetime,
+) -> None:
+    """Raised: to each project whose slices an alarm touches that it did not touch
+    before (a new alarm, or a slice booked across a fault); cleared: to those told of its
+    raise, and those it touched last."""
+    for row in watched:
+        new = projects_of(row) - told.get(row.id, set())
+        webhooks.queue(session, row, "raised", new, now, describe_for)
+    for row in cleared:
+        projects = projects_of(row) | webhooks.told_raised(session, row.id)
+        webhooks.queue(session, row, "cleared", projects, now, describe_for)
 
 
 def _devices(session: Session, now: dt.datetime, settings: Settings) -> list[DeviceState]:
@@ -345,6 +373,15 @@ def acknowledge(session: Session, alarm_id: int, who: str, now: dt.datetime) -> 
     alarm.acked_at, alarm.acked_by = now, who[:128]
     session.flush()
     return alarm
+
+
+def describe_for(alarm: Alarm, projects: frozenset[str] | None) -> dict[str, Any]:
+    """As `projects`' members see it (None: the facility's staff): the slices it lists
+    are theirs only."""
+    out = describe(alarm)
+    if projects is not None:
+        out["slices"] = [s for s in out["slices"] if s.get("project") in projects]
+    return out
 
 
 def describe(alarm: Alarm) -> dict[str, Any]:

@@ -117,6 +117,18 @@ class MemberRequest(Body):
     role: Literal["member", "lead"] = "member"
 
 
+class WebhookRequest(Body):
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2048,
+            description="http(s) URL the project's alarms are POSTed to (checked further "
+            "by federica.alarms.webhooks.validate_url)",
+        ),
+    ]
+
+
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
@@ -129,6 +141,7 @@ MODELS: dict[str, type[BaseModel]] = {
         UserChange,
         ProjectRequest,
         MemberRequest,
+        WebhookRequest,
     )
 }
 

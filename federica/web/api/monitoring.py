@@ -100,7 +100,7 @@ def prometheus_targets() -> ResponseReturnValue:
 @document(
     "Alarms",
     "Open alarms, newest first (?state=all: cleared ones too); operators see all, "
-    "researchers those touching their projects' slices",
+    "researchers those touching their projects' slices (listing only those slices)",
     tag="monitoring",
     query=("state:string",),
 )
@@ -111,7 +111,8 @@ def list_alarms() -> ResponseReturnValue:
         raise InvalidInput([FieldError("state", "open or all")])
     with read_session() as s:
         rows = alarms.listing(s, include_cleared=state == "all")
-        return jsonify([alarms.describe(a) for a in alarms.visible(rows, _projects())])
+        projects = _projects()
+        return jsonify([alarms.describe_for(a, projects) for a in alarms.visible(rows, projects)])
 
 
 @api.get("/monitoring/alarms/<int:alarm_id>")
@@ -121,9 +122,10 @@ def list_alarms() -> ResponseReturnValue:
 def show_alarm(alarm_id: int) -> ResponseReturnValue:
     with read_session() as s:
         alarm = alarms.get(s, alarm_id)
-        if not alarms.visible([alarm], _projects()):
+        projects = _projects()
+        if not alarms.visible([alarm], projects):
             raise NotFound(f"no alarm {alarm_id}")
-        return jsonify(alarms.describe(alarm))
+        return jsonify(alarms.describe_for(alarm, projects))
 
 
 @api.post("/monitoring/alarms/<int:alarm_id>/ack")
