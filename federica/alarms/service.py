@@ -358,6 +358,13 @@ def visible(alarms: Iterable[Alarm], projects: frozenset[str] | None) -> list[Al
     return [a for a in alarms if projects_of(a) & projects]
 
 
+def touching_slice(session: Session, slice_id: int) -> list[Alarm]:
+    """The open alarms that list the slice (newest first)."""
+    return [
+        a for a in listing(session) if any(s.get("id") == slice_id for s in json.loads(a.slices))
+    ]
+
+
 def get(session: Session, alarm_id: int) -> Alarm:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:

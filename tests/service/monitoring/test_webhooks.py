@@ -30,9 +30,11 @@ from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
 from tests.service.monitoring.test_alarms import Facility
+from tests.service.portal.browser import Browser
 from tests.webhook_receiver import Receiver, receiving
 
 TIMEOUT_S = 1.0
+PASSWORD = "a long enough passphrase"
 
 
 @pytest.fixture
@@ -71,6 +73,7 @@ def world(db: Context) -> dict[str, Any]:
         })  # fmt: skip
         assert r.status_code == 201, r.get_json()
         out[f"{project}_slice"] = r.get_json()["slice"]["name"]
+        out[f"{project}_slice_id"] = r.get_json()["slice"]["id"]
     return out
 
 
@@ -272,3 +275,20 @@ def test_the_cli_sets_shows_and_removes_it(
     gone = runner.invoke(cli, ["project", "webhook", "alpha", "--remove"], env=env)
     assert gone.exit_code == 0, gone.output
     assert runner.invoke(cli, ["project", "webhook", "alpha"], env=env).exit_code != 0
+
+
+def test_the_portal_shows_a_slice_the_alarms_touching_it(world: dict[str, Any]) -> None:
+    ctx = world["ctx"]
+    app = create_app(ctx.settings, context=ctx)
+    make_user(ctx, "cat", projects=["alpha"], password=PASSWORD)
+    make_user(ctx, "dan", projects=["beta"], password=PASSWORD)
+    world["fac"].poll(down={"prg-mx:ge-0/0/0"})  # prg-erl: alpha's slice, not beta's
+    cat, dan = Browser(app), Browser(app)
+    cat.sign_in("cat", PASSWORD)
+    dan.sign_in("dan", PASSWORD)
+    page = cat.get(f"/slices/{world['alpha_slice_id']}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="alarms"' in html and "link-down" in html and "prg-erl" in html
+    other = dan.get(f"/slices/{world['beta_slice_id']}").get_data(as_text=True)
+    assert 'id="alarms"' not in other and "prg-erl" not in other.split('id="map-h"')[0]
