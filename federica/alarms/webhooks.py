@@ -89,7 +89,11 @@ def validate_url(url: str, *, private_allowed: bool) -> str:
         raise bad(f"must be 1 to {URL_MAX} characters")
     if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
         raise bad("must not contain spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError as exc:
+        raise bad(f"is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise bad("must be an http:// or https:// URL")
     if not parts.hostname:
@@ -98,10 +102,6 @@ def validate_url(url: str, *, private_allowed: bool) -> str:
         raise bad("must not carry a user name or password (use the signature to authenticate)")
     if parts.fragment:
         raise bad("must not have a #fragment")
-    try:
-        parts.port  # noqa: B018  (raises on a port out of range)
-    except ValueError:
-        raise bad("has an invalid port") from None
     literal = _address(parts.hostname)
     if literal is not None and not private_allowed and not literal.is_global:
         raise bad(f"{literal} is not a public address (this facility does not allow it)")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
+import json
 import os
 import signal
 import time
@@ -24,6 +27,7 @@ from sqlalchemy import select
 
 import federica.cli.device  # noqa: F401  (registers the device commands)
 from federica.alarms import service as alarms
+from federica.alarms import webhooks
 from federica.app import create_app
 from federica.cli import cli
 from federica.context import Context, make_context
@@ -37,6 +41,7 @@ from federica.worker import Worker
 from tests.accounts import client_as, make_user
 from tests.integration.conftest import Facility, needs_root
 from tests.integration.slice_helpers import book, run_until, show
+from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = [pytest.mark.integration, needs_root]
 INTERVAL_S = 5.0
@@ -53,6 +58,7 @@ class Watch:
 
     def after(self, rnd: Round) -> None:
         alarms.check(self.ctx)
+        webhooks.deliver_due(self.ctx)
         with transaction(self.ctx.read_sessions) as s:
             now_open = [alarms.describe(a) for a in alarms.listing(s)]
         self.rounds.append((rnd, now_open))
@@ -115,6 +121,8 @@ def monitored(emulated_core4: Facility) -> Context:
         # A stopped agent is asked again every round, and is unreachable after two.
         snmp_max_backoff_intervals=1,
         alarm_unreachable_polls=2,
+        webhook_private_addresses=True,  # the test's receiver is on loopback
+        webhook_timeout_s=2.0,
     )
     return make_context(settings, engine=emulated_core4.context.engine)
 
@@ -149,6 +157,12 @@ def crossing(emulated_core4: Facility, monitored: Context) -> Iterator[dict[str,
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as rec:
+        yield rec
+
+
+@pytest.fixture
 def watched(monitored: Context) -> Iterator[Watch]:
     watch = Watch(monitored)
     poller: Poller = make_poller(monitored, after=watch.after)
@@ -160,9 +174,17 @@ def watched(monitored: Context) -> Iterator[Watch]:
 
 
 def test_link_down_then_device_unreachable_then_both_clear(
-    emulated_core4: Facility, monitored: Context, crossing: dict[str, Any], watched: Watch
+    emulated_core4: Facility,
+    monitored: Context,
+    crossing: dict[str, Any],
+    watched: Watch,
+    receiver: Receiver,
 ) -> None:
     fac = emulated_core4
+    with transaction(monitored.sessions) as s:
+        _, secret = webhooks.set_webhook(
+            s, crossing["project"], receiver.url, "test", monitored.now(), monitored.settings
+        )
     watched.wait(lambda o: about(o, "link-down", LINK) is None, monitored.now(), 3)
     t_down = monitored.now()
     with port_down(fac):
@@ -195,6 +217,19 @@ def test_link_down_then_device_unreachable_then_both_clear(
         ("device-unreachable", "cleared"),
         ("link-down", "cleared"),
     ]
+    # The slice's project was told of the link's alarm, raised then cleared, signed.
+    deadline = time.monotonic() + 120
+    while True:
+        calls = [(json.loads(c.body), c) for c in receiver.received]
+        link_events = [b["event"] for b, _ in calls if b["alarm"]["subject"] == LINK]
+        if link_events == ["alarm.raised", "alarm.cleared"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert link_events == ["alarm.raised", "alarm.cleared"], [b for b, _ in calls]
+    for body, call in calls:
+        expected = hmac.new(secret.encode(), call.body, hashlib.sha256).hexdigest()
+        assert call.headers["X-Federica-Signature"] == f"sha256={expected}"
+        assert [sl["name"] for sl in body["alarm"]["slices"]] == [crossing["name"]]
 
 
 def test_under_maintenance_the_device_is_polled_and_nothing_is_raised(

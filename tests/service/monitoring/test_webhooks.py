@@ -195,7 +195,8 @@ def test_a_receiver_that_is_gone_or_private_is_a_recorded_failure(
         ("ftp://example.org/x", "http:// or https://"),
         ("https://user:pw@example.org/x", "user name or password"),
         ("https:///x", "must name a host"),
-        ("https://example.org:99999/x", "invalid port"),
+        ("https://example.org:99999/x", "Port out of range"),
+        ("http://[::1/x", "not a valid URL"),
         ("https://example.org/x#frag", "fragment"),
         ("http://10.1.2.3/x", "not a public address"),
         ("http://[::1]/x", "not a public address"),
@@ -292,3 +293,22 @@ def test_the_portal_shows_a_slice_the_alarms_touching_it(world: dict[str, Any]) 
     assert 'id="alarms"' in html and "link-down" in html and "prg-erl" in html
     other = dan.get(f"/slices/{world['beta_slice_id']}").get_data(as_text=True)
     assert 'id="alarms"' not in other and "prg-erl" not in other.split('id="map-h"')[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"webhook_timeout_s": 0.0}, "FEDERICA_WEBHOOK_TIMEOUT_S"),
+        ({"webhook_max_attempts": 0}, "FEDERICA_WEBHOOK_MAX_ATTEMPTS"),
+        ({"webhook_retry_first_s": -1.0}, "FEDERICA_WEBHOOK_RETRY_FIRST_S"),
+    ],
+)
+def test_impossible_webhook_settings_stop_the_monitor_naming_the_setting(
+    db: Context, change: dict[str, float], named: str
+) -> None:
+    from federica.alarms.service import make_poller
+    from federica.config import SettingsError
+
+    bad = make_context(dataclasses.replace(db.settings, **change), engine=db.engine)
+    with pytest.raises(SettingsError, match=named):
+        make_poller(bad)
