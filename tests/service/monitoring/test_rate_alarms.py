@@ -142,7 +142,7 @@ def test_errors_and_discards_on_a_port_on_no_link(traffic: Traffic) -> None:
     ],
 )
 def test_impossible_thresholds_are_refused_naming_the_setting(
-    traffic: Traffic, change: dict[str, float], named: str
+    traffic: Traffic, change: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         service.check_settings(dataclasses.replace(traffic.ctx.settings, **change))

@@ -304,7 +304,7 @@ def test_the_portal_shows_a_slice_the_alarms_touching_it(world: dict[str, Any]) 
     ],
 )
 def test_impossible_webhook_settings_stop_the_monitor_naming_the_setting(
-    db: Context, change: dict[str, float], named: str
+    db: Context, change: dict[str, Any], named: str
 ) -> None:
     from federica.alarms.service import make_poller
     from federica.config import SettingsError

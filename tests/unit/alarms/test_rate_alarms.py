@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from federica.alarms.evaluate import (
     DeviceState,
     Kind,
     Maintenance,
     OpenAlarm,
     PortRates,
+    Raise,
     RateSample,
     Thresholds,
     evaluate,
@@ -19,7 +22,7 @@ N = 3
 
 
 def samples(
-    mbps: list[float], errors: float = 0, discards: float = 0, step: float = 30
+    mbps: Sequence[float], errors: float = 0, discards: float = 0, step: float = 30
 ) -> tuple[RateSample, ...]:
     """One sample per poll, oldest first, ending at t = len * step."""
     return tuple(
@@ -72,7 +75,7 @@ def test_errors_and_discards_over_their_rates() -> None:
 def test_an_open_alarm_stays_while_over_and_clears_at_the_first_poll_under() -> None:
     alarm = OpenAlarm(7, Kind.UTILISATION_HIGH, "prg-erl", False)
 
-    def decide(mbps: list[float], failing: int = 0) -> tuple[list[int], list[object]]:
+    def decide(mbps: Sequence[float], failing: int = 0) -> tuple[list[int], list[Raise]]:
         d = evaluate(
             [DeviceState("prg", failing), DeviceState("erl", 0)],
             [],
