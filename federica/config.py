@@ -92,6 +92,23 @@ class Settings:
     metrics_token: str = ""
     # Alarms: a device whose agent failed this many polls in a row is unreachable.
     alarm_unreachable_polls: int = 3
+    # Rate alarms on inventory ports and links: raised when every poll over the last
+    # alarm_rate_window_s seconds was over the threshold (Prometheus' `for:`), cleared at
+    # the first poll under it. Utilisation in % of the link's capacity (a port on no
+    # link: its speed), errors and discards per second (in + out).
+    alarm_rate_window_s: float = 300.0
+    alarm_utilisation_percent: float = 90.0
+    alarm_error_rate_per_s: float = 1.0
+    alarm_discard_rate_per_s: float = 10.0
+    # Projects' alarm webhooks, sent by the monitor's loop after each round: one POST waits
+    # this long (s); a failed one is tried again after 1, 2, 4 … times the first wait, at
+    # most this many attempts in all; a round spends at most a third of its interval on
+    # them. Receivers on loopback, private or link-local addresses are refused unless
+    # allowed (an in-house receiver; tests).
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 5
+    webhook_retry_first_s: float = 30.0
+    webhook_private_addresses: bool = False
 
     # AAA. Signing key of the browser session (the OIDC login's state); empty: a random key
     # kept in data_dir/secret_key (0600), shared by every process on this data directory.

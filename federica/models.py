@@ -9,7 +9,7 @@ from federica.aaa.models import (
     Project,
     User,
 )
-from federica.alarms.models import Alarm
+from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
 from federica.federation.models import FederationPeer
 from federica.geni.models import GeniSlice
 from federica.monitoring.models import (
@@ -61,6 +61,7 @@ __all__ = [
     "Port",
     "Project",
     "ProjectQuota",
+    "ProjectWebhook",
     "Reservation",
     "Revision",
     "RollupMark",
@@ -70,4 +71,5 @@ __all__ = [
     "SliceNode",
     "StatusChange",
     "User",
+    "WebhookDelivery",
 ]

@@ -47,6 +47,8 @@ class Action(enum.StrEnum):
     MONITORING_READ = "monitoring.read"  # the facility's devices, ports and links over time
     ALARM_READ = "alarm.read"  # alarms touching a project's slices (operators: all)
     ALARM_ACK = "alarm.ack"
+    # a project's alarm webhook: set, see (never its secret again), remove
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 # The scope an action needs from a token.
@@ -73,6 +75,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.MONITORING_READ: Scope.READ,
     Action.ALARM_READ: Scope.READ,
     Action.ALARM_ACK: Scope.OPERATE,
+    Action.WEBHOOK_MANAGE: Scope.PROJECTS,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -93,7 +96,7 @@ _MEMBER = {
     Action.ACCOUNTING_READ,
     Action.ALARM_READ,
 }
-_LEAD = _MEMBER | {Action.PROJECT_MEMBERS}
+_LEAD = _MEMBER | {Action.PROJECT_MEMBERS, Action.WEBHOOK_MANAGE}
 _OPERATOR = (
     _EVERYONE
     | _MEMBER
@@ -180,7 +183,8 @@ def _by_role(who: Principal, action: Action, project: str | None, owner_id: int 
         if project in who.projects and action in _MEMBER:
             return Decision(True)
         if action in _LEAD and project in who.projects:
-            return Decision(False, f"only the leads of project {project!r} may change its members")
+            what = "change its members" if action is Action.PROJECT_MEMBERS else "set its webhook"
+            return Decision(False, f"only the leads of project {project!r} may {what}")
         if action in _LEAD:
             return Decision(False, f"you are not a member of project {project!r}")
     return Decision(False, f"{who.role.value}s may not {_describe(action)}")

@@ -1,17 +1,24 @@
 """Which alarms to raise, clear, suppress: a pure function of the latest states.
 
 Conditions:
-* device-unreachable (subject: the device): its SNMP agent failed N polls in a row.
+* device-unreachable (subject: the device): its SNMP agent failed N polls in a row, or
+  the controller could not reach it over NETCONF (the reachability the worker and
+  `federica device check` record) for as long as N polls take.
 * link-down (subject: the link): an end of an inventory link is oper-down while
   admin-up; both ends down is one alarm.
 * port-down (subject: "device:port"): any other polled port oper-down while admin-up.
+* utilisation-high, errors-high, discards-high (subject: the link, or "device:port" for a
+  port on no link): a rate over its threshold at every poll for a whole window (see
+  `rate_conditions`).
 
 Rules:
 * Deduplicated: a condition that holds with an alarm open for it raises nothing new.
 * Cleared when its condition no longer holds, and only when that is known: a port's state
   read before its device stopped answering says nothing now, so its alarm stays.
-* Suppressed by dependency: while a device is unreachable, alarms on its ports and links
-  are marked suppressed (and new ones are not raised); they come back when it answers.
+* Suppressed by dependency: while a device's SNMP agent is unreachable, alarms on its
+  ports and links are marked suppressed (and new ones are not raised); they come back
+  when it answers. A device unreachable over NETCONF only still answers SNMP: its ports'
+  states are current, and their alarms are faults of their own, not hidden.
 * Silent during maintenance: a condition on a subject under maintenance (the device, a
   link or either of its ends' devices) raises nothing; polling goes on, and an alarm open
   from before still clears when its condition goes.
@@ -20,8 +27,9 @@ Rules:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 UP = 1  # IF-MIB ifAdminStatus / ifOperStatus up(1)
 
@@ -30,13 +38,25 @@ class Kind(enum.StrEnum):
     DEVICE_UNREACHABLE = "device-unreachable"
     LINK_DOWN = "link-down"
     PORT_DOWN = "port-down"
+    UTILISATION_HIGH = "utilisation-high"
+    ERRORS_HIGH = "errors-high"
+    DISCARDS_HIGH = "discards-high"
+
+
+# Kinds whose subject is a link (then the alarm's `link` is set) or "device:port".
+PORT_OR_LINK_KINDS = frozenset(
+    {Kind.LINK_DOWN, Kind.PORT_DOWN, Kind.UTILISATION_HIGH, Kind.ERRORS_HIGH, Kind.DISCARDS_HIGH}
+)
 
 
 @dataclass(frozen=True)
 class DeviceState:
     name: str
-    consecutive_failures: int
+    consecutive_failures: int  # SNMP polls in a row without an answer
     error: str = ""
+    # Why the controller has not reached it over NETCONF for N polls' time ("": it has,
+    # or not for that long).
+    netconf_unreachable: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,36 @@ class PortState:
     admin_status: int | None
     oper_status: int | None
     link: str | None = None  # the inventory link this port is an end of
+
+
+@dataclass(frozen=True)
+class RateSample:
+    """One stored raw rate of a port: per second over [start, end) (seconds since any
+    fixed origin; only differences matter)."""
+
+    start: float
+    end: float
+    in_octets: float | None
+    out_octets: float | None
+    errors: float | None  # in + out
+    discards: float | None  # in + out
+
+
+@dataclass(frozen=True)
+class PortRates:
+    device: str
+    port: str
+    capacity_mbps: float | None  # the link's capacity, else the port's speed
+    samples: tuple[RateSample, ...]  # oldest first
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    window_s: float
+    utilisation_percent: float
+    errors_per_s: float
+    discards_per_s: float
 
 
 @dataclass(frozen=True)
@@ -91,11 +141,15 @@ def evaluate(
     *,
     unreachable_after: int,
     maintenance: Maintenance = Maintenance(),
+    rates: Iterable[PortRates] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Decisions:
     if unreachable_after < 1:
         raise ValueError("unreachable_after must be at least 1")
     by_device = {d.name: d for d in devices}
+    # Hides the device's ports: their states are stale.
     unreachable = {n for n, d in by_device.items() if d.consecutive_failures >= unreachable_after}
+    alarmed = unreachable | {n for n, d in by_device.items() if d.netconf_unreachable}
     # Devices whose port states are of their latest poll: the others' say nothing now.
     fresh = {n for n, d in by_device.items() if d.consecutive_failures == 0}
 
@@ -105,16 +159,18 @@ def evaluate(
     unknown: set[tuple[Kind, str]] = set()
     # The devices each port/link condition depends on.
     depends: dict[tuple[Kind, str], set[str]] = {}
-    for name in sorted(unreachable):
+    for name in sorted(alarmed):
         d = by_device[name]
+        why = []
+        if name in unreachable:
+            why.append(f"no SNMP answer in {d.consecutive_failures} polls: {d.error}")
+        if d.netconf_unreachable:
+            why.append(f"NETCONF: {d.netconf_unreachable}")
         holds[(Kind.DEVICE_UNREACHABLE, name)] = Raise(
-            Kind.DEVICE_UNREACHABLE,
-            name,
-            name,
-            None,
-            f"no SNMP answer in {d.consecutive_failures} polls: {d.error}"[:500],
-            devices=(name,),
+            Kind.DEVICE_UNREACHABLE, name, name, None, "; ".join(why)[:500], devices=(name,)
         )
+    if rates is not None and thresholds is not None:
+        rate_conditions(rates, fresh, thresholds, holds, unknown, depends)
     down: dict[tuple[Kind, str], list[PortState]] = {}
     for p in sorted(ports, key=lambda p: (p.device, p.port)):
         key = (Kind.LINK_DOWN, p.link) if p.link else (Kind.PORT_DOWN, f"{p.device}:{p.port}")
@@ -141,7 +197,7 @@ def evaluate(
         kind, subject = key
         if kind == Kind.DEVICE_UNREACHABLE:
             return subject in maintenance.devices
-        if kind == Kind.LINK_DOWN and subject in maintenance.links:
+        if kind in PORT_OR_LINK_KINDS and subject in maintenance.links:
             return True
         return bool(depends.get(key, set()) & maintenance.devices)
 
@@ -160,3 +216,88 @@ def evaluate(
         if key not in opened and not suppressed(key) and not silenced(key):
             out.raise_.append(new)
     return out
+
+
+Key = tuple[Kind, str]
+# Coverage of the window the samples must have for "every poll over the window".
+COVERED = 0.9
+
+
+def rate_conditions(
+    rates: Iterable[PortRates],
+    fresh: set[str],
+    thresholds: Thresholds,
+    holds: dict[Key, Raise],
+    unknown: set[Key],
+    depends: dict[Key, set[str]],
+) -> None:
+    """Add the rate conditions that hold (into `holds`), or cannot be known (`unknown`:
+    the device's latest poll failed), with the devices they depend on.
+
+    A condition holds when each sample in the last `window_s` (back from the newest one)
+    is over its threshold and they cover at least 90 % of the window: sustained, not a
+    burst averaged over. An alarm raised stays while the newest sample is over, and
+    clears at the first one under it. A link's alarm holds when either end's does; the
+    ends over it are named."""
+    over: dict[Key, list[str]] = {}
+    for r in sorted(rates, key=lambda r: (r.device, r.port)):
+        subject = r.link or f"{r.device}:{r.port}"
+        for kind, limit, unit, value in _measures(r, thresholds):
+            key = (kind, subject)
+            depends.setdefault(key, set()).add(r.device)
+            if r.device not in fresh:
+                unknown.add(key)
+                continue
+            lowest = _sustained(r.samples, thresholds.window_s, value)
+            latest = value(r.samples[-1]) if r.samples else None
+            if lowest is not None and lowest > limit:
+                over.setdefault(key, []).append(f"{r.device}:{r.port} {lowest:.3g}{unit}")
+            elif latest is not None and latest > limit:
+                # Over now, not for a whole window yet: an open alarm stays, none is raised.
+                unknown.add(key)
+    for (kind, subject), ends in over.items():
+        unknown.discard((kind, subject))
+        link = None if ":" in subject else subject
+        device = ends[0].split(":", 1)[0]
+        limit_text = {
+            Kind.UTILISATION_HIGH: f"{thresholds.utilisation_percent:g} %",
+            Kind.ERRORS_HIGH: f"{thresholds.errors_per_s:g}/s",
+            Kind.DISCARDS_HIGH: f"{thresholds.discards_per_s:g}/s",
+        }[kind]
+        holds[(kind, subject)] = Raise(
+            kind,
+            subject,
+            device,
+            link,
+            f"over {limit_text} for {thresholds.window_s:g} s (lowest): {', '.join(ends)}"[:500],
+            ports=tuple(e.split(" ", 1)[0] for e in ends),
+        )
+
+
+def _measures(r: PortRates, t: Thresholds) -> list[tuple[Kind, float, str, Any]]:
+    def utilisation(s: RateSample) -> float | None:
+        if not r.capacity_mbps or s.in_octets is None or s.out_octets is None:
+            return None
+        return max(s.in_octets, s.out_octets) * 8 / (r.capacity_mbps * 1e6) * 100
+
+    return [
+        (Kind.UTILISATION_HIGH, t.utilisation_percent, " %", utilisation),
+        (Kind.ERRORS_HIGH, t.errors_per_s, "/s", lambda s: s.errors),
+        (Kind.DISCARDS_HIGH, t.discards_per_s, "/s", lambda s: s.discards),
+    ]
+
+
+def _sustained(
+    samples: Sequence[RateSample], window_s: float, value: Callable[[RateSample], float | None]
+) -> float | None:
+    """The lowest value over the window back from the newest sample; None when the
+    samples do not cover the window or one lacks the value."""
+    if not samples:
+        return None
+    since = samples[-1].end - window_s
+    inside = [s for s in samples if s.end > since]
+    covered = sum(s.end - max(s.start, since) for s in inside)
+    values = [value(s) for s in inside]
+    if covered < COVERED * window_s or any(v is None for v in values):
+        return None
+    return min(v for v in values if v is not None)

@@ -1,8 +1,9 @@
 """Alarms in the database: evaluated after each poll round, listed, acknowledged.
 
 `check(ctx)` reads what the latest polls stored (devices' consecutive failures, inventory
-ports' states), the maintenance windows open now and the open alarms, lets
-`evaluate` decide, and applies that in one transaction. Every open alarm's list of slices
+ports' states), the devices' NETCONF reachability (federica.substrate.reachability), the
+maintenance windows open now and the open alarms, lets `evaluate` decide, and applies
+that in one transaction. Every open alarm's list of slices
 is refreshed too (the reservations on its ports and links now), so a slice booked across
 a link that is already down shows up on that alarm.
 """
@@ -18,25 +19,30 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from federica.alarms import webhooks
 from federica.alarms.evaluate import (
+    PORT_OR_LINK_KINDS,
     Decisions,
     DeviceState,
     Kind,
     Maintenance,
     OpenAlarm,
+    PortRates,
     PortState,
+    RateSample,
+    Thresholds,
     evaluate,
 )
 from federica.alarms.models import Alarm
 from federica.config import Settings, SettingsError
 from federica.db import transaction
 from federica.errors import Conflict, NotFound
-from federica.monitoring.models import MonitoredDevice, MonitoredInterface
+from federica.monitoring.models import RAW, InterfaceRate, MonitoredDevice, MonitoredInterface
 from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller as make_monitoring_poller
 from federica.slices.lifecycle import HOLDING
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
-from federica.substrate.models import Device, Link, Pop, Port
+from federica.substrate.models import Device, DeviceReachability, Link, Pop, Port
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +61,46 @@ def check_settings(settings: Settings) -> None:
             "FEDERICA_ALARM_UNREACHABLE_POLLS: must be at least 1, "
             f"got {settings.alarm_unreachable_polls}"
         )
+    check_rate_settings(settings)
+
+
+def check_rate_settings(settings: Settings) -> None:
+    s = settings
+    if s.alarm_rate_window_s < s.monitor_interval_s:
+        raise SettingsError(
+            "FEDERICA_ALARM_RATE_WINDOW_S: must be at least one polling interval "
+            f"({s.monitor_interval_s:g} s), got {s.alarm_rate_window_s:g}"
+        )
+    if not 0 < s.alarm_utilisation_percent <= 100:
+        raise SettingsError(
+            "FEDERICA_ALARM_UTILISATION_PERCENT: must be over 0 and at most 100, "
+            f"got {s.alarm_utilisation_percent:g}"
+        )
+    for name in ("alarm_error_rate_per_s", "alarm_discard_rate_per_s"):
+        if getattr(s, name) < 0:
+            raise SettingsError(
+                f"FEDERICA_{name.upper()}: must not be negative, got {getattr(s, name):g}"
+            )
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        window_s=settings.alarm_rate_window_s,
+        utilisation_percent=settings.alarm_utilisation_percent,
+        errors_per_s=settings.alarm_error_rate_per_s,
+        discards_per_s=settings.alarm_discard_rate_per_s,
+    )
 
 
 def make_poller(ctx: Context) -> Poller:
-    """The monitoring poller, with the alarms checked after each round it stored."""
+    """The monitoring poller, with the alarms checked after each round it stored and
+    the projects' webhooks that are due sent."""
     check_settings(ctx.settings)
+    webhooks.check_settings(ctx.settings)
 
     def after(_: Round) -> None:
         check(ctx)
+        webhooks.deliver_due(ctx)
 
     return make_monitoring_poller(ctx, after=after)
 
@@ -72,15 +110,21 @@ def check(ctx: Context) -> Decisions:
     with transaction(ctx.sessions) as session:
         open_rows = list(session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))))
         decisions = evaluate(
-            _devices(session),
+            _devices(session, now, ctx.settings),
             _ports(session),
             [OpenAlarm(a.id, Kind(a.kind), a.subject, a.suppressed) for a in open_rows],
             unreachable_after=ctx.settings.alarm_unreachable_polls,
             maintenance=_maintenance(session, now),
+            rates=_rates(session, now, ctx.settings),
+            thresholds=thresholds(ctx.settings),
         )
         by_id = {a.id: a for a in open_rows}
+        told = {a.id: projects_of(a) for a in open_rows}
+        cleared = []
         for alarm_id in decisions.clear:
-            by_id.pop(alarm_id).cleared_at = now
+            row = by_id.pop(alarm_id)
+            row.cleared_at = now
+            cleared.append(row)
         for alarm_id in decisions.suppress:
             by_id[alarm_id].suppressed = True
         for alarm_id in decisions.unsuppress:
@@ -101,16 +145,54 @@ def check(ctx: Context) -> Decisions:
             log.warning("alarm raised: %s %s (%s)", new.kind.value, new.subject, new.detail)
         for row in watched:
             row.slices = json.dumps(_slices(session, row, now))
+        session.flush()  # the new alarms' ids, for their deliveries
+        _queue_webhooks(session, watched, told, cleared, now)
     return decisions
 
 
-def _devices(session: Session) -> list[DeviceState]:
-    rows = session.execute(
-        select(Device.name, MonitoredDevice.consecutive_failures, MonitoredDevice.error).join(
-            MonitoredDevice, MonitoredDevice.device_id == Device.id
-        )
+def _queue_webhooks(
+    session: Session,
+    watched: list[Alarm],
+    told: dict[int, set[str]],
+    cleared: list[Alarm],
+    now: dt.datetime,
+) -> None:
+    """Raised: to each project whose slices an alarm touches that it did not touch
+    before (a new alarm, or a slice booked across a fault); cleared: to those told of its
+    raise, and those it touched last."""
+    for row in watched:
+        new = projects_of(row) - told.get(row.id, set())
+        webhooks.queue(session, row, "raised", new, now, describe_for)
+    for row in cleared:
+        projects = projects_of(row) | webhooks.told_raised(session, row.id)
+        webhooks.queue(session, row, "cleared", projects, now, describe_for)
+
+
+def _devices(session: Session, now: dt.datetime, settings: Settings) -> list[DeviceState]:
+    """Every device's SNMP poll state and, if it has been unreachable over NETCONF for as
+    long as N polls take (the first failed poll counts at once, hence N - 1), why."""
+    patience = dt.timedelta(
+        seconds=(settings.alarm_unreachable_polls - 1) * settings.monitor_interval_s
     )
-    return [DeviceState(name, failures, error) for name, failures, error in rows]
+    rows = session.execute(
+        select(
+            Device.name,
+            MonitoredDevice.consecutive_failures,
+            MonitoredDevice.error,
+            DeviceReachability,
+        )
+        .outerjoin(MonitoredDevice, MonitoredDevice.device_id == Device.id)
+        .outerjoin(DeviceReachability, DeviceReachability.device_id == Device.id)
+    )
+    out = []
+    for name, failures, error, mark in rows:
+        netconf = ""
+        if mark is not None and not mark.reachable and mark.since <= now - patience:
+            netconf = f"unreachable since {mark.since:%Y-%m-%d %H:%M:%S} UTC: {mark.reason}"
+        if failures is None and not netconf:
+            continue  # neither polled nor seen unreachable: nothing known
+        out.append(DeviceState(name, failures or 0, error or "", netconf))
+    return out
 
 
 def _ports(session: Session) -> list[PortState]:
@@ -130,6 +212,64 @@ def _ports(session: Session) -> list[PortState]:
     ]
 
 
+def _rates(session: Session, now: dt.datetime, settings: Settings) -> list[PortRates]:
+    """The raw rates of every polled inventory port over the rate window (and a little
+    before, so that the window is covered back from the newest), each with what its
+    utilisation is measured against: its link's capacity, else its polled speed, else its
+    inventory speed."""
+    since = now - dt.timedelta(
+        seconds=settings.alarm_rate_window_s + 2 * settings.monitor_interval_s
+    )
+    links: dict[int, tuple[str, int]] = {}
+    for name, a, b, capacity in session.execute(
+        select(Link.name, Link.port_a_id, Link.port_b_id, Link.capacity_mbps)
+    ):
+        links[a] = links[b] = (name, capacity)
+    interfaces = session.execute(
+        select(Device.name, MonitoredInterface, Port.speed_mbps)
+        .join(Device, MonitoredInterface.device_id == Device.id)
+        .join(Port, Port.id == MonitoredInterface.port_id)
+    ).all()
+    samples: dict[int, list[RateSample]] = {}
+    rows = session.scalars(
+        select(InterfaceRate)
+        .where(
+            InterfaceRate.resolution_s == RAW,
+            InterfaceRate.end > since,
+            InterfaceRate.interface_id.in_([i.id for _, i, _ in interfaces]),
+        )
+        .order_by(InterfaceRate.start)
+    )
+    for r in rows:
+        samples.setdefault(r.interface_id, []).append(
+            RateSample(
+                r.start.timestamp(),
+                r.end.timestamp(),
+                r.in_octets,
+                r.out_octets,
+                _total(r.in_errors, r.out_errors),
+                _total(r.in_discards, r.out_discards),
+            )
+        )
+    out = []
+    for device, iface, speed in interfaces:
+        link, capacity = links.get(iface.port_id or 0, (None, 0))
+        out.append(
+            PortRates(
+                device,
+                iface.name,
+                capacity or iface.high_speed_mbps or speed,
+                tuple(samples.get(iface.id, ())),
+                link,
+            )
+        )
+    return out
+
+
+def _total(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
 def _maintenance(session: Session, now: dt.datetime) -> Maintenance:
     windows = session.scalars(
         select(MaintenanceWindow).where(MaintenanceWindow.start <= now, MaintenanceWindow.end > now)
@@ -145,10 +285,10 @@ def _maintenance(session: Session, now: dt.datetime) -> Maintenance:
 def _resources(session: Session, alarm: Alarm) -> tuple[list[int], list[int]]:
     """The port and link ids an alarm's subject stands for."""
     kind = Kind(alarm.kind)
-    if kind == Kind.LINK_DOWN:
-        link = session.scalar(select(Link).where(Link.name == alarm.subject))
+    if kind in PORT_OR_LINK_KINDS and alarm.link:
+        link = session.scalar(select(Link).where(Link.name == alarm.link))
         return ([link.port_a_id, link.port_b_id], [link.id]) if link else ([], [])
-    if kind == Kind.PORT_DOWN:
+    if kind in PORT_OR_LINK_KINDS:
         device, _, port = alarm.subject.partition(":")
         port_ids = list(
             session.scalars(
@@ -218,6 +358,13 @@ def visible(alarms: Iterable[Alarm], projects: frozenset[str] | None) -> list[Al
     return [a for a in alarms if projects_of(a) & projects]
 
 
+def touching_slice(session: Session, slice_id: int) -> list[Alarm]:
+    """The open alarms that list the slice (newest first)."""
+    return [
+        a for a in listing(session) if any(s.get("id") == slice_id for s in json.loads(a.slices))
+    ]
+
+
 def get(session: Session, alarm_id: int) -> Alarm:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:
@@ -233,6 +380,15 @@ def acknowledge(session: Session, alarm_id: int, who: str, now: dt.datetime) -> 
     alarm.acked_at, alarm.acked_by = now, who[:128]
     session.flush()
     return alarm
+
+
+def describe_for(alarm: Alarm, projects: frozenset[str] | None) -> dict[str, Any]:
+    """As `projects`' members see it (None: the facility's staff): the slices it lists
+    are theirs only."""
+    out = describe(alarm)
+    if projects is not None:
+        out["slices"] = [s for s in out["slices"] if s.get("project") in projects]
+    return out
 
 
 def describe(alarm: Alarm) -> dict[str, Any]:

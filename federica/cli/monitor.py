@@ -9,6 +9,7 @@ import signal
 import click
 
 from federica.cli import CliState, cli, pass_state
+from federica.cli.aaa import project_group
 from federica.errors import FieldError, InvalidInput
 
 
@@ -79,4 +80,48 @@ def alarms(state: CliState, ack: int | None, show_all: bool) -> None:
         click.echo(
             f"{a['id']:>5}  {a['raised_at'][:19]}  {a['kind']:<18} {a['subject']:<24} "
             f"[{', '.join(flags)}]  slices: {slices}  {a['detail']}"
+        )
+
+
+@project_group.command(name="webhook")
+@click.argument("name")
+@click.option("--url", help="Set the webhook to this http(s) URL (prints a new secret, once).")
+@click.option("--remove", is_flag=True, help="Remove the webhook.")
+@pass_state
+def project_webhook(state: CliState, name: str, url: str | None, remove: bool) -> None:
+    """Project NAME's alarm webhook: show it and its latest deliveries, set it (--url), or
+    --remove it (the project's leads, administrators)."""
+    from federica.aaa.policy import Action
+    from federica.alarms import webhooks
+    from federica.cli.auth import allow, audited
+    from federica.db import transaction
+
+    if url is not None and remove:
+        raise InvalidInput([FieldError("--url", "give --url or --remove, not both")])
+    context = state.context
+    if url is not None or remove:
+        verb = "set" if url is not None else "remove"
+        with audited(state, Action.WEBHOOK_MANAGE, f"project {name} webhook {verb}") as note:
+            who = allow(state, Action.WEBHOOK_MANAGE, project=name)
+            note["project"] = name
+            with transaction(context.sessions) as s:
+                if url is not None:
+                    note["detail"]["url"] = url
+                    hook, secret = webhooks.set_webhook(
+                        s, name, url, who.username, context.now(), context.settings
+                    )
+                    click.echo(f"project {name}: alarms are POSTed to {hook.url}")
+                    click.echo(f"secret (shown once; HMAC-SHA256 key): {secret}")
+                else:
+                    webhooks.remove_webhook(s, name)
+                    click.echo(f"project {name}: webhook removed")
+        return
+    allow(state, Action.WEBHOOK_MANAGE, project=name)
+    with transaction(context.read_sessions) as s:
+        shown = webhooks.describe(s, webhooks.get_webhook(s, name), name)
+    click.echo(f"project {name}: {shown['url']} (set {shown['set_at'][:19]} by {shown['set_by']})")
+    for d in shown["deliveries"]:
+        click.echo(
+            f"{d['id']:>6}  alarm {d['alarm_id']:<6} {d['event']:<8} {d['state']:<9} "
+            f"attempts {d['attempts']}  {d['last_error'] or d['last_status'] or ''}"
         )

@@ -122,6 +122,10 @@ def map_case(context: Any, case: Any) -> Any:
         kind = body.get("target_kind")
         target = TARGETS.get(kind, body.get("target")) if isinstance(kind, str) else None
         case.body = dict(body, start="now", end=end.isoformat(), target=target)
+    elif path == "/api/v1/projects/{name}/webhook" and isinstance(body, dict):
+        # The document states the URL's syntax; a port in range and a public address are
+        # the facility's rules. Never called: nothing alarms during the run.
+        case.body = dict(body, url="https://receiver.example/hook")
     return case
 
 

@@ -28,6 +28,7 @@ from federica.substrate.drivers.compute.cgroups import Cgroups
 from federica.substrate.drivers.netconf.federica_l2 import change_config, parse_config, to_xml
 from federica.substrate.drivers.netconf.session import Endpoint, connect
 from federica.substrate.emulator import iproute, processes
+from federica.substrate.emulator.device import startup_ports
 from federica.substrate.emulator.facility import Emulator, State
 from federica.substrate.emulator.plan import FacilityPlan, HostPlan, plan_facility
 from federica.substrate.inventory import apply_topology, current_topology, record_host_key
@@ -125,9 +126,9 @@ class Facility:
         return self.plan.host(name)
 
     def wipe(self, devices: Sequence[str] | None = None) -> None:
-        """No segments and every port enabled, in running and candidate (raw NETCONF, so it
-        does not depend on the drivers under test). A reply that times out (netconfd busy
-        reverting a confirmed commit) is retried once on a fresh session."""
+        """No segments and the ports enabled as at start, in running and candidate (raw
+        NETCONF, so it does not depend on the drivers under test). A reply that times out
+        (netconfd busy reverting a confirmed commit) is retried once on a fresh session."""
         for name in devices or [d.name for d in self.plan.devices]:
             try:
                 self._wipe_one(name)
@@ -140,9 +141,11 @@ class Facility:
         try:
             m.discard_changes()
             cfg = parse_config(m.get_config(source="running").data_ele)
-            down = {p: True for p, up in cfg.port_enabled.items() if not up}
+            # As it started: plugged ports enabled, the unplugged ones shut down.
+            startup = startup_ports(self.plan.device(name))
+            changed = {p: on for p, on in startup.items() if cfg.port_enabled.get(p, True) != on}
             el = change_config(
-                Change(remove=tuple(cfg.segments), port_state=tuple(down.items())), cfg
+                Change(remove=tuple(cfg.segments), port_state=tuple(changed.items())), cfg
             )
             if el is not None:
                 m.edit_config(target="candidate", config=to_xml(el))

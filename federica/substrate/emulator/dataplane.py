@@ -95,9 +95,9 @@ def reconcile(plan: DevicePlan, cfg: DeviceConfig, obs: Observed) -> tuple[list[
     for br in sorted(obs.bridges - set(wanted_bridges)):
         ip.append(f"link delete dev {br}")
 
+    # Every port, plugged or not, is as its configuration says: an unplugged one enabled
+    # by hand is admin-up without carrier, as on a real device.
     for port in plan.ports:
-        if port.underlay is None:
-            continue
         enabled = cfg.port_enabled.get(port.name, True)
         if obs.up.get(port.ifname) != enabled:
             ip.append(f"link set dev {port.ifname} {'up' if enabled else 'down'}")

@@ -70,6 +70,13 @@ def netconfd_modules(plan: DevicePlan) -> list[Path]:
     return mods
 
 
+def startup_ports(plan: DevicePlan) -> dict[str, bool]:
+    """Each port's `enabled` in the startup configuration. A port with nothing plugged in
+    starts shut down, as an operator leaves an unused port: admin-up without carrier is a
+    fault (an alarm on any real facility), not an idle port."""
+    return {p.name: p.underlay is not None for p in plan.ports}
+
+
 def write_files(plan: DevicePlan, ddir: Path, sock: Path, login: Login) -> str:
     """Everything the device's processes read; returns its host-key fingerprint."""
     ddir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +87,7 @@ def write_files(plan: DevicePlan, ddir: Path, sock: Path, login: Login) -> str:
         raise ValueError(f"{sock}: path too long for a Unix socket")
     fp = generate_key(ddir / "ssh_host_ed25519_key", f"federica-emulator {plan.name}")
     (ddir / "authorized_keys").write_text(login.key_file.with_suffix(".pub").read_text())
-    startup = interfaces_config({p.name: True for p in plan.ports})
+    startup = interfaces_config(startup_ports(plan))
     (ddir / "startup.xml").write_bytes(etree.tostring(startup, pretty_print=True))
     (ddir / "sshd_config").write_text(
         f"""# federica emulator: NETCONF over SSH for {plan.name}

@@ -347,8 +347,8 @@ def _wire(plan: FacilityPlan) -> None:
             f"peer name {w.b_if} netns {w.b_ns} mtu {UNDERLAY_MTU}"
         )
         a = per_ns.setdefault(w.a_ns, [])
-        a.append(f"link set dev {w.a_if} up")
         if w.plugged:
+            a.append(f"link set dev {w.a_if} up")
             b = per_ns.setdefault(w.b_ns, [])
             a.insert(0, f"address add {w.a_ip}/30 dev {w.a_if}")
             b.insert(0, f"address add {w.b_ip}/30 dev {w.b_if}")

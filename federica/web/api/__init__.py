@@ -15,4 +15,5 @@ from federica.web.api import (  # noqa: E402,F401  (register)
     records,
     slices,
     substrate,
+    webhooks,
 )

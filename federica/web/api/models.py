@@ -117,6 +117,27 @@ class MemberRequest(Body):
     role: Literal["member", "lead"] = "member"
 
 
+WEBHOOK_URL = (
+    r"^[hH][tT][tT][pP][sS]?://[^\s/?#@\x00-\x1f\x7f-\x9f]+([/?][^\s#\x00-\x1f\x7f-\x9f]*)?$"
+)
+
+
+class WebhookRequest(Body):
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2048,
+            description="http(s) URL the project's alarms are POSTed to: a host, no user "
+            "name or password, no fragment; a non-public address only where the facility "
+            "allows it",
+            # Published for clients; enforced (with a reason per rule) by
+            # federica.alarms.webhooks.validate_url.
+            json_schema_extra={"pattern": WEBHOOK_URL},
+        ),
+    ]
+
+
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
@@ -129,6 +150,7 @@ MODELS: dict[str, type[BaseModel]] = {
         UserChange,
         ProjectRequest,
         MemberRequest,
+        WebhookRequest,
     )
 }
 

@@ -23,7 +23,8 @@ OBJECTS.update(
         "in/out octets, ucast packets, errors, discards per second)",
         "LinkRates": "link, capacity_mbps, from, to, step_s, units, ends (device, port, "
         "polled, and the interface's states and points as for a device)",
-        "Alarm": "id, kind (device-unreachable, link-down, port-down), subject, device, link, "
+        "Alarm": "id, kind (device-unreachable, link-down, port-down, utilisation-high, "
+        "errors-high, discards-high), subject, device, link, "
         "detail, state (open, cleared), raised_at, cleared_at, acknowledged (by, at) or null, "
         "suppressed (hidden by its device's alarm), slices (id, name, project) it touches",
     }
@@ -99,7 +100,7 @@ def prometheus_targets() -> ResponseReturnValue:
 @document(
     "Alarms",
     "Open alarms, newest first (?state=all: cleared ones too); operators see all, "
-    "researchers those touching their projects' slices",
+    "researchers those touching their projects' slices (listing only those slices)",
     tag="monitoring",
     query=("state:string",),
 )
@@ -110,7 +111,8 @@ def list_alarms() -> ResponseReturnValue:
         raise InvalidInput([FieldError("state", "open or all")])
     with read_session() as s:
         rows = alarms.listing(s, include_cleared=state == "all")
-        return jsonify([alarms.describe(a) for a in alarms.visible(rows, _projects())])
+        projects = _projects()
+        return jsonify([alarms.describe_for(a, projects) for a in alarms.visible(rows, projects)])
 
 
 @api.get("/monitoring/alarms/<int:alarm_id>")
@@ -120,9 +122,10 @@ def list_alarms() -> ResponseReturnValue:
 def show_alarm(alarm_id: int) -> ResponseReturnValue:
     with read_session() as s:
         alarm = alarms.get(s, alarm_id)
-        if not alarms.visible([alarm], _projects()):
+        projects = _projects()
+        if not alarms.visible([alarm], projects):
             raise NotFound(f"no alarm {alarm_id}")
-        return jsonify(alarms.describe(alarm))
+        return jsonify(alarms.describe_for(alarm, projects))
 
 
 @api.post("/monitoring/alarms/<int:alarm_id>/ack")

@@ -9,6 +9,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
+from federica.alarms import service as alarms
 from federica.errors import FedericaError
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
@@ -76,6 +77,11 @@ def _slice_page(
             {n["name"]: n["v_node"] for n in body["nodes"]},
             {c["name"]: c["hops"] for c in body["circuits"]},
         )
+        # The alarms touching it, as its project's members see them (their slices only).
+        touching = [
+            alarms.describe_for(a, frozenset({sl.project or ""}))
+            for a in alarms.touching_slice(s, sl.id)
+        ]
         extent = None
         if sl.status in windows.EXTENDABLE:
             extent = windows.extent(s, ctx().settings, sl, now)
@@ -83,6 +89,7 @@ def _slice_page(
         "portal/slice.html",
         sl=body,
         drawing=drawing,
+        alarms=touching,
         extent=extent,
         extend_choices=EXTEND_CHOICES,
         errors=errors or {},

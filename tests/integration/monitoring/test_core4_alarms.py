@@ -1,14 +1,19 @@
 """Acceptance of the alarms on the real emulated core4, polled over SNMP from the devices'
 snmpd: a link set down inside the facility raises a link-down alarm within two polls,
 naming the link and the slice crossing it, and clears when it is up; a device whose snmpd
-is stopped (SIGSTOP) is unreachable and hides the link's alarm, and clears on SIGCONT;
-under a maintenance window the device is still polled and nothing is raised."""
+is stopped (SIGSTOP) is unreachable and hides the link's alarm, and clears on SIGCONT; one
+whose netconfd is stopped is unreachable once `federica device check` has seen it so for
+N polls' time, and clears when it answers again; under a maintenance window the device
+is still polled and nothing is raised; a port with nothing plugged in raises nothing."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
+import json
 import os
 import signal
 import time
@@ -17,13 +22,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+import federica.cli.device  # noqa: F401  (registers the device commands)
 from federica.alarms import service as alarms
+from federica.alarms import webhooks
 from federica.app import create_app
+from federica.cli import cli
 from federica.context import Context, make_context
 from federica.db import transaction
-from federica.monitoring.models import MonitoredDevice
+from federica.monitoring.models import MonitoredDevice, MonitoredInterface
 from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller
 from federica.slices import maintenance
@@ -32,6 +41,7 @@ from federica.worker import Worker
 from tests.accounts import client_as, make_user
 from tests.integration.conftest import Facility, needs_root
 from tests.integration.slice_helpers import book, run_until, show
+from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = [pytest.mark.integration, needs_root]
 INTERVAL_S = 5.0
@@ -48,6 +58,7 @@ class Watch:
 
     def after(self, rnd: Round) -> None:
         alarms.check(self.ctx)
+        webhooks.deliver_due(self.ctx)
         with transaction(self.ctx.read_sessions) as s:
             now_open = [alarms.describe(a) for a in alarms.listing(s)]
         self.rounds.append((rnd, now_open))
@@ -110,6 +121,8 @@ def monitored(emulated_core4: Facility) -> Context:
         # A stopped agent is asked again every round, and is unreachable after two.
         snmp_max_backoff_intervals=1,
         alarm_unreachable_polls=2,
+        webhook_private_addresses=True,  # the test's receiver is on loopback
+        webhook_timeout_s=2.0,
     )
     return make_context(settings, engine=emulated_core4.context.engine)
 
@@ -144,6 +157,12 @@ def crossing(emulated_core4: Facility, monitored: Context) -> Iterator[dict[str,
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as rec:
+        yield rec
+
+
+@pytest.fixture
 def watched(monitored: Context) -> Iterator[Watch]:
     watch = Watch(monitored)
     poller: Poller = make_poller(monitored, after=watch.after)
@@ -155,9 +174,17 @@ def watched(monitored: Context) -> Iterator[Watch]:
 
 
 def test_link_down_then_device_unreachable_then_both_clear(
-    emulated_core4: Facility, monitored: Context, crossing: dict[str, Any], watched: Watch
+    emulated_core4: Facility,
+    monitored: Context,
+    crossing: dict[str, Any],
+    watched: Watch,
+    receiver: Receiver,
 ) -> None:
     fac = emulated_core4
+    with transaction(monitored.sessions) as s:
+        _, secret = webhooks.set_webhook(
+            s, crossing["project"], receiver.url, "test", monitored.now(), monitored.settings
+        )
     watched.wait(lambda o: about(o, "link-down", LINK) is None, monitored.now(), 3)
     t_down = monitored.now()
     with port_down(fac):
@@ -190,6 +217,19 @@ def test_link_down_then_device_unreachable_then_both_clear(
         ("device-unreachable", "cleared"),
         ("link-down", "cleared"),
     ]
+    # The slice's project was told of the link's alarm, raised then cleared, signed.
+    deadline = time.monotonic() + 120
+    while True:
+        calls = [(json.loads(c.body), c) for c in receiver.received]
+        link_events = [b["event"] for b, _ in calls if b["alarm"]["subject"] == LINK]
+        if link_events == ["alarm.raised", "alarm.cleared"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert link_events == ["alarm.raised", "alarm.cleared"], [b for b, _ in calls]
+    for body, call in calls:
+        expected = hmac.new(secret.encode(), call.body, hashlib.sha256).hexdigest()
+        assert call.headers["X-Federica-Signature"] == f"sha256={expected}"
+        assert [sl["name"] for sl in body["alarm"]["slices"]] == [crossing["name"]]
 
 
 def test_under_maintenance_the_device_is_polled_and_nothing_is_raised(
@@ -238,3 +278,53 @@ def failures(ctx: Context) -> int:
             .where(Device.name == DEVICE)
         )
     return n or 0
+
+
+def test_a_port_with_nothing_plugged_in_is_shut_down_and_raises_nothing(
+    monitored: Context, watched: Watch
+) -> None:
+    """psn-mx's border port to GTS has no far end in the emulator: it starts admin-down,
+    as an operator leaves an unused port, so it is not a port-down alarm."""
+    since = monitored.now()
+    watched.wait(lambda o: True, since, 2)
+    with transaction(monitored.read_sessions) as s:
+        admin, oper = s.execute(
+            select(MonitoredInterface.admin_status, MonitoredInterface.oper_status)
+            .join(Device, Device.id == MonitoredInterface.device_id)
+            .where(Device.name == "psn-mx", MonitoredInterface.name == "xe-2/0/0")
+        ).one()
+    assert (admin, oper) == (2, 2)  # polled: down(2), down(2)
+    raised = [
+        (a["kind"], a["subject"])
+        for r, open_ in watched.rounds
+        if r.started > since
+        for a in open_
+        if a["device"] == "psn-mx"
+    ]
+    assert raised == []
+
+
+def test_a_device_unreachable_over_netconf_raises_and_clears(
+    emulated_core4: Facility, monitored: Context, watched: Watch
+) -> None:
+    fac = emulated_core4
+    env = {
+        "FEDERICA_DATA_DIR": str(fac.settings.data_dir),
+        "FEDERICA_DATABASE_URL": fac.settings.effective_database_url,
+        "FEDERICA_EMULATOR_PREFIX": fac.settings.emulator_prefix,
+        "FEDERICA_NETCONF_RPC_TIMEOUT_S": "3",
+    }
+    watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is None, monitored.now(), 3)
+    with stopped(pid_of(fac, f"netconfd {DEVICE}")):
+        checked = CliRunner().invoke(cli, ["device", "check", DEVICE], env=env)
+        assert checked.exit_code == 1 and f"FAIL  {DEVICE}" in checked.output, checked.output
+        t_seen = monitored.now()
+        # alarm_unreachable_polls=2: raised once the mark is one interval old, and SNMP
+        # (still answering) hides nothing.
+        watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is not None, t_seen, 3)
+        alarm = about(watched.rounds[-1][1], "device-unreachable", DEVICE)
+        assert alarm is not None and "NETCONF" in alarm["detail"], alarm
+        assert "SNMP" not in alarm["detail"]
+    checked = CliRunner().invoke(cli, ["device", "check", DEVICE], env=env)
+    assert checked.exit_code == 0, checked.output
+    watched.wait(lambda o: about(o, "device-unreachable", DEVICE) is None, monitored.now(), 2)

@@ -16,11 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from federica.alarms import service
 from federica.app import create_app
 from federica.cli import cli
+from federica.clock import MovableClock
 from federica.context import Context, make_context
 from federica.db import transaction
 from federica.monitoring.poller import DeviceFailure, DeviceSample, Interface, Round
 from federica.monitoring.service import Recorder
 from federica.slices import maintenance
+from federica.substrate import reachability
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
 from tests.helpers import load_file, table_dump
@@ -140,6 +142,32 @@ def test_an_unreachable_device_suppresses_its_links_alarm_and_both_clear(fac: Fa
         "device-unreachable",
         "link-down",
     }
+
+
+def test_a_device_unreachable_over_netconf_for_n_polls_time_raises_and_clears(
+    db: Context,
+) -> None:
+    load_file(db, EXAMPLES / "topologies" / "core4.yaml")
+    clock = MovableClock(dt.datetime.now(dt.UTC))
+    settings = dataclasses.replace(db.settings, alarm_unreachable_polls=3, monitor_interval_s=30)
+    fac = Facility(make_context(settings, engine=db.engine, clock=clock))
+    fac.poll()
+    with transaction(db.sessions) as s:
+        reachability.record(s, "mil-mx", False, "no NETCONF session within 10 s", "worker")
+    fac.poll()
+    assert fac.alarms() == []  # not for as long as three polls take yet
+    clock.advance(dt.timedelta(seconds=61))
+    fac.poll()
+    (alarm,) = fac.alarms()
+    assert (alarm["kind"], alarm["subject"]) == ("device-unreachable", "mil-mx")
+    assert "NETCONF" in alarm["detail"] and "no NETCONF session within 10 s" in alarm["detail"]
+    fac.poll()
+    assert len(fac.alarms()) == 1  # deduplicated
+    with transaction(db.sessions) as s:
+        reachability.record(s, "mil-mx", True, seen_by="device check")
+    fac.poll()
+    assert fac.alarms() == []
+    assert fac.alarms(include_cleared=True)[0]["state"] == "cleared"
 
 
 def test_maintenance_on_a_device_keeps_it_polled_and_silent(fac: Facility) -> None:

@@ -45,7 +45,7 @@ OWN_OR_READ_ONLY = {
 HIDDEN = {
     "api.release_slice", "api.extend_slice", "api.revoke_token", "api.put_member",
     "api.delete_member", "portal.set_member", "portal.remove_member", "portal.extend",
-    "portal.release", "portal.revoke_token",
+    "portal.release", "portal.revoke_token", "api.put_webhook", "api.delete_webhook",
 }  # fmt: skip
 BODIES = {
     "api.create_slice": {"name": "intruder", "project": "alpha", "nodes": [{"name": "a"}]},
@@ -61,6 +61,7 @@ BODIES = {
     "api.update_user": {"role": "admin"},
     "api.create_project": {"name": "gamma"},
     "api.put_member": {"role": "lead"},
+    "api.put_webhook": {"url": "https://receiver.example/hook"},
     "api.find_slot": {"name": "probe", "nodes": [{"name": "a"}]},
     # The portal's forms.
     "portal.submit_slice": {

@@ -113,3 +113,26 @@ def test_maintenance_keeps_new_alarms_silent_but_lets_open_ones_clear() -> None:
 def test_unreachable_after_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         evaluate([], [], [], unreachable_after=0)
+
+
+def test_unreachable_over_netconf_raises_device_unreachable_without_hiding_its_ports() -> None:
+    # SNMP still answers: prg's port states are current, so its link's alarm is its own.
+    devices = [DeviceState("prg", 0, "", "no NETCONF session within 10 s"), DeviceState("erl", 0)]
+    d = evaluate(devices, ports(prg_end=DOWN), [], unreachable_after=N)
+    assert sorted((r.kind, r.subject) for r in d.raise_) == [
+        (Kind.DEVICE_UNREACHABLE, "prg"),
+        (Kind.LINK_DOWN, "prg-erl"),
+    ]
+    device = next(r for r in d.raise_ if r.kind == Kind.DEVICE_UNREACHABLE)
+    assert device.detail == "NETCONF: no NETCONF session within 10 s"
+    both = [DeviceState("prg", N, "timeout", "refused"), DeviceState("erl", 0)]
+    (raised,) = evaluate(both, ports(), [], unreachable_after=N).raise_
+    assert "SNMP" in raised.detail and "NETCONF: refused" in raised.detail
+    # Reached again over NETCONF: the alarm clears.
+    alarm = OpenAlarm(9, Kind.DEVICE_UNREACHABLE, "prg", False)
+    assert evaluate(healthy(), ports(), [alarm], unreachable_after=N).clear == [9]
+    # Under maintenance: silent.
+    quiet = evaluate(
+        devices, ports(), [], unreachable_after=N, maintenance=Maintenance(frozenset({"prg"}))
+    )
+    assert quiet.raise_ == []

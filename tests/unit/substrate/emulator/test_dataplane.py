@@ -82,3 +82,15 @@ def test_attachment_on_an_unplugged_port_is_skipped() -> None:
     ip, _ = reconcile(plan, DeviceConfig(segments={"b": xc}), booted(plan))
     assert not any("xe-2" in line or "p5." in line for line in ip)
     assert "link add name ge-1_0_0.3000" in " ".join(ip)
+
+
+def test_an_unplugged_port_follows_its_configuration_too() -> None:
+    topo = parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes())
+    plan = plan_facility(topo, "fed").device("psn-mx")
+    ifname = plan.port("xe-2/0/0").ifname
+    down = Observed(up={p.ifname: p.underlay is not None for p in plan.ports})
+    # Enabled by hand: admin-up (without carrier), as a real device would be.
+    ip, _ = reconcile(plan, DeviceConfig(port_enabled={"xe-2/0/0": True}), down)
+    assert ip == [f"link set dev {ifname} up"]
+    ip, _ = reconcile(plan, DeviceConfig(port_enabled={"xe-2/0/0": False}), down)
+    assert ip == []

@@ -59,3 +59,16 @@ def test_namespaces_are_prefixed_and_the_prefix_is_checked() -> None:
     assert len(plan.namespaces) == 14 + 18
     with pytest.raises(PlanError):
         plan_facility(federica(), "Bad-Prefix")
+
+
+def test_unplugged_ports_start_shut_down_and_plugged_ones_enabled() -> None:
+    from federica.substrate.emulator.device import startup_ports
+
+    topo = federica()
+    plan = plan_facility(topo, "fed")
+    ends = {(e.device, e.port) for link in topo.links for e in (link.a, link.b)}
+    ends |= {(h.uplink.device, h.uplink.port) for h in topo.hosts}
+    enabled = {(d.name, p) for d in plan.devices for p, on in startup_ports(d).items() if on}
+    assert enabled == ends
+    assert startup_ports(plan.device("psn-mx"))["xe-2/0/0"] is False
+    assert startup_ports(plan.device("psn-mx"))["ge-0/0/0"] is True
