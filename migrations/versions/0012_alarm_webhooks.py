@@ -1,7 +1,7 @@
 """project webhooks for alarms and their deliveries (issue 20)
 
-Revision ID: 0011_alarm_webhooks
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 02:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import federica.db
 
-revision = "0011_alarm_webhooks"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
