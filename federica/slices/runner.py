@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.db import transaction
+from federica.errors import Conflict
 from federica.slices import events, service
 from federica.slices.lifecycle import (
     EventKind,
@@ -288,9 +289,20 @@ def warn(sessions: sessionmaker[Session], slice_id: int, now: Clock) -> str:
         return f"warned: ends at {sl.end:%Y-%m-%d %H:%M} UTC ({minutes} min left)"
 
 
-def request_release(session: Session, sl: Slice, now: dt.datetime) -> Slice:
+class UnderEmergencyStop(Conflict):
+    title = "Under emergency stop"
+    type_slug = "under-emergency-stop"
+
+
+def request_release(session: Session, sl: Slice, now: dt.datetime, *, staff: bool = False) -> Slice:
     """A user's release. Nothing built yet: ended at once. Otherwise the slice is marked
-    releasing and an end event due now makes a worker take it down (idempotent)."""
+    releasing and an end event due now makes a worker take it down (idempotent). A slice
+    under emergency stop is kept for the operators: only they (`staff`) may release it."""
+    if sl.status is S.SHUTDOWN and not staff:
+        raise UnderEmergencyStop(
+            f"slice {sl.name} is under an emergency stop: it is kept as it is until the "
+            "facility's operators lift or release it"
+        )
     if sl.status in (S.ENDED, S.RELEASING):
         return sl
     if sl.status is S.SCHEDULED:

@@ -14,7 +14,7 @@ from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import parse_duration
-from federica.web.auth import guard
+from federica.web.auth import guard, may
 from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import figures, portal
 from federica.web.targets import slice_for, visible_slices
@@ -146,5 +146,7 @@ def extend(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now())
+        runner.request_release(
+            s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now(), staff=may(Action.SLICE_ESTOP)
+        )
     return redirect(url_for("portal.slice_page", ref=ref), 303)

@@ -166,6 +166,36 @@ class LibvirtCompute:
         except Exception as exc:
             raise self._fail(node_id, "cannot remove the domain", exc) from exc
 
+    # -- emergency stop: a paused domain keeps its memory and runs nothing -------------
+    def freeze(self, node_id: str) -> None:
+        dom = self._existing(node_id)
+        try:
+            if dom.isActive():
+                dom.suspend()
+        except Exception as exc:
+            raise self._fail(node_id, "cannot pause the domain", exc) from exc
+
+    def thaw(self, node_id: str) -> None:
+        dom = self._existing(node_id)
+        try:
+            if dom.isActive():
+                dom.resume()
+        except Exception as exc:
+            raise self._fail(node_id, "cannot resume the domain", exc) from exc
+
+    def is_frozen(self, node_id: str) -> bool:
+        dom = self._domain(node_id)
+        try:
+            return dom is not None and dom.state()[0] == _const("VIR_DOMAIN_PAUSED")
+        except Exception:
+            return False
+
+    def processes(self, node_id: str) -> list[dict[str, object]]:
+        return []  # a VM's processes are not visible from the host
+
+    def set_links(self, node_id: str, up: bool) -> list[str]:
+        raise ComputeError(self.host, node_id, "taking a domain's links down is not supported")
+
     def status(self, node_id: str) -> NodeState:
         dom = self._domain(node_id)
         if dom is None:
