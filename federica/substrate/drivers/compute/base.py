@@ -89,3 +89,9 @@ class ComputeDriver(Protocol):
         """Take the node's interfaces down (or up) at the V-node's end; returns their
         names. ComputeError where the driver cannot."""
         ...
+
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        """The command prefix that runs a command with the node's network but outside its
+        processes (not frozen with them): what the e-stop drill measures traffic with.
+        Where the driver cannot (a VM), the console."""
+        ...

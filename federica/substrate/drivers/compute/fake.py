@@ -108,6 +108,9 @@ class FakeCompute:
         state = "D" if self.is_frozen(node_id) else "S"
         return [{"pid": 1, "state": state, "cmdline": f"fake-init {node_id}"}]
 
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        return self.console(node_id)
+
     def set_links(self, node_id: str, up: bool) -> list[str]:
         self._mark("set_links", node_id, self._h.links_down, not up)
         with self._h.guard:

@@ -193,6 +193,9 @@ class LibvirtCompute:
     def processes(self, node_id: str) -> list[dict[str, object]]:
         return []  # a VM's processes are not visible from the host
 
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        return self.console(node_id)  # a paused VM sends nothing either
+
     def set_links(self, node_id: str, up: bool) -> list[str]:
         raise ComputeError(self.host, node_id, "taking a domain's links down is not supported")
 

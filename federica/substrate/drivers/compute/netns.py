@@ -406,6 +406,11 @@ class NetnsCompute:
         return tuple(self._in_node(node_id))
 
     # -- emergency stop ----------------------------------------------------------------
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        if self._spec(node_id) is None:
+            raise self._fail(node_id, "no such node")
+        return ("ip", "netns", "exec", namespace_of(self.plan, node_id))
+
     def freeze(self, node_id: str) -> None:
         """Every process of the node stopped where it is (cgroup freezer), kept."""
         self._freeze(node_id, True)
