@@ -31,11 +31,12 @@ from federica.slices.lifecycle import SliceStatus
 from federica.slices.provision import NodePart
 
 QUIET_S = 1.0  # no reply for this long after the stop returned: the traffic stopped
+STOP_WITHIN_S = 5.0  # traffic still crossing this long after the stop: the drill fails
 RESUME_S = 15.0  # how long traffic and ticks may take to come back after the lift
 
 
 @dataclass
-class _Stream:
+class Stream:
     """A child process whose output lines are time-stamped as they arrive."""
 
     label: str
@@ -43,6 +44,9 @@ class _Stream:
     match: str
     times: list[float] = field(default_factory=list)
     first_line: str = ""
+    # Lines that start with "[<epoch seconds>]" (ping -D): that time, stamped by the
+    # sender as it got the reply, not when this process got round to reading the line.
+    stamped: bool = False
 
     def start(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
@@ -55,7 +59,15 @@ class _Stream:
             if not self.first_line:
                 self.first_line = line.strip()
             if self.match in line:
-                self.times.append(time.monotonic())
+                self.times.append(self._when(line))
+
+    def _when(self, line: str) -> float:
+        now = time.monotonic()
+        if self.stamped and line.startswith("["):
+            with contextlib.suppress(ValueError):
+                wall = float(line[1 : line.index("]")])
+                return now - (time.time() - wall)
+        return now
 
     def last_before(self, t: float) -> float | None:
         seen = [x for x in list(self.times) if x <= t]
@@ -71,7 +83,7 @@ class _Stream:
             self.proc.wait(timeout=5)
 
 
-def _spawn(argv: Sequence[str]) -> subprocess.Popen[str]:
+def spawn(argv: Sequence[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         list(argv),
         stdout=subprocess.PIPE,
@@ -129,21 +141,32 @@ def run(
         plan = runner.plan_of(s, sl)
         access_before: dict[str, Any] = json.loads(sl.access or "{}")
         result = DrillResult(sl.id, sl.name)
-    pingers: list[_Stream] = []
-    tickers: dict[str, tuple[NodePart, _Stream]] = {}
+    pingers: list[Stream] = []
+    tickers: dict[str, tuple[NodePart, Stream]] = {}
     try:
         for circuit, ends in _circuit_ends(plan.nodes).items():
             src, _ = ends[0]
             for _dst, address in ends[1:]:
                 driver = tk.compute(src.driver, src.host)
-                argv = [*driver.probe(src.spec.id), "ping", "-n", "-i", "0.01", "-W", "1", address]
-                stream = _Stream(f"{circuit}: {src.name} → {address}", _spawn(argv), "bytes from")
+                argv = [
+                    *driver.probe(src.spec.id),
+                    "ping",
+                    "-D",
+                    "-n",
+                    "-i",
+                    "0.01",
+                    "-W",
+                    "1",
+                    address,
+                ]
+                label = f"{circuit}: {src.name} → {address}"
+                stream = Stream(label, spawn(argv), "bytes from", stamped=True)
                 stream.start()
                 pingers.append(stream)
         for part in plan.nodes:
             console = tk.compute(part.driver, part.host).console(part.spec.id)
             loop = "echo pid $$; while :; do echo tick; sleep 0.01; done"
-            stream = _Stream(part.name, _spawn([*console, "sh", "-c", loop]), "tick")
+            stream = Stream(part.name, spawn([*console, "sh", "-c", loop]), "tick")
             stream.start()
             tickers[part.name] = (part, stream)
         flowing = _wait(lambda: all(p.times for p in pingers), 15.0)
@@ -163,15 +186,25 @@ def run(
         report = stopped[0].report
         result.timings_ms["request"] = _ms(t_done - t_req)
         result.timings_ms["isolated (service)"] = float(report["timings_ms"]["isolated"])
-        time.sleep(QUIET_S + 0.3)
+        # A device applies a commit to its data plane shortly after answering it: wait
+        # for QUIET_S without a reply (at most STOP_WITHIN_S).
+        quiet = _wait(
+            lambda: (
+                all(
+                    not p.any_between(time.monotonic() - QUIET_S, time.monotonic()) for p in pingers
+                )
+                and time.monotonic() - t_done >= QUIET_S
+            ),
+            STOP_WITHIN_S,
+        )
         t_quiet = time.monotonic()
-        still = [p.label for p in pingers if p.any_between(t_done + 0.3, t_quiet)]
-        result.check("no packet crosses after the stop", not still, ", ".join(still))
+        still = [p.label for p in pingers if p.any_between(t_quiet - QUIET_S, t_quiet)]
+        result.check("no packet crosses after the stop", quiet and not still, ", ".join(still))
         last_reply = max((p.last_before(t_quiet) or t_req) for p in pingers)
         result.timings_ms["traffic stopped"] = _ms(max(0.0, last_reply - t_req))
         last_tick = max((t.last_before(t_quiet) or t_req) for _, t in tickers.values())
         result.timings_ms["nodes frozen"] = _ms(max(0.0, last_tick - t_req))
-        moving = [n for n, (_, t) in tickers.items() if t.any_between(t_done + 0.3, t_quiet)]
+        moving = [n for n, (_, t) in tickers.items() if t.any_between(t_quiet - QUIET_S, t_quiet)]
         result.check("every node is frozen", not moving, ", ".join(moving))
         missing = []
         for name, (part, t) in tickers.items():

@@ -274,6 +274,7 @@ def test_the_drill_passes(emulated_core4: Facility) -> None:
         "FEDERICA_EMULATOR_PREFIX": fac.settings.emulator_prefix,
     }
     out = CliRunner().invoke(cli, ["estop", "drill"], env=env)
+    print(out.output)  # the drill's timings, for whoever runs this with -s
     assert out.exit_code == 0, out.output
     for check in (
         "no packet crosses after the stop",
