@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
 from federica.errors import FedericaError
+from federica.estop import service as estop
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
@@ -79,9 +80,12 @@ def _slice_page(
         extent = None
         if sl.status in windows.EXTENDABLE:
             extent = windows.extent(s, ctx().settings, sl, now)
+        row = estop.in_force(s, sl.id)
+        stop = estop.describe(row, staff=False) if row is not None else None
     page = render_template(
         "portal/slice.html",
         sl=body,
+        estop=stop,
         drawing=drawing,
         extent=extent,
         extend_choices=EXTEND_CHOICES,
@@ -90,7 +94,8 @@ def _slice_page(
         timings=_timings(body["timings_ms"]),
         finished=body["status"] in FINISHED,
         # A failed slice too: releasing it removes what a failed start or end left.
-        releasable=body["status"] not in {SliceStatus.ENDED.value, SliceStatus.RELEASING.value},
+        releasable=body["status"] not in {SliceStatus.ENDED.value, SliceStatus.RELEASING.value}
+        and (stop is None or may(Action.SLICE_ESTOP)),
     )
     return page, status
 

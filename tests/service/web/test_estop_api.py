@@ -26,8 +26,10 @@ from federica.worker import Worker
 from tests.accounts import client_as, make_user
 from tests.conftest import EXAMPLES
 from tests.helpers import table_dump
+from tests.service.portal.browser import Browser
 
 API = "/api/v1"
+PASSWORD = "a long enough password 1"  # noqa: S105  (a test account's)
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def lab(db: Context) -> Context:
 
 @pytest.fixture
 def owner(app: Flask, lab: Context) -> FlaskClient:
-    return client_as(app, make_user(lab, "olga", projects=["lab"]))
+    return client_as(app, make_user(lab, "olga", projects=["lab"], password=PASSWORD))
 
 
 @pytest.fixture
@@ -96,6 +98,7 @@ def frozen(lab: Context, sid: int) -> set[str]:
 
 
 def test_stop_see_refuse_lift(
+    app: Flask,
     lab: Context,
     owner: FlaskClient,
     member: FlaskClient,
@@ -126,6 +129,12 @@ def test_stop_see_refuse_lift(
         assert body["emergency_stop"]["reason"] == "DDoS from 10.1.0.1"
         assert body["emergency_stop"]["ticket"] == "GMOC-7"
         assert "snapshot" not in body["emergency_stop"]  # the forensics are the staff's
+    # ... and on the portal's slice page, with no release button.
+    browser = Browser(app)
+    browser.sign_in("olga", PASSWORD)
+    page = browser.get(f"/slices/{sid}").get_data(as_text=True)
+    assert "Emergency stop by nora" in page and "DDoS from 10.1.0.1" in page, page
+    assert "GMOC-7" in page and "/release" not in page
     record = operator.get(f"{API}/slices/{sid}/estop").get_json()
     assert set(record["snapshot"]) == {"counters", "segments", "nodes"}
     assert record["snapshot"]["nodes"]["a"]["processes"]
