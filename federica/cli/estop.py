@@ -104,6 +104,9 @@ def stop_cmd(
         r = st.report
         state_word = "ISOLATED" if r["isolated"] else "NOT FULLY ISOLATED"
         ms = r["timings_ms"]
+        if not r.get("built", True):
+            click.echo(f"slice {st.slice_id} {st.slice_name!r}: shut down before it started")
+            continue
         click.echo(
             f"slice {st.slice_id} {st.slice_name!r}: shut down, {state_word} in "
             f"{ms['isolated']:.0f} ms (nodes frozen {ms['frozen']:.0f} ms)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -50,14 +50,27 @@ class _Host:
     driver: str
 
 
-def plan_of(session: Session, sl: Slice) -> SlicePlan:
+HostRows = Sequence[tuple[int, str, str, str, str]]
+
+
+def host_rows(session: Session) -> HostRows:
+    """Every V-node with its uplink: (id, name, driver, device, port)."""
+    return [
+        (hid, name, driver, device, port)
+        for hid, name, driver, device, port in session.execute(
+            select(ComputeHost.id, ComputeHost.name, ComputeHost.driver, Device.name, Port.name)
+            .join(Port, ComputeHost.uplink_port_id == Port.id)
+            .join(Device, Port.device_id == Device.id)
+        )
+    ]
+
+
+def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SlicePlan:
+    """`rows`: host_rows(session), when the caller plans many slices at once."""
     # One query for every V-node with its uplink (device, port): loading the hosts and
     # then each uplink and its device lazily cost the worker ~2 ms per slice.
-    rows = session.execute(
-        select(ComputeHost.id, ComputeHost.name, ComputeHost.driver, Device.name, Port.name)
-        .join(Port, ComputeHost.uplink_port_id == Port.id)
-        .join(Device, Port.device_id == Device.id)
-    ).all()
+    if rows is None:
+        rows = host_rows(session)
     hosts = {hid: _Host(name, driver) for hid, name, driver, _, _ in rows}
     uplinks = {name: (device, port) for _, name, _, device, port in rows}
     req = SliceRequest.model_validate_json(sl.request)

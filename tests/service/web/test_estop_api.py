@@ -29,7 +29,7 @@ from tests.helpers import table_dump
 from tests.service.portal.browser import Browser
 
 API = "/api/v1"
-PASSWORD = "a long enough password 1"  # noqa: S105  (a test account's)
+PASSWORD = "a long enough password 1"
 
 
 @pytest.fixture
