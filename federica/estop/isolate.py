@@ -97,6 +97,7 @@ class DeviceResult:
     segments: dict[str, Any] = field(default_factory=dict)  # name -> as configured
     changed: list[str] = field(default_factory=list)
     error: str = ""
+    steps_ms: dict[str, float] = field(default_factory=dict)  # read, lock, load, commit
 
 
 @dataclass
@@ -141,7 +142,9 @@ def set_segments(
     roll back by itself). The running segments as they were are returned for the
     snapshot. A lock held by another session is waited for until `deadline`."""
     t0 = time.perf_counter()
+    steps: dict[str, float] = {}
     running: DeviceConfig = driver.get_config("running")
+    steps["read"] = _ms(t0)
     present = [n for n in names if n in running.segments]
     seen = {n: _segment_json(running.segments[n]) for n in present}
     change = Change(
@@ -151,7 +154,7 @@ def set_segments(
         port_state=tuple((p, e) for p, e in ports if running.port_enabled.get(p, True) != e),
     )
     if change.is_empty():
-        return DeviceResult(True, _ms(t0), seen)
+        return DeviceResult(True, _ms(t0), seen, steps_ms=steps)
     while True:
         try:
             driver.lock()
@@ -160,10 +163,13 @@ def set_segments(
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)  # a transaction holds it; they last tens of milliseconds
+    steps["lock"] = _ms(t0)
     try:
         driver.discard()  # the candidate is running's: nothing of someone else's rides along
         driver.load(change, base=running)
+        steps["load"] = _ms(t0)
         driver.commit()
+        steps["commit"] = _ms(t0)
     except DriverError:
         with contextlib.suppress(DriverError):
             driver.discard()
@@ -172,7 +178,7 @@ def set_segments(
         with contextlib.suppress(DriverError):
             driver.unlock()
     changed = [n for n, _ in change.segment_state] + [f"port {p}" for p, _ in change.port_state]
-    return DeviceResult(True, _ms(t0), seen, changed)
+    return DeviceResult(True, _ms(t0), seen, changed, steps_ms=steps)
 
 
 def _ms(t0: float) -> float:
@@ -225,6 +231,7 @@ def isolate(tk: Toolkit, targets: Sequence[Target]) -> dict[int, Report]:
                         "ms": result.ms,
                         "error": result.error,
                         "disabled": [n for n in result.changed if n in mine],
+                        "steps_ms": result.steps_ms,
                     }
         data_plane_ms = _ms(t0)
         if failed:
