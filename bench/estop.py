@@ -238,7 +238,16 @@ def main() -> None:
             "Release: a normal release of one slice, measured the same way (the worker "
             "takes it down), the baseline in the same run.\n\n"
             + text
-            + "\n\nGENI asked sites to act within one hour; FEDERICA isolated by hand.\n",
+            + "\n\nHow to read it. The release looks quicker to silence its traffic because "
+            "it destroys the nodes first (the pinging namespace goes with them): it ends the "
+            "slice and keeps nothing, in 0.7 s until done (and only once a worker, which "
+            "polls every second, picks it up). The e-stop keeps every process, its memory, "
+            "the configuration and the reservations, and comes back with a lift. Most of an "
+            "all-at-once stop is netconfd's edit-config and commit of 25 segment changes on "
+            "each device (0.3-0.6 s here, two cores shared with 50 pingers and other work); "
+            "the database part is batched (about 0.12 s for 50 slices). Each run appends "
+            "nothing: it replaces this section.\n\n"
+            "GENI asked sites to act within one hour; FEDERICA isolated by hand.\n",
         )
 
 
