@@ -62,6 +62,19 @@ class Context(Protocol):
     def now(self) -> dt.datetime: ...
 
 
+class NobodyThere(Conflict):
+    """The selector is well formed and names what exists, but no slice matches now (or
+    then): a fact about the facility's state, not a malformed request. Names the field."""
+
+    title = "No slice matches"
+    type_slug = "no-slice-matches"
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(
+            f"{field_name}: {message}", errors=[FieldError(field_name, message).as_dict()]
+        )
+
+
 class NotShutDown(Conflict):
     title = "Not under emergency stop"
     type_slug = "not-shut-down"
@@ -113,9 +126,7 @@ def resolve(session: Session, sel: Selector, now: dt.datetime) -> list[Slice]:
     if sel.project is not None:
         found = list(session.scalars(_live().where(Slice.project == sel.project)))
         if not found:
-            raise InvalidInput(
-                [FieldError("project", f"project {shown(sel.project)} has no running slice")]
-            )
+            raise NobodyThere("project", f"project {shown(sel.project)} has no running slice")
         return found
     if sel.user is not None:
         user = session.scalar(select(User).where(User.username == sel.user.strip().lower()))
@@ -123,7 +134,7 @@ def resolve(session: Session, sel: Selector, now: dt.datetime) -> list[Slice]:
             raise InvalidInput([FieldError("user", f"no user {shown(sel.user)}")])
         found = list(session.scalars(_live().where(Slice.owner_id == user.id)))
         if not found:
-            raise InvalidInput([FieldError("user", f"{user.username} has no running slice")])
+            raise NobodyThere("user", f"{user.username} has no running slice")
         return found
     return _at_place(session, sel, sel.at or now)
 
@@ -165,7 +176,7 @@ def _at_place(session: Session, sel: Selector, at: dt.datetime) -> list[Slice]:
     if not found:
         what = f"VLAN {sel.vlan} on " if sel.vlan is not None else ""
         where = sel.port or sel.link or sel.vnode or "any link"
-        raise InvalidInput([FieldError("at", f"no slice held {what}{where} at {at.isoformat()}")])
+        raise NobodyThere("at", f"no slice held {what}{where} at {at.isoformat()}")
     return found
 
 

@@ -215,6 +215,7 @@ def test_selectors(lab: Context, owner: FlaskClient, operator: FlaskClient) -> N
         ("/estop", {"reason": "x", "slice": "nosuch"}, 422, "slice"),
         ("/estop", {"reason": "x", "user": "nobody"}, 422, "user"),
         ("/estop", {"reason": "x", "vnode": "nowhere"}, 422, "vnode"),
+        ("/estop", {"reason": "x", "project": "empty"}, 409, "project"),
         ("/estop", {"reason": "x"}, 422, "selector"),
         ("/estop", {"reason": "x", "project": "lab", "user": "olga"}, 422, "selector"),
         ("/estop", {"reason": "x", "colour": "red"}, 422, "colour"),
@@ -224,7 +225,7 @@ def test_selectors(lab: Context, owner: FlaskClient, operator: FlaskClient) -> N
         (
             "/estop",
             {"reason": "x", "vlan": 3999, "link": "prg-erl", "at": "2020-01-01T00:00:00Z"},
-            422,
+            409,
             "at",
         ),
     ],
