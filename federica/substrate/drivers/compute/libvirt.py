@@ -204,7 +204,9 @@ class LibvirtCompute:
         if dom is None:
             return NodeState.ABSENT
         state, reason = dom.state(0)
-        if state in (_const("VIR_DOMAIN_RUNNING"), _const("VIR_DOMAIN_BLOCKED")):
+        # Paused (an emergency stop's freeze): alive, its memory kept, just not scheduled.
+        running = ("VIR_DOMAIN_RUNNING", "VIR_DOMAIN_BLOCKED", "VIR_DOMAIN_PAUSED")
+        if state in {_const(name) for name in running}:
             return NodeState.RUNNING
         if state == _const("VIR_DOMAIN_CRASHED"):
             return NodeState.FAILED
@@ -214,7 +216,7 @@ class LibvirtCompute:
             if reason == _const("VIR_DOMAIN_SHUTOFF_UNKNOWN"):
                 return NodeState.DEFINED  # never started
             return NodeState.STOPPED
-        return NodeState.STOPPED  # paused, suspended, shutting down
+        return NodeState.STOPPED  # suspended to disk, shutting down
 
     def nodes(self) -> list[str]:
         return sorted(
