@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from federica.db import Base, UTCDateTime
@@ -29,7 +29,7 @@ class EStop(Base):
     # The slice as it was stopped (JSON): segment configuration per device, node
     # processes, last counters.
     snapshot: Mapped[str] = mapped_column(Text, default="{}")
-    isolated_ms: Mapped[float | None] = mapped_column(default=None)
+    isolated_ms: Mapped[float | None] = mapped_column(Float, default=None)
     forensic_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     hold_by: Mapped[str | None] = mapped_column(String(100), default=None)
     lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
