@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from federica.aaa import audit
@@ -254,20 +255,11 @@ def targets_of(session: Session, chosen: Sequence[Slice]) -> dict[int, Target]:
     return out
 
 
-def stop(
-    ctx: Context,
-    tk: Toolkit,
-    sel: Selector,
-    who: Principal,
-    reason: str,
-    ticket: str | None = None,
-) -> list[Stopped]:
-    """Stop every slice the selector names. A slice named on its own must be stoppable
-    (else 409, nothing changed); in a wider selection, slices already shut down or not
-    running are listed as skipped."""
-    reason, ticket = _checked_text(reason, ticket)
-    t_request = time.perf_counter()
-    now = ctx.now()
+def _shut_down(
+    ctx: Context, sel: Selector, who: Principal, reason: str, ticket: str | None, now: dt.datetime
+) -> tuple[list[Stopped], list[Target]]:
+    """The first transaction: each chosen slice SHUTDOWN with its e-stop row, and what to
+    isolate. Two stops of one slice at once: the second finds it shut down (409)."""
     out: list[Stopped] = []
     built: list[Slice] = []
     with transaction(ctx.sessions) as s:
@@ -302,6 +294,27 @@ def stop(
         s.flush()  # one round of inserts for every row
         for st, row in zip([st for st in out if not st.skipped], rows, strict=True):
             st.estop_id = row.id
+    return out, targets
+
+
+def stop(
+    ctx: Context,
+    tk: Toolkit,
+    sel: Selector,
+    who: Principal,
+    reason: str,
+    ticket: str | None = None,
+) -> list[Stopped]:
+    """Stop every slice the selector names. A slice named on its own must be stoppable
+    (else 409, nothing changed); in a wider selection, slices already shut down or not
+    running are listed as skipped."""
+    reason, ticket = _checked_text(reason, ticket)
+    t_request = time.perf_counter()
+    now = ctx.now()
+    try:
+        out, targets = _shut_down(ctx, sel, who, reason, ticket, now)
+    except IntegrityError:  # another stop of the same slice committed first
+        raise Conflict("selector: a slice it names is being stopped by someone else") from None
     reports = isolate(tk, targets) if targets else {}
     done_ms = round((time.perf_counter() - t_request) * 1000, 3)
     at = ctx.now()
