@@ -10,6 +10,7 @@ from federica.aaa.models import (
     User,
 )
 from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
+from federica.estop.models import EStop
 from federica.federation.models import FederationPeer
 from federica.geni.models import GeniSlice
 from federica.monitoring.models import (
@@ -46,6 +47,7 @@ __all__ = [
     "BorderPort",
     "ComputeHost",
     "Device",
+    "EStop",
     "FederationPeer",
     "GeniSlice",
     "Identity",

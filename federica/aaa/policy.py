@@ -49,6 +49,7 @@ class Action(enum.StrEnum):
     ALARM_ACK = "alarm.ack"
     # a project's alarm webhook: set, see (never its secret again), remove
     WEBHOOK_MANAGE = "webhook.manage"
+    SLICE_ESTOP = "slice.estop"  # emergency stop, forensic hold and lift: staff only
 
 
 # The scope an action needs from a token.
@@ -76,6 +77,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.ALARM_READ: Scope.READ,
     Action.ALARM_ACK: Scope.OPERATE,
     Action.WEBHOOK_MANAGE: Scope.PROJECTS,
+    Action.SLICE_ESTOP: Scope.OPERATE,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -108,6 +110,7 @@ _OPERATOR = (
         Action.AUDIT_READ,
         Action.MONITORING_READ,
         Action.ALARM_ACK,
+        Action.SLICE_ESTOP,
     }
 )
 _ADMIN = set(Action)

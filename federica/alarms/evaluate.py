@@ -41,12 +41,16 @@ class Kind(enum.StrEnum):
     UTILISATION_HIGH = "utilisation-high"
     ERRORS_HIGH = "errors-high"
     DISCARDS_HIGH = "discards-high"
+    # Raised by a service, not by a poll: cleared by that service (or acknowledged), never
+    # by `evaluate` (no polled state says it no longer holds).
+    ESTOP_DEVICE = "estop-device"  # an emergency stop could not reach a device
 
 
 # Kinds whose subject is a link (then the alarm's `link` is set) or "device:port".
 PORT_OR_LINK_KINDS = frozenset(
     {Kind.LINK_DOWN, Kind.PORT_DOWN, Kind.UTILISATION_HIGH, Kind.ERRORS_HIGH, Kind.DISCARDS_HIGH}
 )
+RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE})
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ def evaluate(
     out = Decisions()
     opened = {(a.kind, a.subject): a for a in open_alarms}
     for key, alarm in opened.items():
+        if key[0] in RAISED_BY_SERVICES:
+            continue
         if key in holds or key in unknown:
             hidden = suppressed(key)
             if hidden and not alarm.suppressed:

@@ -136,3 +136,12 @@ def test_unreachable_over_netconf_raises_device_unreachable_without_hiding_its_p
         devices, ports(), [], unreachable_after=N, maintenance=Maintenance(frozenset({"prg"}))
     )
     assert quiet.raise_ == []
+
+
+def test_an_alarm_raised_by_a_service_is_left_to_it() -> None:
+    """An e-stop's device alarm holds no polled condition: a poll neither clears it nor
+    suppresses it, whatever the device's state (the e-stop's lift clears it)."""
+    open_ = [OpenAlarm(7, Kind.ESTOP_DEVICE, "prg-mx", False)]
+    for devices in (healthy(), healthy(prg=5)):
+        d = evaluate(devices, ports(), open_, unreachable_after=3)
+        assert 7 not in d.clear + d.suppress + d.unsuppress
