@@ -44,6 +44,9 @@ class Settings:
     netconf_credentials_file: Path | None = None
     netconf_rpc_timeout_s: int = 10
     netconf_confirm_timeout_s: int = 30
+    # Emergency stop: how long isolation waits for a device before cutting its slices
+    # off around it (their V-node links, a neighbour's port), in seconds.
+    estop_device_wait_s: float = 1.5
     # Slices: the longest window one booking may have.
     max_slice_days: int = 30
     # How far ahead bookings and find-slot may look.

@@ -10,6 +10,7 @@ from federica.aaa.models import (
     User,
 )
 from federica.alarms.models import Alarm
+from federica.estop.models import EStop
 from federica.federation.models import FederationPeer
 from federica.monitoring.models import (
     InterfaceRate,
@@ -45,6 +46,7 @@ __all__ = [
     "BorderPort",
     "ComputeHost",
     "Device",
+    "EStop",
     "FederationPeer",
     "Identity",
     "InterfaceRate",

@@ -28,8 +28,9 @@ from federica.aaa.policy import Principal
 from federica.context import Context
 from federica.db import transaction
 from federica.errors import correlation_id
+from federica.estop import service as estop_service
 from federica.slices import events, runner
-from federica.slices.lifecycle import EventKind
+from federica.slices.lifecycle import EventKind, SliceStatus
 from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import Provisioner
 from federica.substrate import devices, reachability
@@ -143,6 +144,8 @@ class Worker:
         try:
             if ev.kind is EventKind.START:
                 result = runner.start(self.ctx.sessions, self.provisioner, ev.slice_id, self.now)
+            elif ev.kind is EventKind.END and self._on_forensic_hold(ev.slice_id):
+                result = "kept: the slice is shut down on forensic hold (release it to end it)"
             elif ev.kind is EventKind.END:
                 result = runner.end(self.ctx.sessions, self.provisioner, ev.slice_id, self.now)
             else:
@@ -155,6 +158,17 @@ class Worker:
                 log.warning("%s: lease lost before it was recorded (%s)", ev, result)
                 return
         self._report(ev, result)
+
+    def _on_forensic_hold(self, slice_id: int) -> bool:
+        """An emergency-stopped slice an operator keeps for forensics is not torn down at
+        its window's end (an operator's release, which makes it releasing, still is)."""
+        with transaction(self.ctx.read_sessions) as s:
+            sl = s.get(Slice, slice_id)
+            return (
+                sl is not None
+                and sl.status is SliceStatus.SHUTDOWN
+                and estop_service.on_hold(s, slice_id)
+            )
 
     def _attempt_failed(self, ev: _Claimed, exc: Exception) -> None:
         settings = self.ctx.settings

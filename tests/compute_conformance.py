@@ -128,3 +128,50 @@ class ComputeConformance:
             assert run([*d.console(spec.id), "echo", "hello"]).strip() == "hello"
         finally:
             d.destroy(spec.id)
+
+    def test_freeze_keeps_the_processes_and_thaw_resumes_them(self, harness: Harness) -> None:
+        d = harness.open_driver()
+        image = "bird" if "bird" in harness.images else harness.images[0]
+        spec = harness.spec("cf-freeze", image=image)
+        d.define(spec)
+        try:
+            d.boot(spec.id)
+            before = {p["pid"] for p in d.processes(spec.id)}
+            assert not d.is_frozen(spec.id)
+            d.freeze(spec.id)
+            assert d.is_frozen(spec.id)
+            # Frozen, not killed: the same processes, and the node still counts as running.
+            assert {p["pid"] for p in d.processes(spec.id)} == before
+            assert d.status(spec.id) is NodeState.RUNNING
+            d.thaw(spec.id)
+            assert not d.is_frozen(spec.id)
+            assert {p["pid"] for p in d.processes(spec.id)} == before
+            assert d.status(spec.id) is NodeState.RUNNING
+        finally:
+            d.destroy(spec.id)
+        assert harness.residue(spec.id) == []
+
+    def test_links_down_and_up(self, harness: Harness) -> None:
+        d = harness.open_driver()
+        spec = harness.spec("cf-links", n_ifaces=2)
+        d.define(spec)
+        try:
+            d.boot(spec.id)
+            try:
+                changed = d.set_links(spec.id, False)
+            except ComputeError:
+                pytest.skip("this driver cannot take a node's links down")
+            assert len(changed) == 2
+            d.set_links(spec.id, True)
+        finally:
+            d.destroy(spec.id)
+
+    def test_a_frozen_node_is_destroyed_all_the_same(self, harness: Harness) -> None:
+        d = harness.open_driver()
+        spec = harness.spec("cf-frozen-destroy")
+        d.define(spec)
+        d.boot(spec.id)
+        d.freeze(spec.id)
+        d.destroy(spec.id)
+        assert d.status(spec.id) is NodeState.ABSENT
+        assert harness.residue(spec.id) == []

@@ -47,6 +47,7 @@ class Action(enum.StrEnum):
     MONITORING_READ = "monitoring.read"  # the facility's devices, ports and links over time
     ALARM_READ = "alarm.read"  # alarms touching a project's slices (operators: all)
     ALARM_ACK = "alarm.ack"
+    SLICE_ESTOP = "slice.estop"  # emergency stop, forensic hold and lift: staff only
 
 
 # The scope an action needs from a token.
@@ -73,6 +74,7 @@ SCOPE_OF: dict[Action, Scope] = {
     Action.MONITORING_READ: Scope.READ,
     Action.ALARM_READ: Scope.READ,
     Action.ALARM_ACK: Scope.OPERATE,
+    Action.SLICE_ESTOP: Scope.OPERATE,
 }
 
 # Actions any signed-in person may take on facility-wide things (no project involved).
@@ -105,6 +107,7 @@ _OPERATOR = (
         Action.AUDIT_READ,
         Action.MONITORING_READ,
         Action.ALARM_ACK,
+        Action.SLICE_ESTOP,
     }
 )
 _ADMIN = set(Action)

@@ -30,6 +30,12 @@ class Kind(enum.StrEnum):
     DEVICE_UNREACHABLE = "device-unreachable"
     LINK_DOWN = "link-down"
     PORT_DOWN = "port-down"
+    # Raised by a service, not by a poll: cleared by that service (or acknowledged), never
+    # by `evaluate` (no polled state says it no longer holds).
+    ESTOP_DEVICE = "estop-device"  # an emergency stop could not reach a device
+
+
+RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE})
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ def evaluate(
     out = Decisions()
     opened = {(a.kind, a.subject): a for a in open_alarms}
     for key, alarm in opened.items():
+        if key[0] in RAISED_BY_SERVICES:
+            continue
         if key in holds or key in unknown:
             hidden = suppressed(key)
             if hidden and not alarm.suppressed:

@@ -252,3 +252,46 @@ def describe(alarm: Alarm) -> dict[str, Any]:
         "suppressed": alarm.suppressed,
         "slices": json.loads(alarm.slices),
     }
+
+
+# -- raised by services (an emergency stop that could not reach a device) ------------------
+
+
+def raise_service_alarm(
+    session: Session,
+    kind: Kind,
+    subject: str,
+    *,
+    detail: str,
+    now: dt.datetime,
+    device: str | None = None,
+    slices: list[dict[str, Any]] | None = None,
+) -> Alarm:
+    """Open an alarm of a kind that no poll evaluates (evaluate.RAISED_BY_SERVICES), or,
+    if one is open for this subject already, bring its detail and slices up to date."""
+    existing = session.scalar(
+        select(Alarm).where(
+            Alarm.kind == kind.value, Alarm.subject == subject, Alarm.cleared_at.is_(None)
+        )
+    )
+    row = existing or Alarm(kind=kind.value, subject=subject, raised_at=now, suppressed=False)
+    row.device, row.detail = device, detail[:500]
+    if slices is not None:
+        row.slices = json.dumps(slices)
+    if existing is None:
+        session.add(row)
+        log.warning("alarm raised: %s %s (%s)", kind.value, subject, detail)
+    session.flush()
+    return row
+
+
+def clear_service_alarm(session: Session, kind: Kind, subject: str, now: dt.datetime) -> bool:
+    row = session.scalar(
+        select(Alarm).where(
+            Alarm.kind == kind.value, Alarm.subject == subject, Alarm.cleared_at.is_(None)
+        )
+    )
+    if row is None:
+        return False
+    row.cleared_at = now
+    return True

@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         demo,
         device,
         emulate,
+        estop,
         federation,
         monitor,
         operations,

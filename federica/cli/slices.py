@@ -11,7 +11,7 @@ import click
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from federica.aaa.policy import Action, allowed_projects
+from federica.aaa.policy import Action, allowed_projects, decide
 from federica.cli import CliState, cli, pass_state
 from federica.cli.auth import allow, audited
 from federica.db import transaction
@@ -211,7 +211,8 @@ def release(state: CliState, ref: str) -> None:
     with audited(state, Action.SLICE_CHANGE, f"release {ref}") as note:
         with transaction(state.context.sessions) as s:
             sl = _slice(state, s, ref, Action.SLICE_CHANGE, note)
-            sl = runner.request_release(s, sl, state.context.now())
+            staff = decide(state.principal, Action.SLICE_ESTOP).allowed
+            sl = runner.request_release(s, sl, state.context.now(), staff=staff)
         click.echo(f"slice {sl.id} {sl.name!r}: {sl.status.value}")
 
 

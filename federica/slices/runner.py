@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.db import transaction
+from federica.errors import Conflict
 from federica.slices import events, service
 from federica.slices.lifecycle import (
     EventKind,
@@ -49,14 +50,27 @@ class _Host:
     driver: str
 
 
-def plan_of(session: Session, sl: Slice) -> SlicePlan:
+HostRows = Sequence[tuple[int, str, str, str, str]]
+
+
+def host_rows(session: Session) -> HostRows:
+    """Every V-node with its uplink: (id, name, driver, device, port)."""
+    return [
+        (hid, name, driver, device, port)
+        for hid, name, driver, device, port in session.execute(
+            select(ComputeHost.id, ComputeHost.name, ComputeHost.driver, Device.name, Port.name)
+            .join(Port, ComputeHost.uplink_port_id == Port.id)
+            .join(Device, Port.device_id == Device.id)
+        )
+    ]
+
+
+def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SlicePlan:
+    """`rows`: host_rows(session), when the caller plans many slices at once."""
     # One query for every V-node with its uplink (device, port): loading the hosts and
     # then each uplink and its device lazily cost the worker ~2 ms per slice.
-    rows = session.execute(
-        select(ComputeHost.id, ComputeHost.name, ComputeHost.driver, Device.name, Port.name)
-        .join(Port, ComputeHost.uplink_port_id == Port.id)
-        .join(Device, Port.device_id == Device.id)
-    ).all()
+    if rows is None:
+        rows = host_rows(session)
     hosts = {hid: _Host(name, driver) for hid, name, driver, _, _ in rows}
     uplinks = {name: (device, port) for _, name, _, device, port in rows}
     req = SliceRequest.model_validate_json(sl.request)
@@ -288,9 +302,20 @@ def warn(sessions: sessionmaker[Session], slice_id: int, now: Clock) -> str:
         return f"warned: ends at {sl.end:%Y-%m-%d %H:%M} UTC ({minutes} min left)"
 
 
-def request_release(session: Session, sl: Slice, now: dt.datetime) -> Slice:
+class UnderEmergencyStop(Conflict):
+    title = "Under emergency stop"
+    type_slug = "under-emergency-stop"
+
+
+def request_release(session: Session, sl: Slice, now: dt.datetime, *, staff: bool = False) -> Slice:
     """A user's release. Nothing built yet: ended at once. Otherwise the slice is marked
-    releasing and an end event due now makes a worker take it down (idempotent)."""
+    releasing and an end event due now makes a worker take it down (idempotent). A slice
+    under emergency stop is kept for the operators: only they (`staff`) may release it."""
+    if sl.status is S.SHUTDOWN and not staff:
+        raise UnderEmergencyStop(
+            f"slice {sl.name} is under an emergency stop: it is kept as it is until the "
+            "facility's operators lift or release it"
+        )
     if sl.status in (S.ENDED, S.RELEASING):
         return sl
     if sl.status is S.SCHEDULED:

@@ -116,6 +116,10 @@ def map_case(context: Any, case: Any) -> Any:
     body = case.body
     if path in ("/api/v1/slices", "/api/v1/slots") and isinstance(body, dict):
         case.body = _slice_request(body)
+    elif path == "/api/v1/estop" and isinstance(body, dict):
+        # Exactly one selector, naming something that exists: the fuzzer's project.
+        keep = {k: v for k, v in body.items() if k in ("reason", "ticket")}
+        case.body = dict(keep, project=PROJECT)
     elif path == "/api/v1/maintenance" and isinstance(body, dict):
         # Now until an hour from now: the window must end after it starts, in the future.
         end = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)

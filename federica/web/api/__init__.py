@@ -9,6 +9,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 from federica.web.api import (  # noqa: E402,F401  (register)
     accounts,
     calendar,
+    estop,
     login,
     monitoring,
     openapi,

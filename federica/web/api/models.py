@@ -117,9 +117,68 @@ class MemberRequest(Body):
     role: Literal["member", "lead"] = "member"
 
 
+Reason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        pattern=rf"^{SAFE}*[^\s\x00-\x1f\x7f-\x9f]{SAFE}*$",
+        description="why (the slice's owner and project see it)",
+    ),
+]
+Ticket = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=rf"^{SAFE}*[^\s\x00-\x1f\x7f-\x9f]{SAFE}*$",
+        description="the operations centre's ticket, if any",
+    ),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=rf"^{SAFE}+$")]
+
+
+class EStopRequest(Body):
+    """Stop one slice (the path names it)."""
+
+    reason: Reason
+    ticket: Ticket | None = None
+
+
+class EStopSelection(Body):
+    """Stop every slice a selector names: exactly one of slice, project, user; or one
+    place (port "device:port", link, vnode) with an optional vlan, at a time (default
+    now), answered by the attribution query."""
+
+    reason: Reason
+    ticket: Ticket | None = None
+    slice: Name | None = None
+    project: Name | None = None
+    user: Name | None = None
+    port: Name | None = None
+    link: Name | None = None
+    vnode: Name | None = None
+    vlan: Annotated[int, Field(strict=True, ge=1, le=4094)] | None = None
+    at: Instant | None = None
+
+
+class LiftRequest(Body):
+    reason: Reason
+
+
+class HoldRequest(Body):
+    """true: keep the shut-down slice past its window's end; false: end it as usual."""
+
+    hold: Annotated[bool, Field(strict=True)]
+
+
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
+        EStopRequest,
+        EStopSelection,
+        LiftRequest,
+        HoldRequest,
         Extension,
         MaintenanceRequest,
         QuotaRequest,

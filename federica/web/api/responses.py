@@ -182,6 +182,45 @@ class Slice(BaseModel):
     events: list[SliceEvent]
     timings_ms: dict[str, Any]
     failure_reason: str | None
+    emergency_stop: EStopRecord | None = None
+
+
+class EStopRecord(BaseModel):
+    """An emergency stop of a slice. Staff also see how it was chosen, the isolation
+    report and the forensic snapshot."""
+
+    id: int
+    slice_id: int
+    state: Literal["in-force", "lifted"]
+    at: dt.datetime
+    by: str
+    reason: str
+    ticket: str | None
+    forensic_hold: bool
+    lifted_at: dt.datetime | None
+    lifted_by: str | None
+    lift_reason: str | None
+    via: str | None = None
+    selector: dict[str, Any] | None = None
+    isolated_ms: float | None = None
+    report: dict[str, Any] | None = None
+    snapshot: dict[str, Any] | None = None
+
+
+Slice.model_rebuild()  # it refers to EStopRecord, defined after it
+
+
+class StoppedSlice(BaseModel):
+    slice_id: int
+    slice: str
+    estop_id: int | None
+    skipped: str | None
+    isolated: bool | None
+    report: dict[str, Any] | None
+
+
+class EStopResult(BaseModel):
+    stopped: list[StoppedSlice]
 
 
 class Embedding(BaseModel):
@@ -221,5 +260,7 @@ MODELS: dict[str, type[BaseModel]] = {
         Slot,
         Slice,
         Booking,
+        EStopRecord,
+        EStopResult,
     )
 }

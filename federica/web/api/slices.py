@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
 from federica.errors import Conflict, FieldError, InvalidInput
+from federica.estop import service as estop
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
@@ -17,7 +18,7 @@ from federica.slices.request import parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
-from federica.web.auth import guard, note, require, skip_audit
+from federica.web.auth import guard, may, note, require, skip_audit
 from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import slice_for, visible_slices
 
@@ -100,7 +101,14 @@ def list_slices() -> ResponseReturnValue:
 @guard(Action.SLICE_READ, per_target=True)
 def show_slice(ref: str) -> ResponseReturnValue:
     with read_session() as s:
-        return jsonify(service.describe(slice_for(s, ref, Action.SLICE_READ)))
+        sl = slice_for(s, ref, Action.SLICE_READ)
+        body = service.describe(sl)
+        row = estop.in_force(s, sl.id)
+        # Its owner and project see that it is stopped, by whom and why.
+        body["emergency_stop"] = (
+            estop.describe(row, staff=may(Action.SLICE_ESTOP)) if row is not None else None
+        )
+        return jsonify(body)
 
 
 @api.post("/slices/<ref>/release")
@@ -115,7 +123,12 @@ def show_slice(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        sl = runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now())
+        sl = runner.request_release(
+            s,
+            slice_for(s, ref, Action.SLICE_CHANGE),
+            ctx().now(),
+            staff=may(Action.SLICE_ESTOP),
+        )
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         return jsonify(service.describe(sl)), code
 

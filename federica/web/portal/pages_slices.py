@@ -10,11 +10,12 @@ from flask.typing import ResponseReturnValue
 
 from federica.aaa.policy import Action
 from federica.errors import FedericaError
+from federica.estop import service as estop
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import parse_duration
-from federica.web.auth import guard
+from federica.web.auth import guard, may
 from federica.web.context import ctx, read_session, write_session
 from federica.web.portal import figures, portal
 from federica.web.targets import slice_for, visible_slices
@@ -79,9 +80,12 @@ def _slice_page(
         extent = None
         if sl.status in windows.EXTENDABLE:
             extent = windows.extent(s, ctx().settings, sl, now)
+        row = estop.in_force(s, sl.id)
+        stop = estop.describe(row, staff=False) if row is not None else None
     page = render_template(
         "portal/slice.html",
         sl=body,
+        estop=stop,
         drawing=drawing,
         extent=extent,
         extend_choices=EXTEND_CHOICES,
@@ -90,7 +94,8 @@ def _slice_page(
         timings=_timings(body["timings_ms"]),
         finished=body["status"] in FINISHED,
         # A failed slice too: releasing it removes what a failed start or end left.
-        releasable=body["status"] not in {SliceStatus.ENDED.value, SliceStatus.RELEASING.value},
+        releasable=body["status"] not in {SliceStatus.ENDED.value, SliceStatus.RELEASING.value}
+        and (stop is None or may(Action.SLICE_ESTOP)),
     )
     return page, status
 
@@ -146,5 +151,7 @@ def extend(ref: str) -> ResponseReturnValue:
 @guard(Action.SLICE_CHANGE, per_target=True)
 def release(ref: str) -> ResponseReturnValue:
     with write_session() as s:
-        runner.request_release(s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now())
+        runner.request_release(
+            s, slice_for(s, ref, Action.SLICE_CHANGE), ctx().now(), staff=may(Action.SLICE_ESTOP)
+        )
     return redirect(url_for("portal.slice_page", ref=ref), 303)

@@ -113,3 +113,12 @@ def test_maintenance_keeps_new_alarms_silent_but_lets_open_ones_clear() -> None:
 def test_unreachable_after_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         evaluate([], [], [], unreachable_after=0)
+
+
+def test_an_alarm_raised_by_a_service_is_left_to_it() -> None:
+    """An e-stop's device alarm holds no polled condition: a poll neither clears it nor
+    suppresses it, whatever the device's state (the e-stop's lift clears it)."""
+    open_ = [OpenAlarm(7, Kind.ESTOP_DEVICE, "prg-mx", False)]
+    for devices in (healthy(), healthy(prg=5)):
+        d = evaluate(devices, ports(), open_, unreachable_after=3)
+        assert 7 not in d.clear + d.suppress + d.unsuppress

@@ -72,3 +72,26 @@ class ComputeDriver(Protocol):
         """The command, run on the controller's machine, that opens a shell (or the
         console) of the node: what the slice's gateway runs for a researcher."""
         ...
+
+    # The emergency stop's verbs.
+    def freeze(self, node_id: str) -> None:
+        """Stop every process of the node where it is, memory kept; not killed."""
+        ...
+
+    def thaw(self, node_id: str) -> None: ...
+    def is_frozen(self, node_id: str) -> bool: ...
+    def processes(self, node_id: str) -> list[dict[str, object]]:
+        """What runs in the node (pid, state, cmdline) as far as the V-node can see: for
+        the forensic snapshot. Empty where the driver cannot look inside (a VM)."""
+        ...
+
+    def set_links(self, node_id: str, up: bool) -> list[str]:
+        """Take the node's interfaces down (or up) at the V-node's end; returns their
+        names. ComputeError where the driver cannot."""
+        ...
+
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        """The command prefix that runs a command with the node's network but outside its
+        processes (not frozen with them): what the e-stop drill measures traffic with.
+        Where the driver cannot (a VM), the console."""
+        ...

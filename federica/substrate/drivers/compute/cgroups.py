@@ -43,6 +43,12 @@ class Cgroups:
         mounts = {name: root / name for name in ("cpu", "memory", "pids")}
         if all((p / "cgroup.procs").exists() and os.access(p, os.W_OK) for p in mounts.values()):
             cg.version, cg.controllers = 1, mounts
+            freezer = root / "freezer"
+            # The emergency stop freezes a node through it; without it, it cannot.
+            if (freezer / "cgroup.procs").exists() and os.access(freezer, os.W_OK):
+                cg.controllers["freezer"] = freezer
+            else:
+                cg.notes.append("no writable v1 freezer: nodes cannot be frozen")
         else:
             cg.notes.append("no writable cgroup hierarchy: nodes run without CPU/RAM limits")
         return cg
@@ -73,6 +79,7 @@ class Cgroups:
                 self.controllers[c] / "federica" / self.group / node
                 for c in ("cpu", "memory", "pids")
             )
+            # The freezer's directory was made above with the others.
             (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (cpu / "cpu.cfs_quota_us").write_text(str(vcpu * PERIOD_US))
             (mem / "memory.limit_in_bytes").write_text(str(ram_mb * 1024 * 1024))
@@ -110,8 +117,58 @@ class Cgroups:
                 found.update(int(x) for x in (d / "cgroup.procs").read_text().split())
         return sorted(found)
 
+    def _freezer_dir(self, node: str) -> Path | None:
+        if self.version == 2:
+            return self._dirs(node)[0]
+        if self.version == 1 and "freezer" in self.controllers:
+            return self.controllers["freezer"] / "federica" / self.group / node
+        return None
+
+    def can_freeze(self, node: str) -> bool:
+        d = self._freezer_dir(node)
+        return d is not None and d.exists()
+
+    def freeze(self, node: str, frozen: bool = True, wait_s: float = 5.0) -> None:
+        """Freeze (or thaw) every process of the node: kept with its memory, not run, not
+        killed. Returns once the kernel says the whole group is (un)frozen. v2:
+        `cgroup.freeze`, read back in `cgroup.events`; v1: the freezer's `freezer.state`.
+        OSError when the node has no freezer (no such cgroup, or no freezer controller)."""
+        d = self._freezer_dir(node)
+        if d is None or not d.exists():
+            raise OSError(f"node {node} has no freezer cgroup ({'; '.join(self.notes) or 'none'})")
+        if self.version == 2:
+            (d / "cgroup.freeze").write_text("1" if frozen else "0")
+            want = f"frozen {1 if frozen else 0}"
+
+            def done() -> bool:
+                return want in (d / "cgroup.events").read_text().splitlines()
+        else:
+            (d / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+            want = "FROZEN" if frozen else "THAWED"
+
+            def done() -> bool:
+                return (d / "freezer.state").read_text().strip() == want
+
+        deadline = time.monotonic() + wait_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise OSError(f"node {node}: the kernel did not report {want!r} in {wait_s} s")
+            time.sleep(0.002)
+
+    def is_frozen(self, node: str) -> bool:
+        d = self._freezer_dir(node)
+        if d is None or not d.exists():
+            return False
+        if self.version == 2:
+            return "frozen 1" in (d / "cgroup.events").read_text().splitlines()
+        return (d / "freezer.state").read_text().strip() == "FROZEN"
+
     def kill(self, node: str, grace_s: float = 2.0) -> None:
-        """SIGTERM every process of the node, then SIGKILL what is left."""
+        """SIGTERM every process of the node, then SIGKILL what is left. A frozen node is
+        thawed first: a frozen process acts on no signal (v1), not even SIGKILL."""
+        if self.is_frozen(node):
+            with contextlib.suppress(OSError):
+                self.freeze(node, False)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.pids(node):
                 with contextlib.suppress(ProcessLookupError):

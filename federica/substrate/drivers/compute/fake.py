@@ -19,6 +19,8 @@ class FakeHost:
     name: str
     nodes: dict[str, tuple[NodeSpec, NodeState]] = field(default_factory=dict)
     fail: dict[str, str] = field(default_factory=dict)  # verb -> reason (every call)
+    frozen: set[str] = field(default_factory=set)
+    links_down: set[str] = field(default_factory=set)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -77,6 +79,43 @@ class FakeCompute:
         with self._h.guard:
             self._check("destroy", node_id)
             self._h.nodes.pop(node_id, None)
+            self._h.frozen.discard(node_id)
+            self._h.links_down.discard(node_id)
+
+    def _mark(self, verb: str, node_id: str, marks: set[str], on: bool) -> None:
+        with self._h.guard:
+            self._check(verb, node_id)
+            if node_id not in self._h.nodes:
+                raise ComputeError(self.host, node_id, "no such node")
+            if on:
+                marks.add(node_id)
+            else:
+                marks.discard(node_id)
+
+    def freeze(self, node_id: str) -> None:
+        self._mark("freeze", node_id, self._h.frozen, True)
+
+    def thaw(self, node_id: str) -> None:
+        self._mark("thaw", node_id, self._h.frozen, False)
+
+    def is_frozen(self, node_id: str) -> bool:
+        with self._h.guard:
+            return node_id in self._h.frozen
+
+    def processes(self, node_id: str) -> list[dict[str, object]]:
+        if self.status(node_id) is not NodeState.RUNNING:
+            return []
+        state = "D" if self.is_frozen(node_id) else "S"
+        return [{"pid": 1, "state": state, "cmdline": f"fake-init {node_id}"}]
+
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        return self.console(node_id)
+
+    def set_links(self, node_id: str, up: bool) -> list[str]:
+        self._mark("set_links", node_id, self._h.links_down, not up)
+        with self._h.guard:
+            spec = self._h.nodes[node_id][0]
+        return [i.name for i in spec.interfaces]
 
     def status(self, node_id: str) -> NodeState:
         with self._h.guard:
@@ -93,7 +132,7 @@ class FakeCompute:
         if entry is None:
             raise ComputeError(self.host, node_id, "no such node")
         spec, state = entry
-        up = state is NodeState.RUNNING
+        up = state is NodeState.RUNNING and node_id not in self._h.links_down
         return [InterfaceState(i.name, i.circuit, i.address, up) for i in spec.interfaces]
 
     def console(self, node_id: str) -> tuple[str, ...]:

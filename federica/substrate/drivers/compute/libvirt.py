@@ -166,12 +166,47 @@ class LibvirtCompute:
         except Exception as exc:
             raise self._fail(node_id, "cannot remove the domain", exc) from exc
 
+    # -- emergency stop: a paused domain keeps its memory and runs nothing -------------
+    def freeze(self, node_id: str) -> None:
+        dom = self._existing(node_id)
+        try:
+            if dom.isActive():
+                dom.suspend()
+        except Exception as exc:
+            raise self._fail(node_id, "cannot pause the domain", exc) from exc
+
+    def thaw(self, node_id: str) -> None:
+        dom = self._existing(node_id)
+        try:
+            if dom.isActive():
+                dom.resume()
+        except Exception as exc:
+            raise self._fail(node_id, "cannot resume the domain", exc) from exc
+
+    def is_frozen(self, node_id: str) -> bool:
+        dom = self._domain(node_id)
+        try:
+            return dom is not None and dom.state()[0] == _const("VIR_DOMAIN_PAUSED")
+        except Exception:
+            return False
+
+    def processes(self, node_id: str) -> list[dict[str, object]]:
+        return []  # a VM's processes are not visible from the host
+
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        return self.console(node_id)  # a paused VM sends nothing either
+
+    def set_links(self, node_id: str, up: bool) -> list[str]:
+        raise ComputeError(self.host, node_id, "taking a domain's links down is not supported")
+
     def status(self, node_id: str) -> NodeState:
         dom = self._domain(node_id)
         if dom is None:
             return NodeState.ABSENT
         state, reason = dom.state(0)
-        if state in (_const("VIR_DOMAIN_RUNNING"), _const("VIR_DOMAIN_BLOCKED")):
+        # Paused (an emergency stop's freeze): alive, its memory kept, just not scheduled.
+        running = ("VIR_DOMAIN_RUNNING", "VIR_DOMAIN_BLOCKED", "VIR_DOMAIN_PAUSED")
+        if state in {_const(name) for name in running}:
             return NodeState.RUNNING
         if state == _const("VIR_DOMAIN_CRASHED"):
             return NodeState.FAILED
@@ -181,7 +216,7 @@ class LibvirtCompute:
             if reason == _const("VIR_DOMAIN_SHUTOFF_UNKNOWN"):
                 return NodeState.DEFINED  # never started
             return NodeState.STOPPED
-        return NodeState.STOPPED  # paused, suspended, shutting down
+        return NodeState.STOPPED  # suspended to disk, shutting down
 
     def nodes(self) -> list[str]:
         return sorted(

@@ -405,6 +405,58 @@ class NetnsCompute:
             raise self._fail(node_id, "no such node")
         return tuple(self._in_node(node_id))
 
+    # -- emergency stop ----------------------------------------------------------------
+    def probe(self, node_id: str) -> tuple[str, ...]:
+        if self._spec(node_id) is None:
+            raise self._fail(node_id, "no such node")
+        return ("ip", "netns", "exec", namespace_of(self.plan, node_id))
+
+    def freeze(self, node_id: str) -> None:
+        """Every process of the node stopped where it is (cgroup freezer), kept."""
+        self._freeze(node_id, True)
+
+    def thaw(self, node_id: str) -> None:
+        self._freeze(node_id, False)
+
+    def _freeze(self, node_id: str, frozen: bool) -> None:
+        if self._spec(node_id) is None:
+            raise self._fail(node_id, "no such node")
+        try:
+            self.cgroups.freeze(node_id, frozen)
+        except OSError as exc:
+            what = "freeze" if frozen else "thaw"
+            raise self._fail(node_id, f"cannot {what} the node: {exc}") from exc
+
+    def is_frozen(self, node_id: str) -> bool:
+        return self.cgroups.is_frozen(node_id)
+
+    def processes(self, node_id: str) -> list[dict[str, object]]:
+        """The node's processes (pid, state, command line), read from /proc."""
+        pids = set(self.cgroups.pids(node_id))
+        ns = namespace_of(self.plan, node_id)
+        if not pids and _netns_exists(ns):
+            out = iproute.ip("netns", "pids", ns, check=False)
+            pids = {int(p) for p in out.split() if p.isdigit()}
+        return [p for pid in sorted(pids) if (p := _process(pid)) is not None]
+
+    def set_links(self, node_id: str, up: bool) -> list[str]:
+        """The node's interfaces taken down (or up) at their V-node end: the slice's
+        attachment to the V-node's uplink, cut without touching any device. Returns the
+        interfaces changed."""
+        spec = self._spec(node_id)
+        if spec is None:
+            raise self._fail(node_id, "no such node")
+        names = {link["ifname"] for link in iproute.links(self.plan.namespace)}
+        ends = [e for i in spec.interfaces if (e := veth_end(spec.id, i.name)) in names]
+        try:
+            iproute.ip_batch(
+                [f"link set dev {e} {'up' if up else 'down'}" for e in ends],
+                ns=self.plan.namespace,
+            )
+        except (OSError, iproute.IprouteError) as exc:
+            raise self._fail(node_id, f"cannot set the node's links {up=}: {exc}") from exc
+        return ends
+
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns` keeps named namespaces
 
@@ -421,6 +473,17 @@ def _pid_alive(pid_file: Path, name: str) -> bool:
     except (OSError, ValueError):
         return False
     return name.encode() in cmdline.split(b"\0", 1)[0]
+
+
+def _process(pid: int) -> dict[str, object] | None:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # gone meanwhile
+    state = stat.rsplit(")", 1)[1].split()[0] if ")" in stat else "?"
+    argv = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
+    return {"pid": pid, "state": state, "cmdline": " ".join(argv)[:300]}
 
 
 def remove_all(runtime_dir: Path, hosts: list[HostPlan], cgroups: Cgroups) -> int:
