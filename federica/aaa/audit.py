@@ -194,7 +194,6 @@ def place_condition(session: Session, place: Place) -> Any:
     return None
 
 
-place_condition = _place_condition  # for the emergency stop's selectors
 
 
 def held_query(session: Session, vlan: int, place: Place, at: dt.datetime) -> Any:
