@@ -194,8 +194,6 @@ def place_condition(session: Session, place: Place) -> Any:
     return None
 
 
-
-
 def held_query(session: Session, vlan: int, place: Place, at: dt.datetime) -> Any:
     if not 1 <= vlan <= 4094:
         raise InvalidInput([FieldError("vlan", "a VLAN tag is 1 to 4094")])
