@@ -100,7 +100,7 @@ def find(session: Session, q: Query) -> tuple[list[Finding], list[Person]]:
         senders = _senders(session, q.address, q.at)
     results = sorted((found or {}).values(), key=lambda f: f.slice_id)
     for f in results:
-        f.people = _people(session, f.slice_id)
+        f.people = people_of(session, f.slice_id)
     return results, senders
 
 
@@ -220,7 +220,8 @@ def _senders(session: Session, text: str, at: dt.datetime) -> list[Person]:
     ]
 
 
-def _people(session: Session, slice_id: int) -> list[Person]:
+def people_of(session: Session, slice_id: int) -> list[Person]:
+    """Who answers for a slice: its owner, then its project's leads and members."""
     sl = session.get_one(Slice, slice_id)
     people: dict[str, Person] = {}
     if sl.owner is not None:

@@ -32,4 +32,5 @@ from federica.web.noc import (  # noqa: E402,F401  (register the pages)
     pages_facility,
     pages_operations,
     pages_people,
+    pages_slice,
 )

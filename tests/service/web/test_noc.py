@@ -225,6 +225,7 @@ def test_a_researcher_gets_403_on_every_noc_page(noc_app: Flask, noc_ctx: Contex
         "window_id": "1",
         "project": "beta",
         "username": "bob",
+        "ref": "1",
     }
     before = table_dump(noc_ctx)
     for rule, methods in routes:
