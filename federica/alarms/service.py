@@ -36,6 +36,7 @@ from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller as make_monitoring_poller
 from federica.slices.lifecycle import HOLDING
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
+from federica.substrate.drivers.compute.registry import ComputeDrivers
 from federica.substrate.models import Device, Link, Pop, Port
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Context(Protocol):
     settings: Settings
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    compute_drivers: ComputeDrivers
 
     def now(self) -> dt.datetime: ...
 
