@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         operations,
         serve,
         slices,
+        stats,
         substrate,
     )
 
