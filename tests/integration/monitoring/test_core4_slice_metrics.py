@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +19,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from federica.alarms import service as alarms
 from federica.alarms.service import make_poller
 from federica.app import create_app
 from federica.context import Context, make_context
 from federica.monitoring.models import InterfaceRate, MonitoredInterface
+from federica.monitoring.service import Recorder
 from federica.substrate.models import Device
 from federica.worker import Worker
 from tests.accounts import client_as, make_user
@@ -219,7 +222,24 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
             for s in fam.samples
         }
         assert ("federica_circuit_receive_bytes_total", body["name"], "ab") in series
+        # The circuit stayed within its booking: no over-booking alarm. Node b dies (its
+        # namespace goes): sampled on its V-node, a node-died alarm names it and the slice.
+        alarms.check(monitored)
+        fac.ns_exec(ns_b, "true")
+        subprocess.run(["ip", "netns", "delete", ns_b], check=True)
+        Recorder(monitored).sample_nodes()
+        alarms.check(monitored)
+        mine = researcher.get("/api/v1/monitoring/alarms").get_json()
+        subjects = {(a["kind"], a["subject"]) for a in mine}
+        assert ("circuit-over-booking", f"s{sl['id']}:ab") not in subjects, mine
+        died = next(a for a in mine if a["subject"] == f"s{sl['id']}:b")
+        assert died["kind"] == "node-died" and died["slices"][0]["id"] == sl["id"], died
+        assert stranger.get(f"/api/v1/monitoring/alarms/{died['id']}").status_code == 404
     finally:
         r = researcher.post(f"/api/v1/slices/{sl['id']}/release")
         assert r.status_code in (200, 202), r.get_json()
         run_until(worker.run_once, lambda: show(researcher, sl["id"])["status"] == "ended")
+    # The slice is gone: its node's alarm clears.
+    alarms.check(monitored)
+    left = researcher.get("/api/v1/monitoring/alarms").get_json()
+    assert not [a for a in left if a["subject"].startswith(f"s{sl['id']}:")], left
