@@ -7,6 +7,7 @@ idle time between polls, so how late the busy machine schedules a poll changes n
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import re
@@ -24,6 +25,7 @@ from federica.alarms.service import make_poller
 from federica.app import create_app
 from federica.context import Context, make_context
 from federica.monitoring.models import InterfaceRate, MonitoredInterface
+from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import Recorder
 from federica.substrate.models import Device
 from federica.worker import Worker
@@ -88,6 +90,33 @@ def last_answer(ctx: Context, device: str) -> dt.datetime:
     return at
 
 
+def wait_polled(ctx: Context, devices: list[str]) -> None:
+    deadline = time.monotonic() + 3 * INTERVAL_S + 120
+    while True:
+        with ctx.read_sessions() as s:
+            polled = set(
+                s.scalars(
+                    select(Device.name)
+                    .join(MonitoredInterface, MonitoredInterface.device_id == Device.id)
+                    .join(InterfaceRate, InterfaceRate.interface_id == MonitoredInterface.id)
+                    .where(Device.name.in_(devices))
+                )
+            )
+        if polled >= set(devices):
+            return
+        assert time.monotonic() < deadline, f"{devices} not polled"
+        time.sleep(0.5)
+
+
+async def poll_once(ctx: Context) -> Round:
+    recorder = Recorder(ctx)
+    poller = Poller(recorder.targets, lambda _: None, clock=ctx.now)
+    try:
+        return await poller.poll_round()
+    finally:
+        poller.close()
+
+
 def counters(fac: Facility, ns: str, ifname: str) -> dict[str, int]:
     """The node's own interface counters (its kernel's, inside its namespace)."""
     out = {}
@@ -113,18 +142,27 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
         app, make_user(fac.context, f"so-{uuid.uuid4().hex[:8]}", projects=["other"])
     )
     operator = client_as(app, make_user(fac.context, f"sn-{uuid.uuid4().hex[:8]}", "operator"))
-    sl = book(
-        researcher,
-        {
-            "name": f"sm-{uuid.uuid4().hex[:6]}",
-            "window": {"start": "now", "duration": "1h"},
-            "nodes": [
-                {"name": "a", "kind": "host", "pop": "PRG"},
-                {"name": "b", "kind": "host", "pop": "ERL"},
-            ],
-            "circuits": [{"name": "ab", "endpoints": ["a", "b"], "bandwidth_mbps": 100}],
-        },
-    )
+    # Polling from before the slice exists: its per-VLAN rows appear in the devices'
+    # IF-MIB while the poller runs, and it must notice (it caches ifName <-> ifIndex).
+    poller = make_poller(monitored)
+    poller.start()
+    try:
+        wait_polled(monitored, ["prg-mx", "erl-mx"])
+        sl = book(
+            researcher,
+            {
+                "name": f"sm-{uuid.uuid4().hex[:6]}",
+                "window": {"start": "now", "duration": "1h"},
+                "nodes": [
+                    {"name": "a", "kind": "host", "pop": "PRG"},
+                    {"name": "b", "kind": "host", "pop": "ERL"},
+                ],
+                "circuits": [{"name": "ab", "endpoints": ["a", "b"], "bandwidth_mbps": 100}],
+            },
+        )
+    except BaseException:
+        poller.stop(timeout=120)
+        raise
     try:
         run_until(
             worker.run_once,
@@ -141,11 +179,9 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
                      for i in n["interfaces"] if i["circuit"] == "ab")  # fmt: skip
         eth_b = next(i["name"] for n in body["nodes"] if n["name"] == "b"
                      for i in n["interfaces"] if i["circuit"] == "ab")  # fmt: skip
-        poller = make_poller(monitored)
-        poller.start()
         try:
-            # The circuit's per-VLAN rows appeared in the devices' IF-MIB (the slice came
-            # after the poller's first look) and have a rate each: the poller re-read.
+            # The circuit's per-VLAN rows appeared in the devices' IF-MIB after the poller's
+            # first look and have a rate each under their names: the poller re-read.
             wait_rates(monitored, units, monitored.now(), 1)
             devices = sorted({d for d, _ in units})
             start = min(last_answer(monitored, d) for d in devices)
@@ -225,7 +261,6 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
         # The circuit stayed within its booking: no over-booking alarm. Node b dies (its
         # namespace goes): sampled on its V-node, a node-died alarm names it and the slice.
         alarms.check(monitored)
-        fac.ns_exec(ns_b, "true")
         subprocess.run(["ip", "netns", "delete", ns_b], check=True)
         Recorder(monitored).sample_nodes()
         alarms.check(monitored)
@@ -236,10 +271,15 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
         assert died["kind"] == "node-died" and died["slices"][0]["id"] == sl["id"], died
         assert stranger.get(f"/api/v1/monitoring/alarms/{died['id']}").status_code == 404
     finally:
+        poller.stop(timeout=120)  # if it still runs (a failure before the traffic)
         r = researcher.post(f"/api/v1/slices/{sl['id']}/release")
         assert r.status_code in (200, 202), r.get_json()
         run_until(worker.run_once, lambda: show(researcher, sl["id"])["status"] == "ended")
-    # The slice is gone: its node's alarm clears.
+    # The slice is gone: its node's alarm clears, its VLAN rows left the devices' IF-MIB.
     alarms.check(monitored)
     left = researcher.get("/api/v1/monitoring/alarms").get_json()
     assert not [a for a in left if a["subject"].startswith(f"s{sl['id']}:")], left
+    rnd = asyncio.run(poll_once(monitored))
+    listed = {(x.device, i.name) for x in rnd.samples for i in x.interfaces}
+    assert {d for d, _ in listed} >= {"prg-mx", "erl-mx"}, rnd.failures
+    assert not set(units) & listed, listed
