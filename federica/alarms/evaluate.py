@@ -169,8 +169,8 @@ def evaluate(
 #
 # Evaluated apart from the facility's alarms (their open alarms are passed here, not to
 # `evaluate`). Subjects are "s<slice id>:<circuit>" and "s<slice id>:<node>".
-# * circuit-over-booking: the most any hop of the circuit sent out on it in its latest
-#   polled period is over the booked rate by more than the tolerance (shaping failed).
+# * circuit-over-booking: the most any hop of the circuit sent out on it over the last
+#   minute is over the booked rate by more than the tolerance (shaping failed).
 # * node-died: a node of an active slice that its V-node reports in a state other than
 #   running (failed, stopped, absent).
 # A condition whose figure is unknown now (not polled lately, V-node not sampled) keeps its

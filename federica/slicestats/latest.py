@@ -1,6 +1,8 @@
 """The latest of what monitoring knows about active slices, for the per-slice alarms:
-each ready circuit's most carried rate on any hop in its latest polled period, each ready
-node's state on its V-node. "Latest" is at most three poll intervals old, else unknown."""
+each ready circuit's most carried rate on any hop over the last minute (at least two
+poll intervals: one poll's timing jitter, a fraction of a second on a busy machine, would
+otherwise move a rate by several per cent), each ready node's state on its V-node. A hop
+whose latest rate is more than three intervals old is not known now."""
 
 from __future__ import annotations
 
@@ -43,8 +45,13 @@ def _active(session: Session) -> list[Slice]:
     )
 
 
+RECENT = dt.timedelta(minutes=1)
+
+
 def circuits_now(session: Session, now: dt.datetime, settings: Settings) -> list[CircuitNow]:
-    fresh_after = now - dt.timedelta(seconds=3 * settings.monitor_interval_s)
+    interval = dt.timedelta(seconds=settings.monitor_interval_s)
+    fresh_after = now - 3 * interval
+    since = now - max(RECENT, 2 * interval)
     out = []
     for sl in _active(session):
         for c in sl.circuits:
@@ -62,15 +69,20 @@ def circuits_now(session: Session, now: dt.datetime, settings: Settings) -> list
                 )
                 if latest is None or latest < fresh_after:
                     continue
-                out_octets = session.scalar(
-                    select(InterfaceRate.out_octets).where(
+                recent = session.execute(
+                    select(InterfaceRate.out_octets, InterfaceRate.covered_s).where(
                         InterfaceRate.interface_id == hop.interface_id,
                         InterfaceRate.resolution_s == RAW,
-                        InterfaceRate.end == latest,
+                        InterfaceRate.end > since,
+                        InterfaceRate.out_octets.is_not(None),
                     )
-                )
-                if out_octets is not None and (best is None or out_octets * 8 > best[0]):
-                    best = (out_octets * 8, f"{hop.device}:{hop.interface}")
+                ).all()
+                seconds = sum(covered for _, covered in recent)
+                if not seconds:
+                    continue
+                bps = 8 * sum((rate or 0.0) * covered for rate, covered in recent) / seconds
+                if best is None or bps > best[0]:
+                    best = (bps, f"{hop.device}:{hop.interface}")
             out.append(
                 CircuitNow(
                     sl.id,

@@ -8,6 +8,8 @@ VXLAN device `<port ifname>.<vlan>` the data plane made, see dataplane.py): ifNa
 `<port>.<vlan>` (`xe-0/0/0.1203`), ifIndex `VLAN_INDEX_BASE * n + vlan` for the n-th port
 (the same row keeps its index while it exists and gets it back when it comes again),
 ifAlias the VLAN and the cross-connect it belongs to. These rows come and go with slices.
+A VLAN row's ifOutDiscards also counts what its shaper (the tbf of the circuit's booked
+rate, see dataplane.py) dropped: the kernel counts those in the qdisc, not the device.
 Protocol: snmpd writes "PING", "get\\nOID", "getnext\\nOID", "set\\n…";
 we answer "PONG", "OID\\nTYPE\\nVALUE" or "NONE".
 """
@@ -83,6 +85,18 @@ def _segment_of(dev: str, sys_net: Path) -> str:
     return alias[3:] if alias.startswith("xc:") else ""
 
 
+def qdisc_drops() -> dict[str, int]:
+    """Packets each device's root qdisc dropped, in this namespace (`tc -s qdisc`)."""
+    from federica.substrate.emulator import iproute
+
+    try:
+        out = iproute.run([iproute.TC, "-s", "-j", "qdisc", "show"])
+        rows = json.loads(out) if out.strip() else []
+    except (iproute.IprouteError, OSError, ValueError):
+        return {}
+    return {q["dev"]: int(q.get("drops", 0)) for q in rows if q.get("root") and "dev" in q}
+
+
 def _row(
     table: dict[Oid, Value],
     index: int,
@@ -94,6 +108,7 @@ def _row(
     alias: str,
     oper: int,
     sys_net: Path,
+    shaper_drops: int = 0,
 ) -> None:
     def st(item: str) -> int:
         return _num(ifn, f"statistics/{item}", sys_net)
@@ -115,7 +130,7 @@ def _row(
         14: ("counter", str(st("rx_errors") % C32)),
         16: ("counter", str(st("tx_bytes") % C32)),
         17: ("counter", str(st("tx_packets") % C32)),
-        19: ("counter", str(st("tx_dropped") % C32)),
+        19: ("counter", str((st("tx_dropped") + shaper_drops) % C32)),
         20: ("counter", str(st("tx_errors") % C32)),
     }
     for col, v in rows.items():
@@ -134,10 +149,15 @@ def _row(
 
 
 def snapshot(
-    ports: list[dict[str, object]], sys_net: Path = Path("/sys/class/net")
+    ports: list[dict[str, object]],
+    sys_net: Path = Path("/sys/class/net"),
+    drops: Callable[[], dict[str, int]] = qdisc_drops,
 ) -> dict[Oid, Value]:
     """Every IF-MIB object we serve, read fresh from the kernel."""
     table: dict[Oid, Value] = {}
+    units = {str(p["ifname"]): _vlan_rows(str(p["ifname"]), sys_net) for p in ports}
+    # One `tc` run per snapshot, and only when some port carries a VLAN.
+    shaped = drops() if any(units.values()) else {}
     for i, port in enumerate(ports, start=1):
         ifn, name = str(port["ifname"]), str(port["name"])
         speed = int(str(port["speed_mbps"]))
@@ -146,7 +166,7 @@ def snapshot(
         oper = OPER.get(_read(ifn, "operstate", sys_net), 4)
         _row(table, i, name, ifn, if_type=IF_TYPE_ETHERNET, speed=speed, alias=alias,
              oper=oper, sys_net=sys_net)  # fmt: skip
-        for vlan, dev in _vlan_rows(ifn, sys_net):
+        for vlan, dev in units[ifn]:
             # A VXLAN device's own operstate is "unknown": like a logical unit, it is up
             # when it is enabled and its port is up.
             admin_up = _num(dev, "flags", sys_net) & 1
@@ -158,7 +178,8 @@ def snapshot(
             segment = _segment_of(dev, sys_net)
             unit_alias = f"vlan {vlan}" + (f" {segment}" if segment else "")
             _row(table, vlan_if_index(i, vlan), f"{name}.{vlan}", dev, if_type=IF_TYPE_L2VLAN,
-                 speed=speed, alias=unit_alias, oper=unit_oper, sys_net=sys_net)  # fmt: skip
+                 speed=speed, alias=unit_alias, oper=unit_oper, sys_net=sys_net,
+                 shaper_drops=shaped.get(dev, 0))  # fmt: skip
     rows = sum(1 for oid in table if oid[: len(IF_ENTRY) + 1] == (*IF_ENTRY, 1))
     table[IF_NUMBER] = ("integer", str(rows))
     return table
