@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings, SettingsError
@@ -184,6 +184,12 @@ class Recorder:
                 if not error:
                     state.last_ok_at = at
             session.flush()
+            # A sample at the instant of one already stored (a clock that did not move, a
+            # second monitor) replaces it.
+            for host_id, at, _, _ in states:
+                session.execute(
+                    delete(NodeSample).where(NodeSample.host_id == host_id, NodeSample.at == at)
+                )
             insert_rows(session.connection(), cast(Table, NodeSample.__table__), rows)
         return len(rows)
 
