@@ -16,6 +16,7 @@ we answer "PONG", "OID\\nTYPE\\nVALUE" or "NONE".
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import sys
@@ -208,21 +209,28 @@ def fmt_oid(oid: Oid) -> str:
     return "." + ".".join(map(str, oid))
 
 
-def answer(command: str, oid_text: str, table: dict[Oid, Value]) -> str:
+def answer(
+    command: str, oid_text: str, table: dict[Oid, Value], keys: list[Oid] | None = None
+) -> str:
+    """`keys`: the table's OIDs in order, if the caller keeps them (a walk asks getnext
+    once per value: a bisection each instead of a scan of the whole table)."""
     oid = parse_oid(oid_text)
     if command == "get":
         hit = table.get(oid)
         return f"{fmt_oid(oid)}\n{hit[0]}\n{hit[1]}\n" if hit else "NONE\n"
     if command == "getnext":
-        later = [o for o in table if o > oid]
-        if not later:
+        ordered = keys if keys is not None else sorted(table)
+        at = bisect.bisect_right(ordered, oid)
+        if at == len(ordered):
             return "NONE\n"
-        nxt = min(later)
+        nxt = ordered[at]
         return f"{fmt_oid(nxt)}\n{table[nxt][0]}\n{table[nxt][1]}\n"
     return "not-writable\n"
 
 
 def serve(inp: TextIO, out: TextIO, table_fn: Callable[[], dict[Oid, Value]]) -> None:
+    # The sorted OIDs of the latest table, kept while table_fn gives the same table.
+    ordered: tuple[dict[Oid, Value], list[Oid]] | None = None
     while True:
         line = inp.readline()
         if not line:
@@ -231,7 +239,10 @@ def serve(inp: TextIO, out: TextIO, table_fn: Callable[[], dict[Oid, Value]]) ->
         if cmd == "PING":
             out.write("PONG\n")
         elif cmd in {"get", "getnext"}:
-            out.write(answer(cmd, inp.readline(), table_fn()))
+            table = table_fn()
+            if ordered is None or ordered[0] is not table:
+                ordered = (table, sorted(table))
+            out.write(answer(cmd, inp.readline(), table, ordered[1]))
         elif cmd == "set":
             inp.readline()
             inp.readline()

@@ -147,3 +147,20 @@ def test_the_shaper_is_asked_only_when_a_port_carries_a_vlan(tmp_path: Path) -> 
     add_vlan(sys_net, "eth9.5", None)
     snapshot(PORTS, sys_net, drops=drops)
     assert asked == [1]
+
+
+def test_a_walk_through_serve_visits_every_object_in_order(tmp_path: Path) -> None:
+    sys_net = fake_sys(tmp_path)
+    add_vlan(sys_net, "eth9.1203", "fed7-ab")
+    add_vlan(sys_net, "eth9.17", None)
+    t = snapshot(PORTS, sys_net, drops=dict)
+    cursor, seen = ".1.3.6.1.2.1.2", []
+    while True:
+        out = io.StringIO()
+        serve(io.StringIO(f"getnext\n{cursor}\n"), out, lambda: t)
+        lines = out.getvalue().splitlines()
+        if lines == ["NONE"]:
+            break
+        cursor = lines[0]
+        seen.append(tuple(int(x) for x in cursor.strip(".").split(".")))
+    assert seen == sorted(t)
