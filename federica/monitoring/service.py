@@ -165,7 +165,11 @@ class Recorder:
                     self.ctx.compute_drivers, driver_name, host, self.ctx.settings
                 )
                 usage = {node: driver.usage(node) for node in driver.nodes()}
-            except (ComputeError, UnknownComputeDriver, OSError) as exc:
+            except Exception as exc:
+                # One V-node's driver failing (its own library's errors included) must not
+                # stop the others' samples, nor the alarms checked after the round.
+                if not isinstance(exc, (ComputeError, UnknownComputeDriver, OSError)):
+                    log.warning("monitoring: V-node %s not sampled: %r", host, exc)
                 states.append((host_id, at, 0, str(exc)[:ERROR_MAX] or type(exc).__name__))
                 continue
             at = self.ctx.now()

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from federica.alarms import service as alarms
 from federica.alarms.models import Alarm
@@ -17,6 +18,7 @@ from federica.app import create_app
 from federica.clock import MovableClock
 from federica.context import Context, make_context
 from federica.db import transaction
+from federica.monitoring.models import MonitoredHost
 from federica.monitoring.poller import DeviceSample, Interface, Round
 from federica.monitoring.service import Recorder
 from federica.slices import runner, service
@@ -24,6 +26,7 @@ from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.substrate.drivers.compute.fake import FakeCompute
 from federica.substrate.inventory import apply_topology
+from federica.substrate.models import ComputeHost
 from federica.substrate.topology import parse_topology
 from federica.worker import Worker
 from tests.accounts import client_as, ensure_project, make_user
@@ -154,3 +157,25 @@ def test_a_node_that_died_raises_until_the_slice_ends(lab: Context) -> None:
         assert service.get(s, sid).status is SliceStatus.ENDED
     alarms.check(lab)
     assert ("node-died", f"s{sid}:b") not in open_alarms(lab)
+
+
+def test_a_v_node_that_cannot_be_sampled_leaves_its_nodes_unknown(lab: Context) -> None:
+    body = active_slice(lab)
+    sid = body["id"]
+    rec = Recorder(lab)
+    rec.sample_nodes()
+    v_node = next(n["v_node"] for n in body["nodes"] if n["name"] == "a")
+    with transaction(lab.sessions) as s:
+        host = s.scalars(select(ComputeHost).where(ComputeHost.name == v_node)).one()
+        host.driver = "retired"  # no such driver any more: this V-node cannot be asked
+    later(lab, 30)
+    rec.sample_nodes()  # the other V-nodes are sampled all the same
+    with transaction(lab.read_sessions) as s:
+        state = s.get(MonitoredHost, host.id)
+        assert state is not None and "retired" in state.error and state.nodes == 0
+    alarms.check(lab)
+    assert not [k for k in open_alarms(lab) if k[0] == "node-died"]
+    app = create_app(lab.settings, context=lab)
+    noc = client_as(app, make_user(lab, "noc", "operator"))
+    nodes = noc.get(f"/api/v1/slices/{sid}/metrics").get_json()["nodes"]
+    assert {n["name"]: n["health"] for n in nodes} == {"a": "unknown", "b": "running"}
