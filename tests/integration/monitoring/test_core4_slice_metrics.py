@@ -217,8 +217,11 @@ def test_a_slice_s_circuit_rate_matches_what_its_nodes_sent(
             sent_a["tx_packets"] + sent_b["tx_packets"], rel=0.05
         )
         # The rate over the window is that volume over the time the window covers.
+        # Each edge device's rates cover the window from its own answers' times: short of
+        # it by how much later than the other that device answered (well under a poll
+        # interval, even late), with no gap in them.
         covered = (end - start).total_seconds()
-        assert total["covered_s"] == pytest.approx(covered, abs=INTERVAL_S), total
+        assert covered - 2 * INTERVAL_S < total["covered_s"] <= covered + 0.01, total
         assert total["rx_bps"] == pytest.approx(
             total["rx_octets"] * 8 / total["covered_s"], rel=1e-6
         )
