@@ -175,3 +175,25 @@ class ComputeConformance:
         d.destroy(spec.id)
         assert d.status(spec.id) is NodeState.ABSENT
         assert harness.residue(spec.id) == []
+
+    def test_usage_follows_the_node_s_state(self, harness: Harness) -> None:
+        d = harness.open_driver()
+        spec = harness.spec("cf-usage")
+        assert d.usage(spec.id).state is NodeState.ABSENT
+        d.define(spec)
+        try:
+            d.boot(spec.id)
+            first = d.usage(spec.id)
+            assert first.state is NodeState.RUNNING
+            # What a driver counts is never negative, and CPU time never goes back.
+            assert first.memory_bytes is None or first.memory_bytes >= 0
+            assert first.cpu_seconds is None or first.cpu_seconds >= 0
+            again = d.usage(spec.id)
+            if first.cpu_seconds is not None:
+                assert again.cpu_seconds is not None
+                assert again.cpu_seconds >= first.cpu_seconds
+            d.stop(spec.id)
+            assert d.usage(spec.id).state is NodeState.STOPPED
+        finally:
+            d.destroy(spec.id)
+        assert d.usage(spec.id).state is NodeState.ABSENT

@@ -44,6 +44,9 @@ class Kind(enum.StrEnum):
     # Raised by a service, not by a poll: cleared by that service (or acknowledged), never
     # by `evaluate` (no polled state says it no longer holds).
     ESTOP_DEVICE = "estop-device"  # an emergency stop could not reach a device
+    # Per slice (evaluate_slices):
+    CIRCUIT_OVER_BOOKING = "circuit-over-booking"
+    NODE_DIED = "node-died"
 
 
 # Kinds whose subject is a link (then the alarm's `link` is set) or "device:port".
@@ -307,3 +310,84 @@ def _sustained(
     if covered < COVERED * window_s or any(v is None for v in values):
         return None
     return min(v for v in values if v is not None)
+
+
+# -- per slice: a circuit carrying more than it booked, a slice's node that died ------------
+#
+# Evaluated apart from the facility's alarms (their open alarms are passed here, not to
+# `evaluate`). Subjects are "s<slice id>:<circuit>" and "s<slice id>:<node>".
+# * circuit-over-booking: the most any hop of the circuit sent out on it over the last
+#   minute is over the booked rate by more than the tolerance (shaping failed).
+# * node-died: a node of an active slice that its V-node reports in a state other than
+#   running (failed, stopped, absent).
+# A condition whose figure is unknown now (not polled lately, V-node not sampled) keeps its
+# alarm as it is; one whose slice no longer holds the circuit or node is cleared.
+
+SLICE_KINDS = frozenset({Kind.CIRCUIT_OVER_BOOKING, Kind.NODE_DIED})
+OVER_BOOKING_TOLERANCE = 0.10  # a shaper's burst and the poll's timing
+
+
+@dataclass(frozen=True)
+class CircuitLoad:
+    slice_id: int
+    slice: str
+    circuit: str
+    booked_mbps: int
+    carried_bps: float | None  # None: not known now
+    where: str = ""  # the hop that carried it, "device:interface"
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    slice_id: int
+    slice: str
+    node: str
+    v_node: str
+    state: str | None  # the V-node's word for it (running, failed, …); None: not known
+
+
+def slice_subject(slice_id: int, part: str) -> str:
+    return f"s{slice_id}:{part}"
+
+
+def evaluate_slices(
+    circuits: Iterable[CircuitLoad],
+    nodes: Iterable[NodeHealth],
+    open_alarms: Sequence[OpenAlarm],
+    *,
+    tolerance: float = OVER_BOOKING_TOLERANCE,
+) -> Decisions:
+    holds: dict[tuple[Kind, str], Raise] = {}
+    unknown: set[tuple[Kind, str]] = set()
+    for c in circuits:
+        key = (Kind.CIRCUIT_OVER_BOOKING, slice_subject(c.slice_id, c.circuit))
+        if c.carried_bps is None:
+            unknown.add(key)
+        elif c.carried_bps > c.booked_mbps * 1e6 * (1 + tolerance):
+            holds[key] = Raise(
+                key[0],
+                key[1],
+                c.where.split(":", 1)[0] or None,
+                None,
+                f"slice {c.slice} circuit {c.circuit} carried {c.carried_bps / 1e6:.2f} Mb/s "
+                f"at {c.where}, booked {c.booked_mbps} Mb/s"[:500],
+            )
+    for n in nodes:
+        key = (Kind.NODE_DIED, slice_subject(n.slice_id, n.node))
+        if n.state is None:
+            unknown.add(key)
+        elif n.state != "running":
+            holds[key] = Raise(
+                key[0],
+                key[1],
+                None,
+                None,
+                f"slice {n.slice} node {n.node} on V-node {n.v_node} is {n.state}"[:500],
+            )
+    out = Decisions()
+    opened = {(a.kind, a.subject): a for a in open_alarms if a.kind in SLICE_KINDS}
+    for key, alarm in opened.items():
+        if key not in holds and key not in unknown:
+            out.clear.append(alarm.id)
+    out.raise_.extend(new for key, new in holds.items() if key not in opened)
+    return out

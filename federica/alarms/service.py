@@ -22,16 +22,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from federica.alarms import webhooks
 from federica.alarms.evaluate import (
     PORT_OR_LINK_KINDS,
+    SLICE_KINDS,
+    CircuitLoad,
     Decisions,
     DeviceState,
     Kind,
     Maintenance,
+    NodeHealth,
     OpenAlarm,
     PortRates,
     PortState,
     RateSample,
     Thresholds,
     evaluate,
+    evaluate_slices,
 )
 from federica.alarms.models import Alarm
 from federica.config import Settings, SettingsError
@@ -42,6 +46,8 @@ from federica.monitoring.poller import Poller, Round
 from federica.monitoring.service import make_poller as make_monitoring_poller
 from federica.slices.lifecycle import HOLDING
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
+from federica.slicestats.latest import circuits_now, nodes_now
+from federica.substrate.drivers.compute.registry import ComputeDrivers
 from federica.substrate.models import Device, DeviceReachability, Link, Pop, Port
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,7 @@ class Context(Protocol):
     settings: Settings
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    compute_drivers: ComputeDrivers
 
     def now(self) -> dt.datetime: ...
 
@@ -109,15 +116,17 @@ def check(ctx: Context) -> Decisions:
     now = ctx.now()
     with transaction(ctx.sessions) as session:
         open_rows = list(session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))))
+        opened = [OpenAlarm(a.id, Kind(a.kind), a.subject, a.suppressed) for a in open_rows]
         decisions = evaluate(
             _devices(session, now, ctx.settings),
             _ports(session),
-            [OpenAlarm(a.id, Kind(a.kind), a.subject, a.suppressed) for a in open_rows],
+            [a for a in opened if a.kind not in SLICE_KINDS],
             unreachable_after=ctx.settings.alarm_unreachable_polls,
             maintenance=_maintenance(session, now),
             rates=_rates(session, now, ctx.settings),
             thresholds=thresholds(ctx.settings),
         )
+        _merge(decisions, _slice_decisions(ctx, session, opened, now))
         by_id = {a.id: a for a in open_rows}
         told = {a.id: projects_of(a) for a in open_rows}
         cleared = []
@@ -148,6 +157,32 @@ def check(ctx: Context) -> Decisions:
         session.flush()  # the new alarms' ids, for their deliveries
         _queue_webhooks(session, watched, told, cleared, now)
     return decisions
+
+
+def _merge(into: Decisions, more: Decisions) -> None:
+    into.raise_ += more.raise_
+    into.clear += more.clear
+    into.suppress += more.suppress
+    into.unsuppress += more.unsuppress
+
+
+def _slice_decisions(
+    ctx: Context, session: Session, opened: list[OpenAlarm], now: dt.datetime
+) -> Decisions:
+    """The per-slice alarms: circuits carrying more than booked, nodes that died."""
+    loads = [
+        CircuitLoad(c.slice_id, c.slice, c.circuit, c.booked_mbps, c.carried_bps, c.where)
+        for c in circuits_now(session, now, ctx.settings)
+    ]
+    nodes = [NodeHealth(n.slice_id, n.slice, n.node, n.v_node, n.state) for n in nodes_now(session)]
+    return evaluate_slices(loads, nodes, [a for a in opened if a.kind in SLICE_KINDS])
+
+
+def _slice_of(session: Session, alarm: Alarm) -> list[dict[str, Any]]:
+    """A per-slice alarm's own slice (its subject is "s<id>:<part>")."""
+    ref = alarm.subject.split(":", 1)[0]
+    sl = session.get(Slice, int(ref[1:])) if ref[1:].isdigit() else None
+    return [] if sl is None else [{"id": sl.id, "name": sl.name, "project": sl.project}]
 
 
 def _queue_webhooks(
@@ -309,6 +344,8 @@ def _resources(session: Session, alarm: Alarm) -> tuple[list[int], list[int]]:
 
 def _slices(session: Session, alarm: Alarm, now: dt.datetime) -> list[dict[str, Any]]:
     """The slices holding a reservation on the alarm's ports or links now."""
+    if Kind(alarm.kind) in SLICE_KINDS:
+        return _slice_of(session, alarm)
     port_ids, link_ids = _resources(session, alarm)
     if not port_ids and not link_ids:
         return []

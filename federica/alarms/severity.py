@@ -8,13 +8,14 @@ LEVELS = ("critical", "major", "minor", "warning")
 # A kind not named here (a new one) is shown as minor until someone decides.
 BY_KIND = {
     "device-unreachable": "critical",
+    "estop-device": "critical",  # an emergency stop could not reach a device
     "link-down": "major",
     "node-died": "major",
     "port-down": "minor",
-    "over-booking": "minor",
-    "utilisation": "warning",
-    "errors": "warning",
-    "discards": "warning",
+    "circuit-over-booking": "minor",
+    "utilisation-high": "warning",
+    "errors-high": "warning",
+    "discards-high": "warning",
 }
 
 

@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         operations,
         serve,
         slices,
+        stats,
         substrate,
     )
 

@@ -79,9 +79,13 @@ def interface_metrics(session: Session) -> list[Metric]:
         "When the counters were read (Unix time)",
         labels=LABELS,
     )
+    # Rows the device's latest answer still had: a per-VLAN row whose slice ended is gone
+    # from its IF-MIB, and its series stop (its stored rates stay for the slice's views).
     rows = session.execute(
         select(Device.name, MonitoredInterface)
         .join(Device, MonitoredInterface.device_id == Device.id)
+        .join(MonitoredDevice, MonitoredDevice.device_id == Device.id)
+        .where(MonitoredInterface.last_seen >= MonitoredDevice.last_ok_at)
         .order_by(Device.name, MonitoredInterface.if_index)
     )
     for device, iface in rows:

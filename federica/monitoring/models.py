@@ -113,3 +113,38 @@ class RollupMark(Base):
 
     resolution_s: Mapped[int] = mapped_column(Integer, primary_key=True)
     done_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class NodeSample(Base):
+    """A slice node's state and resource use as its V-node's compute driver saw it, once
+    per poll round. `cpu_cores` is the CPU time used since the node's previous sample per
+    second of that time (1.0: one core busy); None on a node's first sample or after its
+    counter went back (the node was made again)."""
+
+    __tablename__ = "node_samples"
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)  # the driver's node id
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # compute.base.NodeState
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    cpu_cores: Mapped[float | None] = mapped_column(Float, default=None)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    __table_args__ = (Index("ix_node_samples_at", "at"),)
+
+
+class MonitoredHost(Base):
+    """How the latest sampling of a V-node's nodes went (its health as monitoring sees it)."""
+
+    __tablename__ = "monitored_hosts"
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_sample_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    nodes: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(255), default="")

@@ -3,7 +3,8 @@
 `make_poller(ctx)` (ctx: the application context) gives the poller (an adapter) its
 targets from the inventory and its sink, a `Recorder` that keeps each interface's latest
 reading, computes rates by the rules of `rates`, writes them in bulk with the interfaces'
-state, and rolls up and prunes.
+state, and rolls up and prunes. Each round also samples every V-node's nodes through its
+compute driver (state, CPU time, memory: `sample_nodes`).
 Every time is the context's clock.
 """
 
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings, SettingsError
@@ -27,11 +28,16 @@ from federica.monitoring.models import (
     RAW,
     InterfaceRate,
     MonitoredDevice,
+    MonitoredHost,
     MonitoredInterface,
+    NodeSample,
 )
 from federica.monitoring.poller import COUNTERS, DeviceSample, Poller, Round, Target
 from federica.monitoring.rates import Kind, Reading, step
-from federica.substrate.models import Device, Port
+from federica.substrate.drivers.compute.base import ComputeError, NodeUsage
+from federica.substrate.drivers.compute.registry import ComputeDrivers, UnknownComputeDriver
+from federica.substrate.drivers.compute.registry import create as compute_driver
+from federica.substrate.models import ComputeHost, Device, Port
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ class Context(Protocol):
     settings: Settings
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    compute_drivers: ComputeDrivers
 
     def now(self) -> dt.datetime: ...
 
@@ -85,6 +92,8 @@ class Recorder:
         # so rows that vanished (and devices no longer polled) are forgotten.
         self._last: dict[str, dict[str, Reading]] = {}
         self._unpolled: dict[str, str] = {}
+        # Each node's latest CPU time (seconds) and when it was read, by (V-node, node).
+        self._cpu: dict[tuple[str, str], tuple[float, dt.datetime]] = {}
 
     def targets(self) -> list[Target]:
         """Every device of the inventory that has SNMP credentials."""
@@ -139,6 +148,75 @@ class Recorder:
         with transaction(self.ctx.sessions) as session:
             store.rollup(session, now, self.ctx.settings)
             store.prune(session, now, self.ctx.settings)
+            store.prune_node_samples(session, now, self.ctx.settings)
+
+    def sample_nodes(self) -> int:
+        """Every V-node's nodes: state, CPU time and memory now; returns the rows written.
+        A V-node whose driver fails is noted (its health) and the others go on."""
+        with self.ctx.read_sessions() as session:
+            hosts = [(h.id, h.name, h.driver) for h in session.scalars(select(ComputeHost))]
+        rows: list[dict[str, Any]] = []
+        states: list[tuple[int, dt.datetime, int, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for host_id, host, driver_name in hosts:
+            at = self.ctx.now()
+            try:
+                driver = compute_driver(
+                    self.ctx.compute_drivers, driver_name, host, self.ctx.settings
+                )
+                usage = {node: driver.usage(node) for node in driver.nodes()}
+            except Exception as exc:
+                # One V-node's driver failing (its own library's errors included) must not
+                # stop the others' samples, nor the alarms checked after the round.
+                if not isinstance(exc, (ComputeError, UnknownComputeDriver, OSError)):
+                    log.warning("monitoring: V-node %s not sampled: %r", host, exc)
+                states.append((host_id, at, 0, str(exc)[:ERROR_MAX] or type(exc).__name__))
+                continue
+            at = self.ctx.now()
+            states.append((host_id, at, len(usage), ""))
+            for node, use in usage.items():
+                seen.add((host, node))
+                rows.append(self._node_row(host_id, host, node, use, at))
+        self._cpu = {k: v for k, v in self._cpu.items() if k in seen}
+        with transaction(self.ctx.sessions) as session:
+            for host_id, at, n, error in states:
+                state = session.get(MonitoredHost, host_id)
+                if state is None:
+                    state = MonitoredHost(host_id=host_id, last_sample_at=at)
+                    session.add(state)
+                state.last_sample_at, state.nodes, state.error = at, n, error
+                if not error:
+                    state.last_ok_at = at
+            session.flush()
+            # A sample at the instant of one already stored (a clock that did not move, a
+            # second monitor) replaces it.
+            for host_id, at, _, _ in states:
+                session.execute(
+                    delete(NodeSample).where(NodeSample.host_id == host_id, NodeSample.at == at)
+                )
+            insert_rows(session.connection(), cast(Table, NodeSample.__table__), rows)
+        return len(rows)
+
+    def _node_row(
+        self, host_id: int, host: str, node: str, use: NodeUsage, at: dt.datetime
+    ) -> dict[str, Any]:
+        cores = None
+        before = self._cpu.get((host, node))
+        if use.cpu_seconds is not None:
+            if before is not None and use.cpu_seconds >= before[0] and at > before[1]:
+                cores = (use.cpu_seconds - before[0]) / (at - before[1]).total_seconds()
+            self._cpu[(host, node)] = (use.cpu_seconds, at)
+        else:
+            self._cpu.pop((host, node), None)
+        return {
+            "host_id": host_id,
+            "node": node,
+            "at": at,
+            "state": use.state.value,
+            "cpu_seconds": use.cpu_seconds,
+            "cpu_cores": cores,
+            "memory_bytes": use.memory_bytes,
+        }
 
     def _sample(
         self, session: Session, device_id: int, sample: DeviceSample, interval: float
@@ -218,6 +296,7 @@ def make_poller(
 
     def sink(rnd: Round) -> None:
         recorder.record(rnd)
+        recorder.sample_nodes()
         for failure in rnd.failures:
             log.warning(
                 "monitoring: %s did not answer (%d in a row; next try in %d interval(s)): %s",

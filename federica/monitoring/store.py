@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from federica.config import Settings
 from federica.db import insert_rows
-from federica.monitoring.models import RATE_COLUMNS, RAW, InterfaceRate, RollupMark
+from federica.monitoring.models import RATE_COLUMNS, RAW, InterfaceRate, NodeSample, RollupMark
 from federica.monitoring.rollup import Period, Span, average, floor
 
 FIVE_MIN = 300
@@ -105,6 +105,14 @@ def prune(session: Session, now: dt.datetime, settings: Settings) -> int:
         )
         deleted += cast(Any, result).rowcount or 0
     return deleted
+
+
+def prune_node_samples(session: Session, now: dt.datetime, settings: Settings) -> int:
+    """Nodes' samples are kept as long as raw rates (they are not rolled up)."""
+    result = session.execute(
+        delete(NodeSample).where(NodeSample.at < now - retention(settings)[RAW])
+    )
+    return cast(Any, result).rowcount or 0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from federica.alarms.evaluate import Kind
 from federica.monitoring.exposition import MonitoringCollector
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
+from federica.slicestats.exposition import SliceCollector
 from federica.web.auth import guard
 
 metrics = Blueprint("metrics", __name__)
@@ -75,6 +76,7 @@ def register_metrics(app: Flask, sessions: sessionmaker[Session]) -> None:
     PlatformCollector(registry=registry)
     registry.register(ControllerCollector(sessions))
     registry.register(MonitoringCollector(sessions))
+    registry.register(SliceCollector(sessions))
     requests = Counter(
         "federica_http_requests",
         "HTTP requests this process answered, by route and status",

@@ -82,7 +82,7 @@ def _query_holds(path: str, query: dict[str, Any]) -> bool:
         return _ordered(query, "from", "to")
     if path == "/api/v1/audit":
         return not ("link" in query and "port" in query)
-    if path.startswith("/api/v1/monitoring/"):
+    if path.startswith("/api/v1/monitoring/") or path == "/api/v1/slices/{ref}/metrics":
         return _window_fits(query)
     if path == "/api/v1/audit/held":
         return "vlan" in query and (("link" in query) != ("port" in query))

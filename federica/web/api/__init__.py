@@ -14,6 +14,7 @@ from federica.web.api import (  # noqa: E402,F401  (register)
     monitoring,
     openapi,
     records,
+    slice_metrics,
     slices,
     substrate,
     webhooks,

@@ -156,3 +156,24 @@ def test_http_sd_needs_no_secrets_in_the_api_s_process(
     assert len(groups) == 4
     assert all(g["targets"][0] == "127.0.0.1:1161" for g in groups)
     assert {g["labels"]["__meta_federica_snmp_version"] for g in groups} == {"3"}
+
+
+def test_a_row_gone_from_the_device_s_answer_leaves_the_series(mon: Context) -> None:
+    """A per-VLAN row whose slice ended is no longer in the agent's table: its series stop
+    (its stored rates stay)."""
+    rec = Recorder(mon)
+    for n, rows in enumerate([["ge-0/0/0", "ge-0/0/0.1203"], ["ge-0/0/0"]], start=2):
+        at = T0 + dt.timedelta(seconds=30 * n)
+        ifaces = [_iface(10_000 * (k + 1), name, 1000 * n) for k, name in enumerate(rows)]
+        rec.record(Round(n + 1, at, samples=[DeviceSample("prg-mx", at, 100_000 + 3000 * n,
+                                                          ifaces, True)]))  # fmt: skip
+        app = create_app(mon.settings, context=mon)
+        text = client_as(app, make_user(mon, f"noc{n}", "operator")).get("/metrics")
+        ports = {
+            labels
+            for labels in _families(text.get_data(as_text=True))[
+                "federica_interface_receive_bytes_total"
+            ]
+        }
+        unit = (("device", "prg-mx"), ("port", "ge-0/0/0.1203"))
+        assert (unit in ports) == (n == 2), ports

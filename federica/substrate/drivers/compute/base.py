@@ -51,6 +51,15 @@ class InterfaceState:
     up: bool
 
 
+@dataclass(frozen=True)
+class NodeUsage:
+    """What a node uses now: its state, CPU time so far and memory (None: not counted)."""
+
+    state: NodeState
+    cpu_seconds: float | None = None
+    memory_bytes: int | None = None
+
+
 class ComputeError(Exception):
     def __init__(self, host: str, node: str, reason: str) -> None:
         self.host, self.node, self.reason = host, node, reason
@@ -67,6 +76,10 @@ class ComputeDriver(Protocol):
     def status(self, node_id: str) -> NodeState: ...
     def nodes(self) -> list[str]: ...
     def interfaces(self, node_id: str) -> list[InterfaceState]: ...
+
+    def usage(self, node_id: str) -> NodeUsage:
+        """The node's state and resource use now (monitoring samples it each round)."""
+        ...
 
     def console(self, node_id: str) -> tuple[str, ...]:
         """The command, run on the controller's machine, that opens a shell (or the

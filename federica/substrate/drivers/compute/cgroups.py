@@ -4,7 +4,10 @@ hierarchy the kernel offers: v2 (`cpu.max`, `memory.max`) or v1 (`cpu.cfs_quota_
 runs without limits and `notes` says so; nothing pretends otherwise.
 
 The cgroup is also how a node's processes are found and stopped: every process started
-in the node (routing daemons, a researcher's login shell) is put in it first.
+in the node (routing daemons, a researcher's login shell) is put in it first, and what
+monitoring reads of a node's CPU time and memory (`usage`): v2's `cpu.stat` and
+`memory.current`; v1's `cpuacct.usage` (when the cpuacct controller is writable: it is a
+hierarchy of its own on some kernels) and `memory.usage_in_bytes`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Cgroups:
                 return cg
             cg.notes.append(f"cgroup v2 without cpu/memory/pids controllers (has: {have})")
         mounts = {name: root / name for name in ("cpu", "memory", "pids")}
-        if all((p / "cgroup.procs").exists() and os.access(p, os.W_OK) for p in mounts.values()):
+        if all(_writable(p) for p in mounts.values()):
             cg.version, cg.controllers = 1, mounts
             freezer = root / "freezer"
             # The emergency stop freezes a node through it; without it, it cannot.
@@ -49,6 +52,8 @@ class Cgroups:
                 cg.controllers["freezer"] = freezer
             else:
                 cg.notes.append("no writable v1 freezer: nodes cannot be frozen")
+            if _writable(root / "cpuacct"):
+                cg.controllers["cpuacct"] = root / "cpuacct"
         else:
             cg.notes.append("no writable cgroup hierarchy: nodes run without CPU/RAM limits")
         return cg
@@ -109,6 +114,27 @@ class Cgroups:
         if self.version == 1:
             return "".join(f"echo 0 > {d / 'tasks'}; " for d in self._dirs(node))
         return "".join(f"echo $$ > {d / 'cgroup.procs'}; " for d in self._dirs(node))
+
+    def usage(self, node: str) -> tuple[float | None, int | None]:
+        """The node's CPU time so far (seconds) and memory in use now (bytes); None for
+        what this hierarchy does not count (or a node without a cgroup)."""
+        if self.version == 2:
+            d = self._dirs(node)[0]
+            stat = _read(d / "cpu.stat")
+            usec = next(
+                (int(v) for k, v in (ln.split() for ln in stat.splitlines() if " " in ln)
+                 if k == "usage_usec"),
+                None,
+            )  # fmt: skip
+            mem = _read(d / "memory.current")
+            return (usec / 1e6 if usec is not None else None), (int(mem) if mem else None)
+        if self.version == 1:
+            rel = Path("federica") / self.group / node
+            cpuacct = self.controllers.get("cpuacct")
+            ns = _read(cpuacct / rel / "cpuacct.usage") if cpuacct else ""
+            mem = _read(self.controllers["memory"] / rel / "memory.usage_in_bytes")
+            return (int(ns) / 1e9 if ns else None), (int(mem) if mem else None)
+        return None, None
 
     def pids(self, node: str) -> list[int]:
         found: set[int] = set()
@@ -199,3 +225,14 @@ class Cgroups:
 
     def exists(self, node: str) -> bool:
         return any(d.exists() for d in self._dirs(node))
+
+
+def _writable(mount: Path) -> bool:
+    return (mount / "cgroup.procs").exists() and os.access(mount, os.W_OK)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

@@ -11,6 +11,7 @@ from federica.substrate.drivers.compute.base import (
     InterfaceState,
     NodeSpec,
     NodeState,
+    NodeUsage,
 )
 
 
@@ -121,6 +122,17 @@ class FakeCompute:
         with self._h.guard:
             entry = self._h.nodes.get(node_id)
             return NodeState.ABSENT if entry is None else entry[1]
+
+    def usage(self, node_id: str) -> NodeUsage:
+        # Nothing runs: a running fake node uses no CPU and the RAM it was given.
+        with self._h.guard:
+            entry = self._h.nodes.get(node_id)
+        if entry is None:
+            return NodeUsage(NodeState.ABSENT)
+        spec, state = entry
+        if state is not NodeState.RUNNING:
+            return NodeUsage(state)
+        return NodeUsage(state, 0.0, spec.ram_mb * 1024 * 1024)
 
     def nodes(self) -> list[str]:
         with self._h.guard:

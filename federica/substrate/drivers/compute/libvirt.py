@@ -21,6 +21,7 @@ from federica.substrate.drivers.compute.base import (
     InterfaceState,
     NodeSpec,
     NodeState,
+    NodeUsage,
 )
 from federica.substrate.drivers.compute.libvirt_xml import (
     Networking,
@@ -217,6 +218,15 @@ class LibvirtCompute:
                 return NodeState.DEFINED  # never started
             return NodeState.STOPPED
         return NodeState.STOPPED  # suspended to disk, shutting down
+
+    def usage(self, node_id: str) -> NodeUsage:
+        state = self.status(node_id)
+        dom = self._domain(node_id) if state is NodeState.RUNNING else None
+        if dom is None:
+            return NodeUsage(state)
+        # virDomainGetInfo: [state, max KiB, current KiB, vCPUs, CPU time in ns].
+        info = dom.info()
+        return NodeUsage(state, int(info[4]) / 1e9, int(info[2]) * 1024)
 
     def nodes(self) -> list[str]:
         return sorted(

@@ -39,6 +39,7 @@ from federica.substrate.drivers.compute.base import (
     InterfaceState,
     NodeSpec,
     NodeState,
+    NodeUsage,
 )
 from federica.substrate.drivers.compute.cgroups import Cgroups
 from federica.substrate.emulator import iproute
@@ -371,6 +372,13 @@ class NetnsCompute:
             if not _pid_alive(d / f"{daemon}.pid", daemon):
                 return NodeState.FAILED
         return NodeState.RUNNING
+
+    def usage(self, node_id: str) -> NodeUsage:
+        state = self.status(node_id)
+        if state is NodeState.ABSENT:
+            return NodeUsage(state)
+        cpu_s, memory = self.cgroups.usage(node_id)
+        return NodeUsage(state, cpu_s, memory)
 
     def nodes(self) -> list[str]:
         found = set()

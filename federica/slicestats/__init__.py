@@ -1,0 +1,1 @@
+"""Per-slice monitoring: a slice's circuits and nodes seen through what monitoring stored."""
