@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -41,6 +41,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from federica.monitoring.rates import Reading, agent_restarted
+
+if TYPE_CHECKING:
+    from federica.monitoring.gufo_backend import GufoWalker
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ NAMES = {"name": f"{IFX_ENTRY}.1", "alias": f"{IFX_ENTRY}.18"}
 # One PDU asks for at most this many values (well inside a UDP datagram at ~40 B each).
 MAX_VALUES_PER_PDU = 600
 DEFAULT_ROWS = 16
+# The SNMP libraries the poller can read with: pysnmp (pure Python, the default) and
+# gufo-snmp (Rust; federica/monitoring/gufo_backend.py).
+BACKENDS = ("pysnmp", "gufo")
 
 AUTH_PROTOCOLS = {
     "sha": usmHMACSHAAuthProtocol,
@@ -170,9 +176,19 @@ class Poller:
         interval_s: float = 30.0,
         concurrency: int = 200,
         max_backoff_intervals: int = 10,
+        backend: str = "pysnmp",
     ) -> None:
         if interval_s <= 0:
             raise ValueError("the polling interval must be positive")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown SNMP backend {backend!r}; one of {', '.join(BACKENDS)}")
+        # gufo-snmp (Rust) where pysnmp's CPU per interface is too high (bench B5); imported
+        # only when chosen.
+        self._gufo: GufoWalker | None = None
+        if backend == "gufo":
+            from federica.monitoring.gufo_backend import GufoWalker
+
+            self._gufo = GufoWalker(clock, SnmpError)
         self._targets = targets
         self._sink = sink
         self._clock = clock
@@ -289,6 +305,8 @@ class Poller:
     ) -> tuple[dt.datetime, float, int, dict[str, dict[int, int | str]]]:
         """Every row of `columns` with GETBULK; the first PDU also asks for sysUpTime.
         Returns the first answer's arrival and round trip, sysUpTime, and the columns."""
+        if self._gufo is not None:
+            return await self._gufo.walk(target, columns, rows, uptime=uptime)
         engine = self._snmp_engine()
         transport = await UdpTransportTarget.create(
             (target.host, target.port), timeout=target.timeout_s, retries=target.retries

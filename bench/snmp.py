@@ -1,0 +1,347 @@
+"""B5 — SNMP polling (../shared/design/BENCHMARKS.md).
+
+K net-snmp agents in a namespace of the bench's own serve the IF-MIB of the same
+2 x pairs + 1 kernel interfaces each (see bench/snmp_agents.py): K x N interfaces to poll.
+Each poller polls sysUpTime and the columns federica polls (HC octets and unicast packets
+in and out, errors and discards in and out, admin and oper status, ifHighSpeed) of every
+interface, in a process of its own inside the namespace:
+
+  * federica's poller (federica/monitoring/poller.py) with each SNMP backend it has, all
+    devices at once, GETBULK; the first round (which also reads ifName/ifAlias) untimed;
+  * net-snmp's `snmpbulkwalk` (C), one process per agent and column (it walks one subtree),
+    4 at a time, at the agents' largest answer (-Cr100), no MIB files loaded;
+  * a naive pysnmp loop, one GET per OID, one after the other (on a subset: it is slow).
+
+CPU is the measured process's own user + system time (snmpbulkwalk: its children's), not
+wall time and not the agents': their CPU is shown beside it, for scale. Rounds are
+repeated, and the whole set of pollers runs `--runs` times, interleaved.
+Run as root: .venv/bin/python -m bench.snmp [--agents 20 --pairs 250 --rounds 3 --runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import snmp_agents
+from bench.common import machine, median, record, table
+
+REPO = Path(__file__).resolve().parent.parent
+SYS_UPTIME = "1.3.6.1.2.1.1.3"
+TARGET_INTERFACES = 10_000
+TARGET_INTERVAL_S = 30.0
+TARGET_RATIO = 3.0
+# One round of one poller: interfaces, wall_s, cpu_s, complete, warm (untimed).
+Row = dict[str, Any]
+
+
+def _cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _columns() -> list[str]:
+    from federica.monitoring.poller import COUNTERS, STATES
+
+    return [*COUNTERS.values(), *STATES.values()]
+
+
+# -- the pollers, each run inside the namespace by `worker` ------------------------------------
+
+
+def poll_federica(ports: list[int], rounds: int, expect: int, backend: str) -> list[Row]:
+    from federica.monitoring.poller import Poller, Target, V2c
+
+    targets = [
+        Target(f"agent{p}", "127.0.0.1", p, V2c(snmp_agents.COMMUNITY), timeout_s=10.0, retries=1)
+        for p in ports
+    ]
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    async def main() -> list[Row]:
+        poller = Poller(lambda: targets, lambda _r: None, clock=now, backend=backend)
+        out = []
+        try:
+            for n in range(rounds + 1):
+                cpu0, t0 = _cpu_self(), time.perf_counter()
+                rnd = await poller.poll_round()
+                wall, cpu = time.perf_counter() - t0, _cpu_self() - cpu0
+                got = sum(len(s.interfaces) for s in rnd.samples)
+                complete = not rnd.failures and got == expect * len(ports)
+                out.append({"warm": n == 0, "interfaces": got, "wall_s": wall, "cpu_s": cpu})
+                out[-1]["complete"] = complete
+        finally:
+            poller.close()
+        return out
+
+    return asyncio.run(main())
+
+
+def poll_bulkwalk(ports: list[int], rounds: int, expect: int) -> list[Row]:
+    columns = [SYS_UPTIME, *_columns()]
+
+    def walk(port: int, oid: str) -> int:
+        argv = ["snmpbulkwalk", "-v2c", "-c", snmp_agents.COMMUNITY, "-m", "", "-Cr100"]
+        argv += ["-On", "-OQ", "-t", "10", "-r", "1", f"127.0.0.1:{port}", oid]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        return sum(1 for line in out.splitlines() if line.startswith(f".{oid}."))
+
+    out = []
+    with ThreadPoolExecutor(4) as pool:
+        for n in range(rounds + 1):
+            cpu0, t0 = _cpu_children(), time.perf_counter()
+            counts = list(
+                pool.map(lambda job: walk(*job), [(p, c) for p in ports for c in columns])
+            )
+            wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
+            per_agent = len(columns)
+            rows = [counts[i : i + per_agent] for i in range(0, len(counts), per_agent)]
+            complete = all(r[0] == 1 and all(c == expect for c in r[1:]) for r in rows)
+            got = sum(min(r[1:]) for r in rows)
+            out.append(
+                {
+                    "warm": n == 0,
+                    "interfaces": got,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "complete": complete,
+                }
+            )
+    return out
+
+
+def poll_naive(ports: list[int], interfaces: int) -> list[Row]:
+    """One GET per OID, one request after another: how a first script would do it."""
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        get_cmd,
+    )
+
+    columns = _columns()
+    argv = ["snmpbulkwalk", "-v2c", "-c", snmp_agents.COMMUNITY, "-m", "", "-On", "-OQ"]
+    listed = subprocess.run(
+        [*argv, f"127.0.0.1:{ports[0]}", "1.3.6.1.2.1.2.2.1.1"], capture_output=True, text=True
+    ).stdout
+    indexes = [int(line.rsplit("=", 1)[1]) for line in listed.splitlines() if "=" in line]
+    per_agent = max(1, min(len(indexes), interfaces // len(ports) or 1))
+
+    async def main() -> list[Row]:
+        engine = SnmpEngine()
+        community = CommunityData(snmp_agents.COMMUNITY, mpModel=1)  # noqa: S508
+        got = ok = 0
+        cpu0, t0 = _cpu_self(), time.perf_counter()
+        for port in ports:
+            if got >= interfaces:
+                break
+            transport = await UdpTransportTarget.create(("127.0.0.1", port), timeout=10, retries=1)
+
+            async def get(oid: str, transport: UdpTransportTarget = transport) -> bool:
+                err, status, _i, binds = await get_cmd(
+                    engine, community, transport, ContextData(), ObjectType(ObjectIdentity(oid))
+                )
+                return not err and not status and len(binds) == 1
+
+            ok += await get(f"{SYS_UPTIME}.0")
+            for i in indexes[:per_agent]:
+                for col in columns:
+                    ok += await get(f"{col}.{i}")
+                got += 1
+        wall, cpu = time.perf_counter() - t0, _cpu_self() - cpu0
+        engine.close_dispatcher()
+        asked = got * len(columns) + len({*ports[: (got + per_agent - 1) // per_agent]})
+        return [
+            {
+                "warm": False,
+                "interfaces": got,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "complete": ok == asked,
+            }
+        ]
+
+    return asyncio.run(main())
+
+
+def worker(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind")
+    ap.add_argument("--ports", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--expect", type=int, required=True)
+    ap.add_argument("--naive-interfaces", type=int, default=200)
+    args = ap.parse_args(argv)
+    ports = [int(p) for p in args.ports.split(",")]
+    if args.kind.startswith("federica-"):
+        result = poll_federica(ports, args.rounds, args.expect, args.kind.split("-", 1)[1])
+    elif args.kind == "snmpbulkwalk":
+        result = poll_bulkwalk(ports, args.rounds, args.expect)
+    elif args.kind == "naive":
+        result = poll_naive(ports, args.naive_interfaces)
+    else:
+        raise SystemExit(f"unknown poller {args.kind!r}")
+    print(json.dumps(result))
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    kind: str
+    run: int
+    rounds: list[Row]
+    agents_cpu_s: float
+
+    @property
+    def timed(self) -> list[Row]:
+        return [r for r in self.rounds if not r["warm"]]
+
+    def cpu_per_1000(self) -> list[float]:
+        return [1000 * r["cpu_s"] / r["interfaces"] for r in self.timed]
+
+    def per_s(self) -> list[float]:
+        return [r["interfaces"] / r["wall_s"] for r in self.timed]
+
+    def agents_per_1000(self) -> float:
+        return 1000 * self.agents_cpu_s / float(sum(r["interfaces"] for r in self.rounds))
+
+
+LABELS = {
+    "federica-pysnmp": "federica poller, pysnmp 7 (default)",
+    "federica-gufo": "federica poller, gufo-snmp",
+    "snmpbulkwalk": "net-snmp snmpbulkwalk (C, baseline)",
+    "naive": "naive pysnmp loop, one GET per OID",
+}
+
+
+def measure(agents: snmp_agents.Agents, kind: str, run: int, args: argparse.Namespace) -> Measured:
+    argv = [sys.executable, "-m", "bench.snmp", "worker", kind]
+    argv += ["--ports", ",".join(map(str, agents.ports)), "--rounds", str(args.rounds)]
+    argv += ["--expect", str(agents.interfaces_per_agent)]
+    argv += ["--naive-interfaces", str(args.naive_interfaces)]
+    before = agents.cpu_s()
+    out = subprocess.run(
+        agents.netns_argv(argv), capture_output=True, text=True, check=False, cwd=REPO
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
+    m = Measured(
+        kind, run, json.loads(out.stdout.strip().splitlines()[-1]), agents.cpu_s() - before
+    )
+    print(
+        f"run {run} {kind}: "
+        + ", ".join(
+            f"{r['interfaces']} ifs {r['wall_s']:.2f} s wall {r['cpu_s']:.2f} s CPU"
+            for r in m.rounds
+        ),
+        flush=True,
+    )
+    return m
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--agents", type=int, default=20)
+    ap.add_argument(
+        "--pairs", type=int, default=250, help="veth pairs: 2 x pairs + lo interfaces per agent"
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per poller and run")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--naive-interfaces", type=int, default=200)
+    ap.add_argument("--pollers", default="federica-pysnmp,federica-gufo,snmpbulkwalk,naive")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (the agents live in a network namespace)")
+    kinds = args.pollers.split(",")
+    results: list[Measured] = []
+    with snmp_agents.running(args.agents, args.pairs) as agents:
+        total = len(agents.ports) * agents.interfaces_per_agent
+        print(
+            f"{len(agents.ports)} agents x {agents.interfaces_per_agent} interfaces = {total}",
+            flush=True,
+        )
+        for run in range(1, args.runs + 1):
+            for kind in kinds:
+                results.append(measure(agents, kind, run, args))
+    report(results, args, len(agents.ports), agents.interfaces_per_agent)
+
+
+def report(
+    results: list[Measured], args: argparse.Namespace, n_agents: int, per_agent: int
+) -> None:
+    base = {
+        m.run: median(m.cpu_per_1000()) for m in results if m.kind == "snmpbulkwalk" and m.timed
+    }
+    rows = []
+    for m in results:
+        cpu = median(m.cpu_per_1000())
+        walls = [r["wall_s"] for r in m.timed]
+        ratio = f"{cpu / base[m.run]:.1f}x" if m.run in base else "-"
+        rows.append(
+            [
+                LABELS.get(m.kind, m.kind),
+                m.run,
+                f"{m.timed[0]['interfaces']:,} x {len(m.timed)}",
+                "yes" if all(r["complete"] for r in m.rounds) else "NO",
+                f"{median(walls):.2f} s",
+                f"{median(m.per_s()):,.0f}",
+                f"{cpu:.3f} s",
+                ratio,
+                f"{cpu * TARGET_INTERFACES / 1000:.1f} s",
+                f"{m.agents_per_1000():.3f} s",
+            ]
+        )
+    t = table(
+        [
+            "poller",
+            "run",
+            "interfaces x rounds",
+            "complete",
+            "round wall (median)",
+            "interfaces/s",
+            "CPU per 1,000 interfaces (median)",
+            "CPU vs snmpbulkwalk",
+            "CPU for 10,000 interfaces",
+            "agents' CPU per 1,000 (not counted)",
+        ],
+        rows,
+    )
+    print(t)
+    if not args.no_record:
+        record(
+            "B5 — SNMP polling (issue 20)",
+            f"Run `sudo .venv/bin/python -m bench.snmp` ({n_agents} agents x {per_agent} "
+            f"interfaces, {args.rounds} timed rounds per poller, {args.runs} runs interleaved). "
+            f"Machine: {machine()}.\n\n{t}\n",
+        )
+
+
+if __name__ == "__main__":
+    main()
