@@ -1,11 +1,13 @@
 """The SNMP poller: every device's IF-MIB and sysUpTime, each interval. Adapter: I/O only.
 
-pysnmp 7's asyncio API with one SnmpEngine for the poller's life; each device is read with
-GETBULK (sysUpTime as the non-repeater, the counter and status columns as repeaters), many
-devices at once up to a limit, each request with the device's own timeout and retries. A
-device that does not answer is tried again after 1, 2, 4 … intervals (capped). ifName and
-ifAlias change rarely: they are read once and again only when the agent restarted or the
-set of rows changed.
+Two SNMP backends behind the same walk (`backend`, setting FEDERICA_SNMP_BACKEND): pysnmp
+(the default, below) and gufo-snmp (federica/monitoring/gufo_backend.py, ~25x less CPU
+per interface, bench B5). pysnmp 7's asyncio API with one SnmpEngine for the poller's
+life; each device is read with GETBULK (sysUpTime as the non-repeater, the counter and
+status columns as repeaters), many devices at once up to a limit, each request with the
+device's own timeout and retries. A device that does not answer is tried again after 1,
+2, 4 … intervals (capped). ifName and ifAlias change rarely: they are read once and again
+only when the agent restarted or the set of rows changed.
 
 What to poll (`targets`) and what to do with each round (`sink`) are callables of the
 caller: the poller knows neither the database nor rates. `Poller.start`/`stop` run it in a
