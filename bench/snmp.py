@@ -374,7 +374,8 @@ def main() -> None:
     with snmp_agents.running(args.agents, args.interfaces) as agents:
         total = len(agents.ports) * agents.interfaces_per_agent
         print(
-            f"{len(agents.ports)} agents x {agents.interfaces_per_agent} interfaces = {total}",
+            f"{len(agents.ports)} agents x {agents.interfaces_per_agent} interfaces = {total}"
+            f" (in {agents.root})",
             flush=True,
         )
         for run in range(1, args.runs + 1):

@@ -7,8 +7,10 @@ row of the columns, sysUpTime with the first answer, the first answer's time and
 trip, errors as `SnmpError` naming the device and never the keys.
 
 gufo walks one column per GETBULK series (not all columns side by side as the pysnmp walk
-does); its per-request cost is small enough that more requests cost less CPU. A timeout
-or a lost answer starts the device's walk again, up to the target's retries.
+does); its per-request cost is small enough that more requests still cost less CPU. The
+columns are read one after the other after sysUpTime, the same way every round, so a
+rate over an interval is not skewed by it. A timeout starts the device's walk again, up
+to the target's retries; each walk opens its own session (for v3: engine discovery).
 """
 
 from __future__ import annotations
