@@ -27,6 +27,7 @@ from gufo.snmp import (
     Sha1Key,
     Sha256Key,
     Sha512Key,
+    SnmpDecodeError,
     User,
 )
 from gufo.snmp import SnmpError as GufoError
@@ -68,7 +69,8 @@ class GufoWalker:
     async def _walk_once(
         self, target: Target, columns: dict[str, str], rows: int, *, uptime: bool
     ) -> tuple[dt.datetime, float, int, Table]:
-        session = _session(target, max_repetitions=max(1, min(rows + 1, MAX_REPETITIONS)))
+        max_repetitions = max(1, min(rows + 1, MAX_REPETITIONS))
+        session = _session(target, max_repetitions=max_repetitions)
         out: Table = {name: {} for name in columns}
         at: dt.datetime | None = None
         rtt = 0.0
@@ -83,15 +85,25 @@ class GufoWalker:
                 ticks = value
             for name, column in columns.items():
                 prefix = column + "."
-                sent = time.monotonic()
-                async for oid, value in session.getbulk(column):
-                    if at is None:
-                        at, rtt = self._clock(), time.monotonic() - sent
-                    if not oid.startswith(prefix):
+                reps = max_repetitions
+                while True:
+                    sent = time.monotonic()
+                    try:
+                        async for oid, value in session.getbulk(column, max_repetitions=reps):
+                            if at is None:
+                                at, rtt = self._clock(), time.monotonic() - sent
+                            if not oid.startswith(prefix):
+                                break
+                            index = oid[len(prefix) :]
+                            if index.isdigit() and value is not None:
+                                out[name][int(index)] = _value(value)
                         break
-                    index = oid[len(prefix) :]
-                    if index.isdigit() and value is not None:
-                        out[name][int(index)] = _value(value)
+                    except SnmpDecodeError:
+                        # gufo reads answers of up to ~4 KB: 100 ifAlias strings are more.
+                        # Ask for fewer values per request and read the column again.
+                        if reps == 1:
+                            raise
+                        reps = max(1, reps // 2)
         if at is None:  # every column empty: the time of the last answer will do
             at = self._clock()
         return at, rtt, ticks, out

@@ -82,6 +82,19 @@ def test_a_poll_reads_counters_states_names_and_uptime(agent: Agent, backend: st
     assert by_index[1].admin_status == 1 and by_index[1].high_speed == 1000
 
 
+def test_many_long_aliases_are_read_whole(agent: Agent, backend: str) -> None:
+    # 120 rows of 64-octet aliases (the most IF-MIB allows): an answer of 100 of them is
+    # larger than some libraries read at once (gufo-snmp: ~4 KB).
+    alias = "a" * 50 + "slice vlan {:04d}"
+    agent.write({i: {"name": f"xe-0/0/{i}", "alias": alias.format(i)} for i in range(1, 121)})
+    (rnd,) = rounds(make([target(agent.port)], backend), 1)
+    assert rnd.failures == []
+    interfaces = rnd.samples[0].interfaces
+    assert [(i.if_index, i.alias) for i in interfaces] == [
+        (i, alias.format(i)) for i in range(1, 121)
+    ]
+
+
 def test_snmpv3_authpriv_reads_the_same_and_a_wrong_key_is_refused(
     agent: Agent, backend: str
 ) -> None:
