@@ -334,7 +334,14 @@ def measure(agents: snmp_agents.Agents, kind: str, run: int, args: argparse.Name
     argv += ["--expect", str(agents.interfaces_per_agent)]
     argv += ["--naive-interfaces", str(args.naive_interfaces)]
     before = agents.cpu_s()
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        preexec_fn=snmp_agents.die_with_parent,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
     m = Measured(

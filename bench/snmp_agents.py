@@ -26,6 +26,7 @@ process ids, and removes their directory.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
 import shutil
@@ -45,6 +46,7 @@ COMMUNITY = "bench-b5"
 IF_ENTRY = "1.3.6.1.2.1.2.2.1"
 IFX_ENTRY = "1.3.6.1.2.1.31.1.1.1"
 C32 = 2**32 - 1
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -63,6 +65,15 @@ class Agents:
                 fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
                 total += (int(fields[11]) + int(fields[12])) / tick
         return total
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel kills the child when the bench goes, however it goes.
+
+    A Ctrl-C can arrive after the fork but before Popen returns, when the bench does not
+    know the child's id yet and cannot stop it; this covers that moment too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_udp_port() -> int:
@@ -126,7 +137,11 @@ def start(n_agents: int, interfaces: int) -> Agents:
             argv += ["-I", "-ifTable,-ifXTable,-interfaces,-smux"]
             agents.procs.append(
                 subprocess.Popen(
-                    argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    argv,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    preexec_fn=die_with_parent,
                 )
             )
         deadline = time.monotonic() + 120

@@ -15,8 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 
-def agents_under(root: str) -> list[int]:
-    """Process ids of the snmpd whose command line names `root`."""
+def processes(match: bytes) -> list[int]:
+    """Process ids whose command line contains `match`."""
     out = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -25,8 +25,27 @@ def agents_under(root: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"snmpd") and any(root.encode() in a for a in argv):
+        if any(match in a for a in argv):
             out.append(int(proc.name))
+    return out
+
+
+def agents_under(root: str) -> list[int]:
+    return processes(root.encode())
+
+
+def workers_of(ports: list[int]) -> list[int]:
+    """The bench's poller processes: `bench.snmp worker … --ports <the agents' ports>`."""
+    out = []
+    for pid in processes(b"worker"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--ports" in argv and str(ports[0]).encode() in argv[argv.index(b"--ports") + 1].split(
+            b","
+        ):
+            out.append(pid)
     return out
 
 
@@ -43,6 +62,12 @@ def test_an_interrupted_bench_leaves_no_agent_behind(sig: signal.Signals) -> Non
         assert found, f"unexpected first line: {first!r}"
         root = found.group(1)
         assert len(agents_under(root)) == 3
+        ports = agent_ports(root)
+        # Interrupt it while its poller runs (the moment a child is most easily forgotten).
+        deadline = time.monotonic() + 60
+        while not workers_of(ports) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers_of(ports), "the naive poller did not start"
         bench.send_signal(sig)
         bench.wait(timeout=120)
     finally:
@@ -50,7 +75,12 @@ def test_an_interrupted_bench_leaves_no_agent_behind(sig: signal.Signals) -> Non
             bench.kill()
             bench.wait()
     deadline = time.monotonic() + 30
-    while agents_under(root) and time.monotonic() < deadline:
+    while (agents_under(root) or workers_of(ports)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert agents_under(root) == []
+    assert workers_of(ports) == []
     assert not Path(root).exists()
+
+
+def agent_ports(root: str) -> list[int]:
+    return [int(d.name) for d in Path(root).iterdir() if d.name.isdigit()]
