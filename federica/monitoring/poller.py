@@ -1,7 +1,7 @@
 """The SNMP poller: every device's IF-MIB and sysUpTime, each interval. Adapter: I/O only.
 
 Two SNMP backends behind the same walk (`backend`, setting FEDERICA_SNMP_BACKEND): pysnmp
-(the default, below) and gufo-snmp (federica/monitoring/gufo_backend.py, ~30x less CPU
+(the default, below) and gufo-snmp (federica/monitoring/gufo_backend.py, ~40x less CPU
 per interface, bench B5). pysnmp 7's asyncio API with one SnmpEngine for the poller's
 life; each device is read with GETBULK (sysUpTime as the non-repeater, the counter and
 status columns as repeaters), many devices at once up to a limit, each request with the
