@@ -1,11 +1,13 @@
 """The SNMP poller: every device's IF-MIB and sysUpTime, each interval. Adapter: I/O only.
 
-pysnmp 7's asyncio API with one SnmpEngine for the poller's life; each device is read with
-GETBULK (sysUpTime as the non-repeater, the counter and status columns as repeaters), many
-devices at once up to a limit, each request with the device's own timeout and retries. A
-device that does not answer is tried again after 1, 2, 4 … intervals (capped). ifName and
-ifAlias change rarely: they are read once and again only when the agent restarted or the
-set of rows changed.
+Two SNMP backends behind the same walk (`backend`, setting FEDERICA_SNMP_BACKEND): pysnmp
+(the default, below) and gufo-snmp (federica/monitoring/gufo_backend.py, ~40x less CPU
+per interface, bench B5). pysnmp 7's asyncio API with one SnmpEngine for the poller's
+life; each device is read with GETBULK (sysUpTime as the non-repeater, the counter and
+status columns as repeaters), many devices at once up to a limit, each request with the
+device's own timeout and retries. A device that does not answer is tried again after 1,
+2, 4 … intervals (capped). ifName and ifAlias change rarely: they are read once and again
+only when the agent restarted or the set of rows changed.
 
 What to poll (`targets`) and what to do with each round (`sink`) are callables of the
 caller: the poller knows neither the database nor rates. `Poller.start`/`stop` run it in a
@@ -22,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -41,6 +43,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from federica.monitoring.rates import Reading, agent_restarted
+
+if TYPE_CHECKING:
+    from federica.monitoring.gufo_backend import GufoWalker
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,9 @@ NAMES = {"name": f"{IFX_ENTRY}.1", "alias": f"{IFX_ENTRY}.18"}
 # One PDU asks for at most this many values (well inside a UDP datagram at ~40 B each).
 MAX_VALUES_PER_PDU = 600
 DEFAULT_ROWS = 16
+# The SNMP libraries the poller can read with: pysnmp (pure Python, the default) and
+# gufo-snmp (Rust; federica/monitoring/gufo_backend.py).
+BACKENDS = ("pysnmp", "gufo")
 
 AUTH_PROTOCOLS = {
     "sha": usmHMACSHAAuthProtocol,
@@ -170,9 +178,19 @@ class Poller:
         interval_s: float = 30.0,
         concurrency: int = 200,
         max_backoff_intervals: int = 10,
+        backend: str = "pysnmp",
     ) -> None:
         if interval_s <= 0:
             raise ValueError("the polling interval must be positive")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown SNMP backend {backend!r}; one of {', '.join(BACKENDS)}")
+        # gufo-snmp (Rust) where pysnmp's CPU per interface is too high (bench B5); imported
+        # only when chosen.
+        self._gufo: GufoWalker | None = None
+        if backend == "gufo":
+            from federica.monitoring.gufo_backend import GufoWalker
+
+            self._gufo = GufoWalker(clock, SnmpError)
         self._targets = targets
         self._sink = sink
         self._clock = clock
@@ -289,6 +307,8 @@ class Poller:
     ) -> tuple[dt.datetime, float, int, dict[str, dict[int, int | str]]]:
         """Every row of `columns` with GETBULK; the first PDU also asks for sysUpTime.
         Returns the first answer's arrival and round trip, sysUpTime, and the columns."""
+        if self._gufo is not None:
+            return await self._gufo.walk(target, columns, rows, uptime=uptime)
         engine = self._snmp_engine()
         transport = await UdpTransportTarget.create(
             (target.host, target.port), timeout=target.timeout_s, retries=target.retries

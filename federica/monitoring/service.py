@@ -32,7 +32,7 @@ from federica.monitoring.models import (
     MonitoredInterface,
     NodeSample,
 )
-from federica.monitoring.poller import COUNTERS, DeviceSample, Poller, Round, Target
+from federica.monitoring.poller import BACKENDS, COUNTERS, DeviceSample, Poller, Round, Target
 from federica.monitoring.rates import Kind, Reading, step
 from federica.substrate.drivers.compute.base import ComputeError, NodeUsage
 from federica.substrate.drivers.compute.registry import ComputeDrivers, UnknownComputeDriver
@@ -78,6 +78,10 @@ def check_settings(ctx: Context) -> None:
     ]
     if s.snmp_retries < 0:
         problems.append(("snmp_retries", s.snmp_retries))
+    if s.snmp_backend not in BACKENDS:
+        raise SettingsError(
+            f"FEDERICA_SNMP_BACKEND: must be one of {', '.join(BACKENDS)}, got {s.snmp_backend!r}"
+        )
     if problems:
         name, value = problems[0]
         raise SettingsError(f"FEDERICA_{name.upper()}: must be positive, got {value}")
@@ -315,4 +319,5 @@ def make_poller(
         interval_s=s.monitor_interval_s,
         concurrency=s.snmp_concurrency,
         max_backoff_intervals=s.snmp_max_backoff_intervals,
+        backend=s.snmp_backend,
     )

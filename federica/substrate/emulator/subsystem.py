@@ -33,6 +33,7 @@ import socket
 import struct
 import sys
 import termios
+import time
 
 EOM = b"]]>]]>"  # NETCONF 1.0 end of message (RFC 6242 §4.3): ncx-connect and <hello> use it
 # yuma123's internal greeting on its Unix socket (agt_connect.c checks `magic`).
@@ -79,6 +80,10 @@ class Splitter:
         self.left -= 1
         self._tail = b""
         return data[:cut], data[cut:]
+
+
+# What a client is given to take netconfd's last words once netconfd has closed.
+DRAIN_S = 5.0
 
 
 def relay(sock: socket.socket, stdin: int, stdout: int) -> None:
@@ -144,14 +149,25 @@ def relay(sock: socket.socket, stdin: int, stdout: int) -> None:
 
 
 def _drain(fd: int, data: bytearray) -> None:
-    """Hand the client what netconfd said before it closed (e.g. a close-session reply)."""
-    os.set_blocking(fd, True)
-    try:
-        while data:
+    """Hand the client what netconfd said before it closed (e.g. a close-session reply),
+    for as long as the client keeps reading: one that stopped, or left with its pipe
+    still open, must not keep this process forever."""
+    deadline = time.monotonic() + DRAIN_S
+    while data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        _, writable, _ = select.select([], [fd], [], left)
+        if not writable:
+            return
+        try:
             del data[: os.write(fd, data)]
-    except OSError as exc:
-        if exc.errno != errno.EPIPE:
-            raise
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            return
 
 
 def main(argv: list[str]) -> int:

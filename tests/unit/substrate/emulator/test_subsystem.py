@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from federica.substrate.emulator.subsystem import EOM, Splitter, ncx_connect, relay, unread
+from federica.substrate.emulator.subsystem import DRAIN_S, EOM, Splitter, ncx_connect, relay, unread
 
 HELLO = b'<?xml version="1.0"?><hello><capabilities/></hello>' + EOM
 RPC = b"\n#25\n<rpc><get-config/></rpc>\n##\n"
@@ -48,9 +48,9 @@ def wired() -> Iterator[tuple[Server, int, int]]:
     yield Server(server_end), c_in_w, c_out_r
     os.close(c_in_w)
     server_end.close()
-    # The relay ends once both sides are closed. This bounds a hang, not its speed: with
-    # 4 MB to move and a machine under heavy load, 5 s was once not enough.
-    t.join(30)
+    # The relay ends once both sides are closed, even with netconfd's last words unread
+    # by the client (it gives up on them after DRAIN_S; it used to wait forever).
+    t.join(DRAIN_S + 10)
     assert not t.is_alive()
     for fd in (c_in_r, c_out_r, c_out_w):
         os.close(fd)
