@@ -31,6 +31,13 @@ class Settings:
     port: int = 8080
     # The peer API's mutual-TLS listener (on `host`); 0: off. See docs/federation.md.
     federation_port: int = 0
+    # The GENI monitoring datastore's TLS listener (on `host`); 0: off. Collectors present
+    # a client certificate chaining to a CA in `gmoc_trust_roots` (PEM) or a token; its
+    # public URL (selfRef of every object; empty: https://<host>:<gmoc_port>). See
+    # docs/gmoc.md.
+    gmoc_port: int = 0
+    gmoc_trust_roots: Path | None = None
+    gmoc_url: str = ""
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -167,7 +174,12 @@ class Settings:
         return cls(**values)
 
 
-_PATH_FIELDS = ("data_dir", "netconf_credentials_file", "oidc_client_secret_file")
+_PATH_FIELDS = (
+    "data_dir",
+    "netconf_credentials_file",
+    "oidc_client_secret_file",
+    "gmoc_trust_roots",
+)
 
 
 def absolute(path: Path | str) -> Path:

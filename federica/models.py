@@ -11,6 +11,7 @@ from federica.aaa.models import (
 )
 from federica.alarms.models import Alarm
 from federica.federation.models import FederationPeer
+from federica.gmoc.models import GmocCollector
 from federica.monitoring.models import (
     InterfaceRate,
     MonitoredDevice,
@@ -46,6 +47,7 @@ __all__ = [
     "ComputeHost",
     "Device",
     "FederationPeer",
+    "GmocCollector",
     "Identity",
     "InterfaceRate",
     "Link",

@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         device,
         emulate,
         federation,
+        gmoc,
         monitor,
         operations,
         serve,

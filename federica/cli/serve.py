@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from federica.app import create_app
@@ -26,13 +30,47 @@ def serve_app(state: CliState, host: str, port: int) -> None:
     type=int,
     help="Also serve the peer API over mutual TLS here (FEDERICA_FEDERATION_PORT; 0: off).",
 )
+@click.option(
+    "--gmoc-port",
+    type=int,
+    help="Also serve the GENI monitoring datastore over TLS here (FEDERICA_GMOC_PORT; 0: off).",
+)
 @pass_state
-def serve(state: CliState, host: str | None, port: int | None, federation_port: int | None) -> None:
-    """Serve the REST API (waitress) and, if asked, the peer API (cheroot, mutual TLS)."""
+def serve(
+    state: CliState,
+    host: str | None,
+    port: int | None,
+    federation_port: int | None,
+    gmoc_port: int | None,
+) -> None:
+    """Serve the REST API (waitress) and, if asked, the peer API (cheroot, mutual TLS) and
+    the GENI monitoring datastore (cheroot, TLS with client certificates)."""
     from federica.cli.federation import peer_listener
 
     host = host or state.settings.host
     if federation_port is None:
         federation_port = state.settings.federation_port
-    with peer_listener(state, host, federation_port):
+    if gmoc_port is None:
+        gmoc_port = state.settings.gmoc_port
+    with peer_listener(state, host, federation_port), gmoc_listener(state, host, gmoc_port):
         serve_app(state, host, port or state.settings.port)
+
+
+@contextmanager
+def gmoc_listener(state: CliState, host: str, port: int) -> Iterator[None]:
+    """Serves the datastore on `port` (0: not at all) while the body runs."""
+    if not port:
+        yield
+        return
+    from federica.app import gmoc_server
+
+    server = gmoc_server(state.context, host, port)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="gmoc-listener", daemon=True)
+    thread.start()
+    click.echo(f"GENI monitoring datastore on https://{host}:{port}/info/opsconfig/ (TLS)")
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=10)
