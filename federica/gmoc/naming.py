@@ -4,8 +4,8 @@ Ids follow the GENI datastores' convention `<authority>_<type>_<name>` (an aggre
 is the facility's short name); URNs are `urn:publicid:IDN+<authority>+<type>+<name>`; a
 per-VLAN interface appends `:<tag>` to its interface's id and URN. A slice's URN carries
 its project as a sub-authority (`<authority>:<project>`), as GENI slice URNs do. Every
-`selfRef`/`href` is the datastore's own URL of the object, its id percent-encoded (port
-names hold '/').
+`selfRef`/`href` is the datastore's own URL of the object, its id percent-encoded but for
+':' and '/' (port names hold '/'; the routes take ids with slashes).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Site:
         return f"{self.authority}_{kind}_{name}"
 
     def href(self, kind: str, obj_id: str) -> str:
-        return f"{self.base_url}/info/{kind}/{quote(obj_id, safe=':')}"
+        return f"{self.base_url}/info/{kind}/{quote(obj_id, safe=':/')}"
 
     @property
     def aggregate_urn(self) -> str:

@@ -109,6 +109,9 @@ def _no_query(*allowed: str) -> None:
 @gmoc.get("/info/<kind>/<path:obj_id>")
 def info(kind: str, obj_id: str) -> Response:
     _no_query()
+    # cheroot leaves an encoded '/' in PATH_INFO (waitress and Werkzeug decode it); ids
+    # hold no '%', so what is left is that.
+    obj_id = obj_id.replace("%2F", "/").replace("%2f", "/")
     with read_session() as session:
         body: dict[str, Any] = objects.get(session, site(), g.viewer, kind, obj_id, ctx().now())
     return jsonify(body)

@@ -19,8 +19,8 @@ from federica.gmoc import collectors
 from federica.gmoc.objects import us
 from federica.monitoring import queries
 from federica.web.gmoc import CLIENT_CERT
+from tests.gmoc_facility import AUTHORITY, T0, Facility, client
 from tests.gmoc_schemas import check
-from tests.service.gmoc.conftest import AUTHORITY, T0, Facility, client
 
 TEN_MIN_US = 600 * 1_000_000
 
