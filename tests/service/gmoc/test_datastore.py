@@ -317,7 +317,7 @@ def test_a_one_project_collector_sees_no_other_project(facility: Facility) -> No
             "ts": window(),
         }
     }
-    got = {unquote(a["subject"].rsplit("/", 1)[1]) for a in data(c, token, q)}
+    got = {unquote(a["subject"].split("/info/interfacevlan/")[1]) for a in data(c, token, q)}
     assert got == {vlan_id(*v) for v in facility.vlans["p1"]}
     # The physical ports carry every project's traffic: not this collector's to read.
     q = {
