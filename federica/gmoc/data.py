@@ -1,10 +1,12 @@
 """GET /data/: the poller's stored rates as GENI time series. Services: read the database.
 
-Each answer element is one metric of one object over the window, `tsdata` its values per
-step (`ts`: the µs the step starts; `v`: the time-weighted average over the step). The
-step is the poller's interval when the window is short enough, else the coarsest of a
-few steps that keeps an answer under MAX_POINTS per series; the store picks the
-resolution that serves each part of the window (raw, 5 min or hourly roll-ups).
+Each answer element is one metric of one object over the window. When the window is short
+enough for one point per poll (MAX_POINTS) and raw rates still cover it, as for a
+collector's usual hour, `tsdata` holds each rate the poller measured: `ts` is the µs its
+span starts (the earlier of the two polls it comes from), `v` the rate over the span.
+Longer windows get time-weighted averages over aligned steps (`ts`: the step's start),
+the coarsest of a few steps that stays under MAX_POINTS, the store picking the resolution
+that serves each part of the window (raw, 5 min or hourly roll-ups).
 
 Per-VLAN interfaces are the devices' logical units (`<port>.<tag>` in IF-MIB, as Junos
 names them): their rates are read from the store by that name, and only inside the
@@ -29,12 +31,13 @@ from federica.gmoc.access import Viewer
 from federica.gmoc.naming import Site, split_prefix
 from federica.gmoc.query import Query
 from federica.monitoring import store
-from federica.monitoring.models import MonitoredInterface
-from federica.monitoring.rollup import EPOCH, Period, floor
+from federica.monitoring.models import RAW, InterfaceRate, MonitoredInterface
+from federica.monitoring.rollup import EPOCH, floor
 from federica.substrate.models import Device, Port
 
 MAX_POINTS = 2000
-STEPS = (60, 300, 900, 3600, 4 * 3600, 86400)
+# Past one point per poll, steps the 5-minute and hourly roll-ups serve.
+STEPS = (300, 900, 3600, 4 * 3600, 86400)
 Obj = dict[str, Any]
 
 
@@ -55,6 +58,11 @@ class _Subject:
     allowed: list[tuple[int, int]] | None = None
 
 
+# One stored value of an interface: [start, end) in µs, whether the poller had an answer
+# in it, and its rates (per second) by column.
+Sample = tuple[int, int, bool, dict[str, float | None]]
+
+
 def answer(
     session: Session,
     site: Site,
@@ -63,34 +71,30 @@ def answer(
     now: dt.datetime,
     settings: Settings,
 ) -> list[Obj]:
-    step = step_for(query, int(settings.monitor_interval_s))
+    interval = int(settings.monitor_interval_s)
+    step = step_for(query, interval)
     subjects = _subjects(session, site, viewer, query, now)
     wanted = [
         metrics.ALL[n]
         for n in query.event_types
         if metrics.ALL[n] in metrics.BY_TYPE[query.obj_type]
-    ]
+        and (metrics.ALL[n].column is not None or metrics.ALL[n] is metrics.AVAILABLE)
+    ]  # (node CPU and memory: nothing stores them yet)
     if not subjects or not wanted:
         return []
-    lo = floor(_at(query.lo_us), step)
-    window = (lo, _at(query.hi_us))
     ids = sorted({i for s in subjects for i in s.interface_ids})
-    series = store.series(session, ids, window, step, now, settings) if ids else {}
+    columns = sorted({m.column for m in wanted if m.column is not None})
+    samples = _samples(session, ids, query, step, interval, columns, now, settings)
+    step_us = step * 1_000_000
     out: list[Obj] = []
     for subject in subjects:
+        mine = [x for i in subject.interface_ids for x in samples.get(i, [])]
         for metric in wanted:
-            if metric.column is None and metric is not metrics.AVAILABLE:
-                continue  # nothing stores it yet (node CPU and memory)
-            periods = [p for i in subject.interface_ids for p in series.get(i, [])]
-            if metric is metrics.AVAILABLE:
-                points = _availability(periods, step)
-            else:
-                points = _rates(periods, metric)
-            tsdata = [
-                {"ts": ts, "v": v}
-                for ts, v in points
-                if query.contains(ts) and _inside(ts, subject.allowed)
-            ]
+            points = _availability(mine, step_us) if metric.column is None else _rates(mine, metric)
+            lo, hi, allowed = query.lo_us, query.hi_us, subject.allowed
+            if allowed is not None:
+                points = [(ts, v) for ts, v in points if _inside(ts, allowed)]
+            tsdata = [{"ts": ts, "v": v} for ts, v in points if lo <= ts < hi]
             out.append(
                 {
                     "$schema": site.schema("data"),
@@ -105,33 +109,89 @@ def answer(
     return out
 
 
+def _samples(
+    session: Session,
+    ids: Sequence[int],
+    query: Query,
+    step: int,
+    interval: int,
+    columns: Sequence[str],
+    now: dt.datetime,
+    settings: Settings,
+) -> dict[int, list[Sample]]:
+    """The interfaces' values over the window: each raw rate as the poller measured it
+    when the step is the poll interval and raw rates cover the window (a collector's
+    usual hour), else averages per step from the store (roll-ups where raw rates are gone).
+    """
+    if not ids:
+        return {}
+    lo = floor(_at(query.lo_us), step)
+    window = (lo, _at(query.hi_us))
+    if step == interval and store.plan_sources(session, window, step, now, settings) == [
+        (RAW, window)
+    ]:
+        return _raw(session, ids, window, columns)
+    series = store.series(session, ids, window, step, now, settings)
+    return {
+        i: [(objects.us(p.start), objects.us(p.end), p.covered_s > 0, p.values) for p in periods]
+        for i, periods in series.items()
+    }
+
+
+def _raw(
+    session: Session,
+    ids: Sequence[int],
+    window: tuple[dt.datetime, dt.datetime],
+    columns: Sequence[str],
+) -> dict[int, list[Sample]]:
+    """Raw rates overlapping the window, read as plain rows (no ORM objects: an hour of
+    100 interfaces is 12,000 rows) and only the columns asked for."""
+    t = InterfaceRate
+    cols = [getattr(t, c) for c in columns]
+    # On the connection: plain rows, without the ORM's result machinery.
+    rows = session.connection().execute(
+        select(t.interface_id, t.start, t.end, *cols)
+        .where(
+            t.resolution_s == RAW,
+            t.interface_id.in_(ids),
+            t.end > window[0],
+            t.start < window[1],
+        )
+        .order_by(t.interface_id, t.start)
+    )
+    us = objects.us
+    out: dict[int, list[Sample]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(
+            (us(row[1]), us(row[2]), True, dict(zip(columns, row[3:], strict=True)))
+        )
+    return out
+
+
 def _at(ts_us: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=ts_us)
 
 
-def _inside(ts: int, allowed: list[tuple[int, int]] | None) -> bool:
-    return allowed is None or any(a <= ts < b for a, b in allowed)
+def _inside(ts: int, allowed: list[tuple[int, int]]) -> bool:
+    return any(a <= ts < b for a, b in allowed)
 
 
-def _rates(periods: Sequence[Period], metric: metrics.Metric) -> list[tuple[int, float]]:
-    assert metric.column is not None
-    out = []
-    for p in periods:
-        v = p.values.get(metric.column)
-        if v is not None:
-            out.append((objects.us(p.start), v * metric.scale))
+def _rates(samples: Sequence[Sample], metric: metrics.Metric) -> list[tuple[int, float]]:
+    column, scale = metric.column, metric.scale
+    assert column is not None
+    return [(x[0], v * scale) for x in samples if (v := x[3].get(column)) is not None]
+
+
+def _availability(samples: Sequence[Sample], step_us: int) -> list[tuple[int, float]]:
+    """Per step: 1 where the subject answered a poll; 0 at the first step of each gap
+    between two answers (before the first and after the last, nothing is known)."""
+    answered = sorted({x[0] - x[0] % step_us for x in samples if x[2]})
+    out: list[tuple[int, float]] = []
+    for i, ts in enumerate(answered):
+        if i and ts - answered[i - 1] > step_us:
+            out.append((answered[i - 1] + step_us, 0))
+        out.append((ts, 1))
     return out
-
-
-def _availability(periods: Sequence[Period], step: int) -> list[tuple[int, float]]:
-    """1 for a step in which the subject answered a poll, 0 for a step between two such
-    that has no answer (before the first and after the last, nothing is known)."""
-    answered = sorted({objects.us(p.start) for p in periods if p.covered_s > 0})
-    if not answered:
-        return []
-    step_us = step * 1_000_000
-    have = set(answered)
-    return [(ts, 1 if ts in have else 0) for ts in range(answered[0], answered[-1] + 1, step_us)]
 
 
 def _subjects(

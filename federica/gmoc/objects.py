@@ -29,8 +29,10 @@ VIRTUALIZATION = {"libvirt": "kvm"}
 
 
 def us(at: dt.datetime) -> int:
-    """Integer microseconds since the epoch (exact: no float on the way)."""
-    return (at - EPOCH) // dt.timedelta(microseconds=1)
+    """Integer microseconds since the epoch of an aware time: exact (no float on the way)
+    and, without timedelta division, fast (a series has many points)."""
+    d = at - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def _head(site: Site, kind: str, obj_id: str, urn: str | None, ts: dt.datetime) -> Obj:
