@@ -22,6 +22,7 @@ from federica.aaa import audit
 from federica.aaa.policy import Principal
 from federica.aaa.roles import Role
 from federica.context import Context
+from federica.errors import FieldError, InvalidInput
 from federica.federation import identity
 from federica.web.gmoc import CLIENT_CERT, create_gmoc_app
 
@@ -35,7 +36,16 @@ def tls_context(cert: Path, key: Path, trust_roots: Path | None) -> ssl.SSLConte
     if trust_roots is not None:
         # Only the configured roots, never the system's: any certificate a public CA issued
         # must not pass for a collector's.
-        tls.load_verify_locations(cafile=str(trust_roots))
+        try:
+            tls.load_verify_locations(cafile=str(trust_roots))
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "FEDERICA_GMOC_TRUST_ROOTS", f"cannot read CAs from {trust_roots}: {exc}"
+                    )
+                ]
+            ) from None
         tls.verify_mode = ssl.CERT_OPTIONAL
     return tls
 
