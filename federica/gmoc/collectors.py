@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.aaa import accounts, tokens
 from federica.aaa.models import Project
 from federica.aaa.policy import Action, allowed_projects, decide, scope_problem
@@ -50,6 +51,8 @@ def add(
         errors.append(FieldError("name", "lower-case letters, digits and '-', at most 63"))
     if cert_name is not None and not 0 < len(cert_name.strip()) <= 500:
         errors.append(FieldError("cert_name", "a certificate's SAN URI or CN, 1 to 500 characters"))
+    elif cert_name is not None and (problem := inputs.text_problem(cert_name)):
+        errors.append(FieldError("cert_name", problem))
     if cert_name is None and not token:
         errors.append(FieldError("cert_name", "give a certificate name, ask for a token, or both"))
     if project is not None:

@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from federica import inputs
 from federica.aaa.models import Membership, Project, User
 from federica.errors import Forbidden, NotFound
 from federica.gmoc import metrics, resources
 from federica.gmoc.access import Viewer
 from federica.gmoc.naming import INFO_TYPES, MONITORING_VERSION, SCHEMA_VERSION, Site, split_prefix
+from federica.gmoc.query import MAX_ID_LENGTH
 from federica.monitoring.rollup import EPOCH
 from federica.slices.models import Slice
 from federica.substrate.models import ComputeHost, Device, Link, Port
@@ -57,6 +59,8 @@ def get(
     """GET /info/<kind>/<id>."""
     if kind not in INFO_TYPES:
         raise NotFound(f"no object type {kind!r}; the datastore serves {', '.join(INFO_TYPES)}")
+    if len(obj_id) > MAX_ID_LENGTH or inputs.text_problem(obj_id):
+        raise NotFound(f"no {kind} with such an id")
     builder = _BUILDERS[kind]
     obj = builder(session, site, viewer, obj_id, now)
     if obj is None:

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from federica import inputs
 from federica.errors import FieldError, InvalidInput
 from federica.gmoc import metrics
 
@@ -21,6 +22,7 @@ from federica.gmoc import metrics
 MAX_WINDOW = dt.timedelta(days=31)
 DEFAULT_WINDOW_US = 3600 * 1_000_000
 MAX_IDS = 1000
+MAX_ID_LENGTH = 500
 # Times a datetime can hold (years 1970 to 9998): nothing outside is a real measurement.
 MAX_TS = 253_370_764_800 * 1_000_000
 BOUNDS = ("gt", "gte", "lt", "lte")
@@ -114,6 +116,11 @@ def _obj(value: Any, errors: list[FieldError]) -> tuple[str, tuple[str, ...]]:
         return kind, ()
     if len(ids) > MAX_IDS:
         errors.append(FieldError("filters.obj.id", f"at most {MAX_IDS} ids in one query"))
+    for i, obj_id in enumerate(ids[:MAX_IDS]):
+        if len(obj_id) > MAX_ID_LENGTH:
+            errors.append(FieldError(f"filters.obj.id[{i}]", f"longer than {MAX_ID_LENGTH}"))
+        elif problem := inputs.text_problem(obj_id):
+            errors.append(FieldError(f"filters.obj.id[{i}]", problem))
     return kind, tuple(dict.fromkeys(ids))
 
 

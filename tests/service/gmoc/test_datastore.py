@@ -373,4 +373,17 @@ def test_who_may_not_read(facility: Facility, tmp_path: Path) -> None:
     collector(facility, "gmoc", cert_name=theirs.urn)
     check(c.get("/info/aggregate/fed", environ_overrides={CLIENT_CERT: der}).get_json())
     get(c, facility.tokens["alice"], "/info/nonsense/x", 404)
+    # What PostgreSQL cannot hold in a string is no id (never a 500).
+    get(c, facility.tokens["alice"], f"/info/node/{AUTHORITY}_node_a%00b", 404)
+    token = collector(facility, "nul")
+    q = {
+        "filters": {
+            "eventType": ["ops_monitoring:rx_bps"],
+            "obj": {"type": "node", "id": ["a\x00"]},
+        }
+    }
+    r = c.get(
+        "/data/", query_string={"q": json.dumps(q)}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 400 and r.get_json()["errors"][0]["field"] == "filters.obj.id[0]"
     get(c, facility.tokens["alice"], f"/info/slice/{AUTHORITY}_slice_99999999999999999999999", 404)
