@@ -387,3 +387,17 @@ def test_who_may_not_read(facility: Facility, tmp_path: Path) -> None:
     )
     assert r.status_code == 400 and r.get_json()["errors"][0]["field"] == "filters.obj.id[0]"
     get(c, facility.tokens["alice"], f"/info/slice/{AUTHORITY}_slice_99999999999999999999999", 404)
+
+
+def test_the_openapi_document_has_the_datastore_s_routes(facility: Facility) -> None:
+    import re
+
+    from federica.web.gmoc import create_gmoc_app, openapi
+
+    app = create_gmoc_app(facility.ctx)
+    routes = {
+        re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
+    assert routes == set(openapi.parts())
