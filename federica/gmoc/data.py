@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federica.config import Settings
@@ -203,8 +203,7 @@ def _subjects(
         return _vlans(session, site, viewer, query.ids, now)
     if kind == "aggregate":
         if site.name in query.ids:
-            every = list(session.scalars(select(MonitoredInterface.id)))
-            out.append(_Subject(site.name, site.href(kind, site.name), every))
+            out.append(_Subject(site.name, site.href(kind, site.name), _one_per_device(session)))
         return out
     if not viewer.whole_aggregate:
         return []  # physical interfaces and nodes: every project's traffic
@@ -244,13 +243,19 @@ def _nodes(session: Session, site: Site, ids: Sequence[str]) -> list[_Subject]:
         device = session.scalar(select(Device.id).where(Device.name == name)) if name else None
         if device is None:
             continue  # V-nodes' CPU and memory are not stored yet
-        every = list(
-            session.scalars(
-                select(MonitoredInterface.id).where(MonitoredInterface.device_id == device)
-            )
-        )
-        out.append(_Subject(obj_id, site.href("node", obj_id), every))
+        out.append(_Subject(obj_id, site.href("node", obj_id), _one_per_device(session, device)))
     return out
+
+
+def _one_per_device(session: Session, device_id: int | None = None) -> list[int]:
+    """One stored interface of each device (or of one): every answer of a device gives
+    all its interfaces a rate over the same span, so one tells when it answered. The
+    first one seen (the lowest id) has the longest history; should it vanish from the
+    agent's table, the device would read as unavailable from then on."""
+    query = select(func.min(MonitoredInterface.id)).group_by(MonitoredInterface.device_id)
+    if device_id is not None:
+        query = query.where(MonitoredInterface.device_id == device_id)
+    return list(session.scalars(query))
 
 
 def _vlans(

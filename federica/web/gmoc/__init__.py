@@ -3,7 +3,8 @@ served on its TLS listener (listener.py) where collectors present a client certi
 chaining to the configured trust root, or a token.
 
 Every request is identified again per request against the collector registry as it is now
-(collectors.identify); refusals are audited. Answers are plain JSON (GENI collectors parse
+(collectors.identify); refusals are audited (a 401 of nobody identified only counted, as
+the REST API counts anonymous requests). Answers are plain JSON (GENI collectors parse
 them as such), errors application/problem+json naming the field.
 """
 
@@ -83,6 +84,18 @@ def _refuse(exc: FedericaError) -> Response:
 
 def _audit(status: int, reason: str) -> None:
     viewer: Viewer | None = g.get("viewer")
+    if viewer is None and status == 401:
+        # Nobody identified: only counted (per day, route and status), so that strangers
+        # cannot grow the append-only log.
+        audit.count_anonymous(
+            ctx().sessions,
+            method=request.method,
+            route=request.endpoint or "unknown",
+            status=status,
+            address=request.remote_addr or "",
+            at=ctx().now(),
+        )
+        return
     who = Principal(
         viewer.name if viewer else "gmoc:unknown",
         Role.RESEARCHER,
