@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from federica.config import Settings
@@ -39,6 +39,7 @@ MAX_POINTS = 2000
 # Past one point per poll, steps the 5-minute and hourly roll-ups serve.
 STEPS = (300, 900, 3600, 4 * 3600, 86400)
 Obj = dict[str, Any]
+NAIVE_EPOCH = EPOCH.replace(tzinfo=None)
 
 
 def step_for(query: Query, interval_s: int) -> int:
@@ -58,9 +59,11 @@ class _Subject:
     allowed: list[tuple[int, int]] | None = None
 
 
-# One stored value of an interface: [start, end) in µs, whether the poller had an answer
-# in it, and its rates (per second) by column.
-Sample = tuple[int, int, bool, dict[str, float | None]]
+# One stored value of an interface: its span's start in µs, whether the poller had an
+# answer in it, then its rates (per second) in the order of the columns asked for.
+Sample = tuple[Any, ...]
+ANSWERED = 1
+VALUES = 2
 
 
 def answer(
@@ -89,12 +92,18 @@ def answer(
     out: list[Obj] = []
     for subject in subjects:
         mine = [x for i in subject.interface_ids for x in samples.get(i, [])]
+        if subject.allowed is not None:
+            allowed = subject.allowed
+            mine = [x for x in mine if _inside(x[0], allowed)]
         for metric in wanted:
-            points = _availability(mine, step_us) if metric.column is None else _rates(mine, metric)
-            lo, hi, allowed = query.lo_us, query.hi_us, subject.allowed
-            if allowed is not None:
-                points = [(ts, v) for ts, v in points if _inside(ts, allowed)]
-            tsdata = [{"ts": ts, "v": v} for ts, v in points if lo <= ts < hi]
+            if metric.column is None:
+                tsdata = [
+                    {"ts": ts, "v": v}
+                    for ts, v in _availability(mine, step_us)
+                    if query.lo_us <= ts < query.hi_us
+                ]
+            else:
+                tsdata = _rates(mine, VALUES + columns.index(metric.column), metric.scale, query)
             out.append(
                 {
                     "$schema": site.schema("data"),
@@ -133,7 +142,10 @@ def _samples(
         return _raw(session, ids, window, columns)
     series = store.series(session, ids, window, step, now, settings)
     return {
-        i: [(objects.us(p.start), objects.us(p.end), p.covered_s > 0, p.values) for p in periods]
+        i: [
+            (objects.us(p.start), p.covered_s > 0, *(p.values.get(c) for c in columns))
+            for p in periods
+        ]
         for i, periods in series.items()
     }
 
@@ -144,13 +156,15 @@ def _raw(
     window: tuple[dt.datetime, dt.datetime],
     columns: Sequence[str],
 ) -> dict[int, list[Sample]]:
-    """Raw rates overlapping the window, read as plain rows (no ORM objects: an hour of
-    100 interfaces is 12,000 rows) and only the columns asked for."""
+    """Raw rates overlapping the window, read as plain rows: no ORM objects (an hour of
+    100 interfaces is 12,000 rows), only the columns asked for, and the start read as the
+    database gives it (naive UTC from SQLite, aware from PostgreSQL) rather than through
+    the UTCDateTime type, which would make a second datetime of each."""
     t = InterfaceRate
     cols = [getattr(t, c) for c in columns]
     # On the connection: plain rows, without the ORM's result machinery.
     rows = session.connection().execute(
-        select(t.interface_id, t.start, t.end, *cols)
+        select(t.interface_id, type_coerce(t.start, DateTime()), *cols)
         .where(
             t.resolution_s == RAW,
             t.interface_id.in_(ids),
@@ -159,12 +173,12 @@ def _raw(
         )
         .order_by(t.interface_id, t.start)
     )
-    us = objects.us
     out: dict[int, list[Sample]] = {}
     for row in rows:
-        out.setdefault(row[0], []).append(
-            (us(row[1]), us(row[2]), True, dict(zip(columns, row[3:], strict=True)))
-        )
+        start = row[1]
+        d = start - (EPOCH if start.tzinfo is not None else NAIVE_EPOCH)
+        ts = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+        out.setdefault(row[0], []).append((ts, True, *row[2:]))
     return out
 
 
@@ -176,17 +190,25 @@ def _inside(ts: int, allowed: list[tuple[int, int]]) -> bool:
     return any(a <= ts < b for a, b in allowed)
 
 
-def _rates(samples: Sequence[Sample], metric: metrics.Metric) -> list[tuple[int, float]]:
-    column, scale = metric.column, metric.scale
-    assert column is not None
-    return [(x[0], v * scale) for x in samples if (v := x[3].get(column)) is not None]
+def _rates(samples: Sequence[Sample], index: int, scale: float, query: Query) -> list[Obj]:
+    """The tsdata of one column: one comprehension (an answer holds many points)."""
+    lo, hi = query.lo_us, query.hi_us
+    if scale == 1.0:
+        return [
+            {"ts": x[0], "v": x[index]} for x in samples if lo <= x[0] < hi and x[index] is not None
+        ]
+    return [
+        {"ts": x[0], "v": x[index] * scale}
+        for x in samples
+        if lo <= x[0] < hi and x[index] is not None
+    ]
 
 
-def _availability(samples: Sequence[Sample], step_us: int) -> list[tuple[int, float]]:
+def _availability(samples: Sequence[Sample], step_us: int) -> list[tuple[int, int]]:
     """Per step: 1 where the subject answered a poll; 0 at the first step of each gap
     between two answers (before the first and after the last, nothing is known)."""
-    answered = sorted({x[0] - x[0] % step_us for x in samples if x[2]})
-    out: list[tuple[int, float]] = []
+    answered = sorted({x[0] - x[0] % step_us for x in samples if x[ANSWERED]})
+    out: list[tuple[int, int]] = []
     for i, ts in enumerate(answered):
         if i and ts - answered[i - 1] > step_us:
             out.append((answered[i - 1] + step_us, 0))
