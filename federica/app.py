@@ -75,3 +75,10 @@ def geni_server(context: Context, host: str, port: int) -> GeniServer:
     from federica.web.geni.listener import make_server
 
     return make_server(context, host, port)
+
+
+def gmoc_server(context: Context, host: str, port: int) -> FederationServer:
+    """The GENI monitoring datastore's TLS listener (started by the caller; see web/gmoc)."""
+    from federica.web.gmoc.listener import make_server
+
+    return make_server(context, host, port)

@@ -37,6 +37,13 @@ class Settings:
     geni_authorities_file: Path | None = None
     # An Allocate not provisioned within this many minutes is released.
     geni_allocation_minutes: int = 10
+    # The GENI monitoring datastore's TLS listener (on `host`); 0: off. Collectors present
+    # a client certificate chaining to a CA in `gmoc_trust_roots` (PEM) or a token; its
+    # public URL (selfRef of every object; empty: https://<host>:<gmoc_port>). See
+    # docs/gmoc.md.
+    gmoc_port: int = 0
+    gmoc_trust_roots: Path | None = None
+    gmoc_url: str = ""
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -201,6 +208,7 @@ _PATH_FIELDS = (
     "netconf_credentials_file",
     "oidc_client_secret_file",
     "geni_authorities_file",
+    "gmoc_trust_roots",
 )
 
 

@@ -13,6 +13,7 @@ from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
 from federica.estop.models import EStop
 from federica.federation.models import FederationPeer
 from federica.geni.models import GeniSlice
+from federica.gmoc.models import GmocCollector
 from federica.monitoring.models import (
     InterfaceRate,
     MonitoredDevice,
@@ -50,6 +51,7 @@ __all__ = [
     "EStop",
     "FederationPeer",
     "GeniSlice",
+    "GmocCollector",
     "Identity",
     "InterfaceRate",
     "Link",

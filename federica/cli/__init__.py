@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         emulate,
         estop,
         federation,
+        gmoc,
         monitor,
         operations,
         serve,

@@ -35,6 +35,11 @@ def serve_app(state: CliState, host: str, port: int) -> None:
     type=int,
     help="Also serve the GENI AM API v3 over mutual TLS here (FEDERICA_GENI_PORT; 0: off).",
 )
+@click.option(
+    "--gmoc-port",
+    type=int,
+    help="Also serve the GENI monitoring datastore over TLS here (FEDERICA_GMOC_PORT; 0: off).",
+)
 @pass_state
 def serve(
     state: CliState,
@@ -42,9 +47,11 @@ def serve(
     port: int | None,
     federation_port: int | None,
     geni_port: int | None,
+    gmoc_port: int | None,
 ) -> None:
     """Serve the REST API (waitress) and, if asked, the peer API and the GENI AM API
-    (cheroot, mutual TLS)."""
+    (cheroot, mutual TLS) and the GENI monitoring datastore (cheroot, TLS with client
+    certificates)."""
     from federica.cli.federation import peer_listener
 
     host = host or state.settings.host
@@ -52,7 +59,13 @@ def serve(
         federation_port = state.settings.federation_port
     if geni_port is None:
         geni_port = state.settings.geni_port
-    with peer_listener(state, host, federation_port), geni_listener(state, host, geni_port):
+    if gmoc_port is None:
+        gmoc_port = state.settings.gmoc_port
+    with (
+        peer_listener(state, host, federation_port),
+        geni_listener(state, host, geni_port),
+        gmoc_listener(state, host, gmoc_port),
+    ):
         serve_app(state, host, port or state.settings.port)
 
 
@@ -69,6 +82,26 @@ def geni_listener(state: CliState, host: str, port: int) -> Iterator[None]:
     thread = threading.Thread(target=server.serve, name="geni-listener", daemon=True)
     thread.start()
     click.echo(f"GENI AM API v3 on https://{host}:{port}/ (XML-RPC, mutual TLS)")
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def gmoc_listener(state: CliState, host: str, port: int) -> Iterator[None]:
+    """Serves the datastore on `port` (0: not at all) while the body runs."""
+    if not port:
+        yield
+        return
+    from federica.app import gmoc_server
+
+    server = gmoc_server(state.context, host, port)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="gmoc-listener", daemon=True)
+    thread.start()
+    click.echo(f"GENI monitoring datastore on https://{host}:{port}/info/opsconfig/ (TLS)")
     try:
         yield
     finally:

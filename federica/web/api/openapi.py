@@ -25,6 +25,7 @@ from federica.substrate.topology import DeviceSpec, HostSpec, LinkSpec, PeerSpec
 from federica.web.api import api, models, responses
 from federica.web.auth import GUARD_ATTR, public
 from federica.web.federation import openapi as federation_openapi
+from federica.web.gmoc import openapi as gmoc_openapi
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_ATTR = "_federica_openapi"
@@ -311,6 +312,8 @@ def build_document() -> dict[str, Any]:
     # The peer API is served on its own listener; documented here with the rest.
     peer_paths, peer_schemas = federation_openapi.parts()
     paths.update(peer_paths)
+    # So is the GENI monitoring datastore (docs/gmoc.md).
+    paths.update(gmoc_openapi.parts())
     schemas = _schemas()
     for name in REQUEST_SCHEMAS:
         _text_patterns(schemas[name])
@@ -323,6 +326,7 @@ def build_document() -> dict[str, Any]:
             "securitySchemes": {
                 "token": {"type": "http", "scheme": "bearer"},
                 **federation_openapi.PEER_SECURITY,
+                **gmoc_openapi.GMOC_SECURITY,
             },
         },
         "security": [{"token": []}],

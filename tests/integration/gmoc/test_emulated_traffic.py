@@ -1,0 +1,168 @@
+"""The datastore on the real emulated core4: a slice across prg-erl, ICMP across its
+circuit, the poller polling the devices' snmpd; /data/ for the link's two ports gives the
+poller's stored raw rates with µs timestamps, accounting for the traffic, and the slice's
+per-VLAN interfaces and circuit are schema-valid objects for the slice's project."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from federica.app import create_app
+from federica.context import Context, make_context
+from federica.db import transaction
+from federica.federation import identity
+from federica.gmoc import collectors
+from federica.gmoc.objects import us
+from federica.monitoring.models import RAW, InterfaceRate, MonitoredInterface
+from federica.monitoring.service import make_poller
+from federica.substrate.models import Device
+from federica.web.gmoc import create_gmoc_app
+from federica.worker import Worker
+from tests.accounts import client_as, make_user
+from tests.gmoc_schemas import check
+from tests.integration.conftest import Facility, needs_root
+from tests.integration.monitoring.test_core4_rates import (
+    ON_THE_WIRE,
+    last_answer,
+    release,
+    wait_answers,
+)
+from tests.integration.slice_helpers import address_of, book, node_namespace, run_until, show
+
+pytestmark = [pytest.mark.integration, needs_root]
+INTERVAL_S = 5.0
+COUNT, PAYLOAD = 1500, 1400
+
+
+@pytest.fixture(scope="module")
+def monitored(emulated_core4: Facility) -> Context:
+    settings = dataclasses.replace(
+        emulated_core4.settings, monitor_interval_s=INTERVAL_S, snmp_timeout_s=4.0
+    )
+    if not identity.files_in(settings.data_dir).facility.exists():
+        identity.init(
+            settings.data_dir, "core4", "core4.example", hosts=["127.0.0.1"],
+            now=emulated_core4.context.now(),
+        )  # fmt: skip
+    return make_context(settings, engine=emulated_core4.context.engine)
+
+
+@pytest.fixture(scope="module")
+def worker(emulated_core4: Facility) -> Iterator[Worker]:
+    w = Worker(emulated_core4.context, name="gmoc")
+    yield w
+    w.stop()
+
+
+def raw_rates(
+    ctx: Context, device: str, port: str, lo: Any, hi: Any
+) -> list[tuple[int, float, float]]:
+    """(start µs, in octets/s, span s) of the port's raw rates overlapping [lo, hi)."""
+    with ctx.read_sessions() as s:
+        rows = s.execute(
+            select(InterfaceRate.start, InterfaceRate.end, InterfaceRate.in_octets)
+            .join(MonitoredInterface, MonitoredInterface.id == InterfaceRate.interface_id)
+            .join(Device, Device.id == MonitoredInterface.device_id)
+            .where(Device.name == device, MonitoredInterface.name == port)
+            .where(
+                InterfaceRate.resolution_s == RAW, InterfaceRate.end > lo, InterfaceRate.start < hi
+            )
+            .order_by(InterfaceRate.start)
+        ).all()
+    return [(us(a), v, (b - a).total_seconds()) for a, b, v in rows if v is not None]
+
+
+def test_data_of_the_link_ports_is_the_poller_s_rates_of_the_traffic(
+    emulated_core4: Facility, monitored: Context, worker: Worker
+) -> None:
+    fac = emulated_core4
+    project = f"g{uuid.uuid4().hex[:6]}"
+    app = create_app(monitored.settings, context=monitored)
+    researcher = client_as(
+        app, make_user(fac.context, f"gm-{uuid.uuid4().hex[:8]}", projects=[project])
+    )
+    with transaction(monitored.sessions) as s:
+        whole = collectors.add(
+            s, f"all-{project}", cert_name=None, token=True, project=None, users=False
+        ).token
+        mine = collectors.add(
+            s, f"p-{project}", cert_name=None, token=True, project=project, users=False
+        ).token
+    gmoc = create_gmoc_app(monitored).test_client()
+
+    def get(token: str | None, path: str, **query: str) -> Any:
+        r = gmoc.get(path, query_string=query, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    sl = book(
+        researcher,
+        {
+            "name": f"gm-{uuid.uuid4().hex[:6]}",
+            "window": {"start": "now", "duration": "1h"},
+            "nodes": [
+                {"name": "a", "kind": "host", "pop": "PRG"},
+                {"name": "b", "kind": "host", "pop": "ERL"},
+            ],
+            "circuits": [{"name": "ab", "endpoints": ["a", "b"], "bandwidth_mbps": 100}],
+        },
+    )
+    try:
+        run_until(
+            worker.run_once,
+            lambda: show(researcher, sl["id"])["status"] not in {"scheduled", "provisioning"},
+        )
+        body = show(researcher, sl["id"])
+        assert body["status"] == "active", body["history"]
+        (circuit,) = body["circuits"]
+        core = [h for h in circuit["hops"] if h["link"] is not None]
+        poller = make_poller(monitored)
+        poller.start()
+        try:
+            devices = [h["device"] for h in core]
+            wait_answers(monitored, devices, monitored.now(), 1)
+            start = min(last_answer(monitored, d) for d in devices)
+            ping = fac.ns_exec(
+                node_namespace(fac, body, "a"),
+                "ping", "-q", "-c", str(COUNT), "-s", str(PAYLOAD), "-i", "0.002", "-W", "5",
+                address_of(body, "b", "ab"),
+            )  # fmt: skip
+            assert re.search(rf"{COUNT} packets transmitted, {COUNT} received", ping.stdout), ping
+            wait_answers(monitored, devices, monitored.now(), 2)
+        finally:
+            poller.stop(timeout=120)
+        end = max(last_answer(monitored, d) for d in devices)
+        ts = {"gte": us(start), "lt": us(end)}
+        sent = COUNT * ON_THE_WIRE
+        for hop in core:
+            iface = f"core4.example_interface_{hop['device']}:{hop['port']}"
+            obj_filter = {"type": "interface", "id": [iface]}
+            q = {"filters": {"eventType": ["ops_monitoring:rx_bps"], "obj": obj_filter, "ts": ts}}
+            (rx,) = [check(a) for a in get(whole, "/data/", q=json.dumps(q))]
+            stored = raw_rates(monitored, hop["device"], hop["port"], start, end)
+            inside = [(t, v, span) for t, v, span in stored if ts["gte"] <= t < ts["lt"]]
+            assert [(p["ts"], p["v"]) for p in rx["tsdata"]] == [(t, v * 8) for t, v, _ in inside]
+            received = sum(v * span for _, v, span in inside)
+            assert received == pytest.approx(sent, rel=0.05), (hop, received, sent)
+            # The one-project collector reads the slice's per-VLAN interface on that port
+            # (a schema-valid object), not the physical port's traffic.
+            vlan = f"{iface}:{hop['vlan']}"
+            obj = check(get(mine, f"/info/interfacevlan/{vlan}"))
+            assert obj["tag"] == hop["vlan"]
+            q["filters"]["obj"] = {"type": "interface", "id": [iface]}
+            assert get(mine, "/data/", q=json.dumps(q)) == []
+            q["filters"]["obj"] = {"type": "interfacevlan", "id": [vlan]}
+            (series,) = [check(a) for a in get(mine, "/data/", q=json.dumps(q))]
+            assert all(ts["gte"] <= p["ts"] < ts["lt"] for p in series["tsdata"])
+        link = check(get(mine, f"/info/link/core4.example_link_slice{sl['id']}-ab"))
+        assert len(link["endpoints"]) >= 2
+    finally:
+        release(researcher, worker, sl["id"])

@@ -1,0 +1,3 @@
+from tests.gmoc_facility import facility
+
+__all__ = ["facility"]
