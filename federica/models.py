@@ -10,7 +10,7 @@ from federica.aaa.models import (
     User,
 )
 from federica.alarms.models import Alarm
-from federica.federation.models import FederationPeer
+from federica.federation.models import FederationPeer, GuestBooking, RemotePart, SeenAssertion
 from federica.monitoring.models import (
     InterfaceRate,
     MonitoredDevice,
@@ -46,6 +46,7 @@ __all__ = [
     "ComputeHost",
     "Device",
     "FederationPeer",
+    "GuestBooking",
     "Identity",
     "InterfaceRate",
     "Link",
@@ -59,9 +60,11 @@ __all__ = [
     "Port",
     "Project",
     "ProjectQuota",
+    "RemotePart",
     "Reservation",
     "Revision",
     "RollupMark",
+    "SeenAssertion",
     "Slice",
     "SliceCircuit",
     "SliceEvent",
