@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from federica.aaa.policy import Scope
 
@@ -202,6 +202,10 @@ class Booking(BaseModel):
     window: Span
     timings_ms: dict[str, float]
     slice: Slice | None = None
+    remote: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Nodes pinned to a peer's PoP (PEER/POP): each peer's part, booked there",
+    )
 
 
 MODELS: dict[str, type[BaseModel]] = {

@@ -1,0 +1,154 @@
+"""A researcher at alpha books a slice with nodes at beta's PoPs (`pop: beta/TYO`)
+through alpha's REST API: alpha holds at beta over mutual TLS with a signed assertion of
+who she is, books its own part, and commits at beta. Two real controller processes, each
+with its own database, data directory and ports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from federica.aaa.models import AuditEntry
+from federica.config import Settings
+from federica.context import make_context
+from federica.federation.models import GuestBooking, RemotePart
+from federica.slices.models import Slice
+from tests.accounts import make_user
+from tests.conftest import REPO
+from tests.integration.federation.test_two_facilities import Controller, controllers
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["controllers"]  # the fixture, shared
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice"
+
+
+def token_at(c: Controller, username: str, project: str) -> str:
+    settings = Settings(data_dir=c.data_dir)
+    context = make_context(settings)
+    try:
+        return make_user(context, username, projects=[project])
+    finally:
+        context.engine.dispose()
+
+
+def post(c: Controller, path: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
+    req = urllib.request.Request(  # noqa: S310  (loopback only)
+        f"http://127.0.0.1:{c.port}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:  # noqa: S310
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def slice_doc(name: str, day: int) -> dict[str, Any]:
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=day)).replace(microsecond=0)
+    return {
+        "name": name,
+        "window": {"start": start.isoformat(), "duration": "2h"},
+        "nodes": [
+            {"name": "home", "pop": "PRG"},
+            {"name": "tokyo", "pop": "beta/TYO"},
+            {"name": "osaka", "pop": "beta/OSA"},
+        ],
+        "circuits": [{"name": "jp", "endpoints": ["tokyo", "osaka"], "bandwidth_mbps": 100}],
+        "ssh_keys": [KEY],
+    }
+
+
+def rows(c: Controller, model: Any, *where: Any) -> int:
+    context = make_context(Settings(data_dir=c.data_dir))
+    try:
+        with context.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+    finally:
+        context.engine.dispose()
+
+
+def audit_of(c: Controller, action: str) -> list[tuple[str, dict[str, Any]]]:
+    context = make_context(Settings(data_dir=c.data_dir))
+    try:
+        with context.sessions() as s:
+            found = s.scalars(select(AuditEntry).where(AuditEntry.action == action))
+            return [(a.actor, json.loads(a.detail)) for a in found]
+    finally:
+        context.engine.dispose()
+
+
+@pytest.fixture
+def federated(controllers: tuple[Controller, Controller]) -> tuple[Controller, Controller, str]:
+    alpha, beta = controllers
+    alpha.cli("substrate", "load", str(REPO / "examples" / "topologies" / "core4.yaml"))
+    beta.cli("peer", "update", "alpha", "--form", "integrated")
+    alpha.cli("peer", "update", "beta", "--form", "integrated")
+    return alpha, beta, token_at(alpha, "alice", "optics")
+
+
+def test_alice_books_nodes_at_beta_through_alpha(
+    federated: tuple[Controller, Controller, str],
+) -> None:
+    alpha, beta, alice = federated
+    status, body = post(alpha, "/api/v1/slices", slice_doc("jp-lab", 1), alice)
+    assert status == 201, body
+    assert [n["pop"] for n in body["slice"]["nodes"]] == ["PRG"]
+    (part,) = body["remote"]
+    assert (part["peer"], part["state"]) == ("beta", "committed")
+    assert part["user"] == "urn:publicid:IDN+alpha.example+user+alice"
+    there = part["slice"]
+    assert (there["project"], there["name"], there["status"]) == (
+        "guest-alpha", "alpha-jp-lab", "scheduled"
+    )  # fmt: skip
+    assert sorted(n["pop"] for n in there["nodes"]) == ["OSA", "TYO"]
+    assert there["start"] == body["slice"]["start"] and there["end"] == body["slice"]["end"]
+
+    # Beta's audit names the user and her home facility.
+    (hold,) = audit_of(beta, "federation.hold")
+    assert hold[0] == "alice@alpha"
+    assert (hold[1]["user"], hold[1]["home"]) == (part["user"], "alpha")
+    assert hold[1]["home_projects"] == ["optics"]
+    assert rows(alpha, RemotePart, RemotePart.state == "committed") == 1
+
+    # A circuit across the border is refused here, naming it; nothing is booked anywhere.
+    doc = slice_doc("across", 2)
+    doc["circuits"] = [{"name": "x", "endpoints": ["home", "tokyo"]}]
+    status, problem = post(alpha, "/api/v1/slices", doc, alice)
+    assert status == 422, problem
+    assert problem["errors"][0]["field"] == "circuits[0].endpoints"
+
+    # Released at alpha: released at beta too.
+    status, released = post(alpha, f"/api/v1/slices/{body['slice']['id']}/release", {}, alice)
+    assert status == 200, released
+    assert released["remote"][0]["state"] == "aborted"
+    assert rows(beta, Slice, Slice.name == "alpha-jp-lab", Slice.status == "ended") == 1
+
+
+def test_betas_guest_quota_for_alpha_holds_under_concurrent_bookings(
+    federated: tuple[Controller, Controller, str],
+) -> None:
+    alpha, beta, alice = federated
+
+    def book(i: int) -> tuple[int, Any]:
+        # A day each: neither facility runs out of room, only beta's guest quota (10).
+        return post(alpha, "/api/v1/slices", slice_doc(f"lab{i}", 1 + i), alice)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(book, range(12)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] * 10 + [409] * 2, answers
+    for status, problem in answers:
+        if status == 409:
+            assert "guest quota" in problem["detail"], problem
+    assert rows(beta, GuestBooking, GuestBooking.state == "committed") == 10
+    assert rows(beta, Slice) == 10
+    assert rows(alpha, Slice) == 10  # the refused ones left nothing behind
+    assert rows(alpha, RemotePart) == 10
