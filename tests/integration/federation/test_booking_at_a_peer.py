@@ -10,7 +10,6 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +39,7 @@ def token_at(c: Controller, username: str, project: str) -> str:
 
 
 def post(c: Controller, path: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
-    req = urllib.request.Request(  # noqa: S310  (loopback only)
+    req = urllib.request.Request(
         f"http://127.0.0.1:{c.port}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )  # fmt: skip
@@ -98,6 +97,18 @@ def test_alice_books_nodes_at_beta_through_alpha(
     federated: tuple[Controller, Controller, str],
 ) -> None:
     alpha, beta, alice = federated
+    # What beta has free, and where a request fits there, asked over mutual TLS.
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).isoformat()
+    free = json.loads(alpha.cli("peer", "show-availability", "beta", "--start", "now",
+                                "--end", end).stdout)  # fmt: skip
+    assert [p["name"] for p in free["pops"]] == ["OSA", "TYO"]
+    assert [p["cpu_free"] for p in free["pops"]] == [12, 8]
+    probe = alpha.data_dir / "probe.json"
+    probe.write_text(json.dumps({"name": "probe", "window": {"duration": "2h"},
+                                 "nodes": [{"name": "t", "pop": "TYO", "vcpu": 8}]}))  # fmt: skip
+    slot = json.loads(alpha.cli("peer", "find-slot", "beta", str(probe)).stdout)
+    assert slot["peer"] == "alpha"
+
     status, body = post(alpha, "/api/v1/slices", slice_doc("jp-lab", 1), alice)
     assert status == 201, body
     assert [n["pop"] for n in body["slice"]["nodes"]] == ["PRG"]
