@@ -128,22 +128,28 @@ class Part:
         try:
             return fn(self.client)
         except PeerError as exc:
-            raise PeerRefused(f"{what} at peer {self.peer!r}: {exc}", exc.http_status) from None
+            raise refused(f"{what} at peer {self.peer!r}: {exc}", exc.http_status) from None
 
 
 class PeerRefused(FedericaError):
-    """A peer refused its part (409: the request cannot be booked there as it is, the
-    peer said why) or could not be asked (502)."""
+    """A peer could not be asked its part (502)."""
 
     status = 502
     title = "A peer refused its part"
     type_slug = "peer-refused"
 
-    def __init__(self, detail: str, peer_status: int | None) -> None:
-        super().__init__(detail)
-        self.peer_status = peer_status
-        if peer_status is not None and 400 <= peer_status < 500:
-            self.status = 409
+
+class PeerSaidNo(PeerRefused):
+    """A peer refused its part: the request cannot be booked there as it is (the peer
+    said why)."""
+
+    status = 409
+
+
+def refused(detail: str, peer_status: int | None) -> PeerRefused:
+    if peer_status is not None and 400 <= peer_status < 500:
+        return PeerSaidNo(detail)
+    return PeerRefused(detail)
 
 
 def book_across(
