@@ -224,6 +224,8 @@ def commit(
         return booking
     if booking.state is GuestState.ABORTED:
         raise Conflict(f"booking {request_id} was aborted (or its hold timed out); book again")
+    if booking.hold_until <= now:  # timed out since the last sweep; the next releases it
+        raise Conflict(f"booking {request_id}: its hold timed out at {booking.hold_until:%H:%M:%S}")
     sl = session.get(Slice, booking.slice_id)
     assert sl is not None
     booking.state = GuestState.COMMITTED

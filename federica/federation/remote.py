@@ -328,3 +328,42 @@ def release_remote(
                 done.state, done.answer = GuestState.ABORTED, json.dumps(answer)
         out.append(describe_part(name, request_id, answer))
     return out
+
+
+def current_parts(
+    sessions: sessionmaker[Session], settings: Settings, slice_id: int
+) -> list[dict[str, Any]]:
+    """Each remote part as its peer says now (kept as the last answer); a peer that
+    cannot be asked: the last answer, with why."""
+    with sessions() as s:
+        rows = list(
+            s.scalars(
+                select(RemotePart).where(RemotePart.slice_id == slice_id).order_by(RemotePart.id)
+            )
+        )
+        if not rows:
+            return []
+        facility = identity.load(settings.data_dir)
+        asks = []
+        for row in rows:
+            peer = s.scalar(select(FederationPeer).where(FederationPeer.name == row.peer))
+            client = _client(facility, peer) if peer is not None else None
+            asks.append((row.request_id, row.peer, client, json.loads(row.answer)))
+    out = []
+    for request_id, name, client, last in asks:
+        if client is None:
+            out.append(describe_part(name, request_id, last) | {"error": "no longer a peer"})
+            continue
+        try:
+            answer = client.booking(request_id)
+        except PeerError as exc:
+            out.append(describe_part(name, request_id, last) | {"error": str(exc)})
+            continue
+        with transaction(sessions) as s:
+            kept = s.scalar(select(RemotePart).where(RemotePart.request_id == request_id))
+            if kept is not None:
+                kept.answer = json.dumps(answer)
+                if answer.get("state") in GuestState.__members__.values():
+                    kept.state = GuestState(answer["state"])
+        out.append(describe_part(name, request_id, answer))
+    return out

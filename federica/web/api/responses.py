@@ -208,9 +208,21 @@ class Booking(BaseModel):
     )
 
 
+class RemoteParts(BaseModel):
+    """A slice's parts booked at peers (nodes pinned PEER/POP), as each peer says now."""
+
+    slice: str
+    remote: list[dict[str, Any]] = Field(
+        description="Per part: peer, request_id, state, user, the peer's slice (its nodes and "
+        "access: how to log in), and `error` when the peer could not be asked (then the "
+        "last answer is shown)"
+    )
+
+
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
+        RemoteParts,
         Token,
         NewToken,
         User,

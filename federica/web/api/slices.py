@@ -128,6 +128,24 @@ def show_slice(ref: str) -> ResponseReturnValue:
         return jsonify(service.describe(slice_for(s, ref, Action.SLICE_READ)))
 
 
+@api.get("/slices/<ref>/remote")
+@document(
+    "RemoteParts",
+    "The slice's parts at peer facilities, as each peer says now (its nodes' state and how "
+    "to log in)",
+    param="ref",
+    tag="slices",
+)
+@guard(Action.SLICE_READ, per_target=True)
+def slice_remote(ref: str) -> ResponseReturnValue:
+    with read_session() as s:
+        sl = slice_for(s, ref, Action.SLICE_READ)
+        slice_id, name = sl.id, sl.name
+    return jsonify(
+        {"slice": name, "remote": remote.current_parts(ctx().sessions, ctx().settings, slice_id)}
+    )
+
+
 @api.post("/slices/<ref>/release")
 @document(
     "Slice",

@@ -50,6 +50,17 @@ def post(c: Controller, path: str, body: dict[str, Any], token: str) -> tuple[in
         return exc.code, json.load(exc)
 
 
+def get(c: Controller, path: str, token: str) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{c.port}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:  # noqa: S310
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
 def slice_doc(name: str, day: int) -> dict[str, Any]:
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=day)).replace(microsecond=0)
     return {
@@ -128,6 +139,13 @@ def test_alice_books_nodes_at_beta_through_alpha(
     assert (hold[1]["user"], hold[1]["home"]) == (part["user"], "alpha")
     assert hold[1]["home_projects"] == ["optics"]
     assert rows(alpha, RemotePart, RemotePart.state == "committed") == 1
+
+    # What beta says of it now (here: still scheduled; once built, how to log in).
+    status, now = get(alpha, f"/api/v1/slices/{body['slice']['id']}/remote", alice)
+    assert status == 200, now
+    assert [(p["peer"], p["state"], p["slice"]["status"]) for p in now["remote"]] == [
+        ("beta", "committed", "scheduled")
+    ]
 
     # A circuit across the border is refused here, naming it; nothing is booked anywhere.
     doc = slice_doc("across", 2)
