@@ -275,6 +275,20 @@ def peer_find_slot(state: CliState, name: str, file: Path, after: str | None) ->
         raise click.ClickException(f"peer {name}: {exc}") from None
 
 
+@peer_group.command(name="alarms")
+@click.argument("name")
+@pass_state
+def peer_alarms(state: CliState, name: str) -> None:
+    """The peer NAME's open alarms on the border facing this facility and on the parts of
+    this facility's slices there (`local_slices`)."""
+    from federica.federation import remote
+
+    try:
+        echo_json(remote.peer_alarms(state.context.read_sessions, state.settings, name))
+    except PeerError as exc:
+        raise click.ClickException(f"peer {name}: {exc}") from None
+
+
 @contextmanager
 def peer_listener(state: CliState, host: str, port: int) -> Iterator[None]:
     """Serves the peer API over mutual TLS on `port` (0: not at all) while the body runs."""

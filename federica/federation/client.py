@@ -129,3 +129,6 @@ class PeerClient:
 
     def abort(self, request_id: str) -> dict[str, Any]:
         return self.post(f"/federation/v1/bookings/{quote(request_id, safe='')}/abort")
+
+    def alarms(self) -> dict[str, Any]:
+        return self.get("/federation/v1/alarms")

@@ -32,7 +32,7 @@ from federica.config import Settings
 from federica.db import transaction
 from federica.errors import FedericaError, FieldError, Forbidden, InvalidInput
 from federica.federation import assertion as assertions
-from federica.federation import identity
+from federica.federation import identity, peers
 from federica.federation.agreement import Operation
 from federica.federation.client import PeerClient, PeerError
 from federica.federation.models import FederationPeer, GuestState, RemotePart
@@ -367,3 +367,32 @@ def current_parts(
                     kept.state = GuestState(answer["state"])
         out.append(describe_part(name, request_id, answer))
     return out
+
+
+def peer_alarms(
+    sessions: sessionmaker[Session], settings: Settings, peer_name: str
+) -> dict[str, Any]:
+    """The peer's alarms for this facility, each guest slice there named by the local
+    slice it is part of."""
+    facility = identity.load(settings.data_dir)
+    with sessions() as s:
+        peer = peers.get(s, peer_name)
+        client = _client(facility, peer)
+    answer = client.alarms()
+    with sessions() as s:
+        local = dict(
+            s.execute(
+                select(RemotePart.request_id, Slice.name)
+                .join(Slice, Slice.id == RemotePart.slice_id)
+                .where(RemotePart.peer == peer_name)
+            ).all()
+        )
+    for alarm in answer.get("alarms", []):
+        alarm["local_slices"] = sorted(
+            {
+                local[s["request_id"]]
+                for s in alarm.get("slices", [])
+                if s.get("request_id") in local
+            }
+        )
+    return answer

@@ -19,7 +19,7 @@ from federica.aaa.policy import Principal
 from federica.aaa.roles import Role
 from federica.context import Context
 from federica.errors import BadRequest, Conflict, FieldError, Forbidden, InvalidInput
-from federica.federation import advertisement, guests, identity, peers
+from federica.federation import advertisement, faults, guests, identity, peers
 from federica.federation import assertion as assertions
 from federica.federation import calendar as peer_calendar
 from federica.federation.agreement import API_VERSION, Operation
@@ -315,3 +315,12 @@ def abort_booking(request_id: str) -> Response:
     _audit_done("federation.abort", 200, None,
                 {"request_id": request_id, "user": answer["user"]}, slice_id=slice_id)  # fmt: skip
     return jsonify(answer)
+
+
+@federation_api.get("/alarms")
+def get_alarms() -> Response:
+    """Open alarms on the border ports facing the calling peer and on its guests' slices."""
+    _no_query()
+    _granted(Operation.MONITORING)
+    with read_session() as session:
+        return jsonify(faults.for_peer(session, g.known.peer))

@@ -165,6 +165,26 @@ class GuestBookingAnswer(_Strict):
     slice: GuestSlice
 
 
+class PeerAlarmSlice(_Strict):
+    name: str
+    request_id: str | None
+
+
+class PeerAlarm(_Strict):
+    kind: str
+    subject: str
+    detail: str
+    raised_at: str
+    border: bool = Field(description="on a border port facing the calling peer")
+    slices: list[PeerAlarmSlice] = Field(description="the calling peer's guest slices touched")
+
+
+class PeerAlarms(_Strict):
+    version: str
+    peer: str
+    alarms: list[PeerAlarm]
+
+
 _PROBLEM = {
     "description": "A problem document",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -204,7 +224,7 @@ def _op(
 def parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, schemas) of the peer API."""
     models: list[type[BaseModel]] = [Advertisement, PeerAvailability, PeerSlot, GuestIdentity,
-                                     GuestBookingAnswer]  # fmt: skip
+                                     GuestBookingAnswer, PeerAlarms]  # fmt: skip
     _, top = models_json_schema(
         [(m, "serialization") for m in models]
         + [(m, "validation") for m in (IdentityCheck, HoldRequest)],
@@ -234,6 +254,10 @@ def parts() -> tuple[dict[str, Any], dict[str, Any]]:
             "Phase one: book for the asserted user, held until commit, abort or timeout; "
             "repeating the same request id answers the same booking",
             "GuestBookingAnswer", body="HoldRequest", created=True)},
+        "/federation/v1/alarms": {"get": _op(
+            "federation_alarms",
+            "Open alarms on the border ports facing the peer and on its guests' slices "
+            "(operation monitoring)", "PeerAlarms")},
         booking: {"get": _op("federation_booking", "A booking the peer holds here",
                              "GuestBookingAnswer", path_param=True)},
         booking + "/commit": {"post": _op(

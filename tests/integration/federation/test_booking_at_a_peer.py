@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from federica.aaa.models import AuditEntry
+from federica.alarms.models import Alarm
 from federica.config import Settings
 from federica.context import make_context
+from federica.db import transaction
 from federica.federation.models import GuestBooking, RemotePart
 from federica.slices.models import Slice
 from tests.accounts import make_user
@@ -146,6 +148,19 @@ def test_alice_books_nodes_at_beta_through_alpha(
     assert [(p["peer"], p["state"], p["slice"]["status"]) for p in now["remote"]] == [
         ("beta", "committed", "scheduled")
     ]
+
+    # A fault at beta on a link its part uses appears at alpha, naming alpha's slice.
+    context = make_context(Settings(data_dir=beta.data_dir))
+    try:
+        with transaction(context.sessions) as s:
+            s.add(Alarm(kind="link-down", subject="tyo-osa", link="tyo-osa",
+                        raised_at=dt.datetime.now(dt.UTC),
+                        slices=json.dumps([{"id": there["id"], "name": there["name"],
+                                            "project": "guest-alpha"}])))  # fmt: skip
+    finally:
+        context.engine.dispose()
+    (alarm,) = json.loads(alpha.cli("peer", "alarms", "beta").stdout)["alarms"]
+    assert (alarm["subject"], alarm["local_slices"]) == ("tyo-osa", ["jp-lab"])
 
     # A circuit across the border is refused here, naming it; nothing is booked anywhere.
     doc = slice_doc("across", 2)

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from federica.aaa.models import AuditEntry
+from federica.alarms.models import Alarm
 from federica.app import federation_server
 from federica.clock import MovableClock
 from federica.context import Context
@@ -26,7 +27,12 @@ from federica.federation.client import PeerClient, PeerError
 from federica.federation.models import GuestBooking, SeenAssertion
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
-from federica.web.federation.openapi import GuestBookingAnswer, PeerAvailability, PeerSlot
+from federica.web.federation.openapi import (
+    GuestBookingAnswer,
+    PeerAlarms,
+    PeerAvailability,
+    PeerSlot,
+)
 
 Facilities = dict[str, identity.Facility]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice"
@@ -245,3 +251,36 @@ def test_bad_assertions_are_refused_naming_why_and_change_nothing(
     with pytest.raises(PeerError, match=r"\(422\).*request_id.*hold_seconds"):
         alpha.post("/federation/v1/bookings", {"request_id": "x", "request": {},
                                                 "hold_seconds": 0})  # fmt: skip
+
+
+def test_alarms_on_the_border_facing_the_peer_and_on_its_guests_slices_are_shown(
+    served: tuple[Context, PeerClient], facilities: Facilities, beta: identity.Facility,
+    clock: MovableClock,
+) -> None:  # fmt: skip
+    context, alpha = served
+    held = alpha.hold("req-alarm-0001", sign(facilities["alpha"], beta, clock.now()),
+                      request("watched", "TYO"), 60)  # fmt: skip
+    guest = {"id": held["slice"]["id"], "name": "alpha-watched", "project": "guest-alpha"}
+    other = {"id": 999, "name": "theirs", "project": "optics"}
+    at = clock.now()
+    with transaction(context.sessions) as s:
+        s.add_all([
+            Alarm(kind="port-down", subject="tyo-sw:xe-2/0/0", device="tyo-sw", raised_at=at,
+                  detail="oper-down while admin-up"),
+            # gamma's border: none of alpha's business.
+            Alarm(kind="port-down", subject="tyo-sw:xe-2/0/1", device="tyo-sw", raised_at=at),
+            Alarm(kind="link-down", subject="tyo-osa", link="tyo-osa", raised_at=at,
+                  slices=json.dumps([guest, other])),
+            Alarm(kind="link-down", subject="osa-spr", link="osa-spr", raised_at=at,
+                  slices=json.dumps([other])),
+            Alarm(kind="port-down", subject="tyo-sw:xe-2/0/0", device="tyo-sw",
+                  raised_at=at - dt.timedelta(hours=1), cleared_at=at),
+        ])  # fmt: skip
+    answer = alpha.alarms()
+    PeerAlarms.model_validate(answer)
+    shown = sorted((a["kind"], a["subject"], a["border"], tuple(
+        (x["name"], x["request_id"]) for x in a["slices"])) for a in answer["alarms"])  # fmt: skip
+    assert shown == [
+        ("link-down", "tyo-osa", False, (("alpha-watched", "req-alarm-0001"),)),
+        ("port-down", "tyo-sw:xe-2/0/0", True, ()),
+    ]
