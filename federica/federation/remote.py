@@ -41,7 +41,9 @@ from federica.slices.models import Slice
 from federica.slices.request import load_document, parse_request
 
 log = logging.getLogger(__name__)
-HOLD_SECONDS = 60
+# Long enough for the local booking on a busy controller; a hold not committed is
+# released by the peer when it runs out.
+HOLD_SECONDS = 120
 
 
 @dataclass

@@ -20,6 +20,8 @@ from federica.alarms.models import Alarm
 from federica.config import Settings
 from federica.context import make_context
 from federica.db import transaction
+from federica.federation import assertion, identity
+from federica.federation.client import PeerClient, PeerError
 from federica.federation.models import GuestBooking, RemotePart
 from federica.slices.models import Slice
 from tests.accounts import make_user
@@ -168,6 +170,41 @@ def test_alice_books_nodes_at_beta_through_alpha(
     status, problem = post(alpha, "/api/v1/slices", doc, alice)
     assert status == 422, problem
     assert problem["errors"][0]["field"] == "circuits[0].endpoints"
+
+    # Bad messages from alpha's own certificate: 4xx naming why, nothing changed, audited.
+    client = PeerClient(beta.peer_url, (beta.files / "ca.pem").read_text(),
+                        alpha.files / "client.pem", alpha.files / "client.key")  # fmt: skip
+    home = identity.load(alpha.data_dir)
+    at = dt.datetime.now(dt.UTC)
+    beta_urn = "urn:publicid:IDN+beta.example+authority+am"
+
+    def signed(when: dt.datetime, **kw: Any) -> str:
+        return assertion.sign(home, username="alice", projects=["optics"], attributes={},
+                              audience=kw.pop("audience", beta_urn), now=when, **kw)  # fmt: skip
+
+    good = signed(at)
+    client.check_identity(good)
+    head, _payload, sig = good.split(".")
+    forged = ".".join([head, "eyJzdWIiOiAibWFsbG9yeSJ9", sig])
+    refused = {
+        "replayed": good,
+        "expired at": signed(at - dt.timedelta(minutes=10)),
+        "bad signature": forged,
+        "its audience is not this facility": signed(at, audience=home.urn),
+        "larger than 8192 bytes": "x" * 9000,
+    }
+    before = rows(beta, Slice)
+    for why, token in refused.items():
+        with pytest.raises(PeerError, match=r"\(401\)") as exc:
+            client.hold("req-refused-01", token, {"name": "x", "nodes": [{"name": "a",
+                        "pop": "TYO"}]}, 60)  # fmt: skip
+        assert why in str(exc.value)
+    with pytest.raises(PeerError, match=r"\(422\).*request_id"):
+        client.post("/federation/v1/bookings", {"request_id": "?", "request": {}})
+    assert rows(beta, Slice) == before
+    reasons = [d["reason"] for _actor, d in audit_of(beta, "federation.refused")]
+    for why in refused:
+        assert any(why in r for r in reasons), (why, reasons)
 
     # Released at alpha: released at beta too.
     status, released = post(alpha, f"/api/v1/slices/{body['slice']['id']}/release", {}, alice)
