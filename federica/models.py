@@ -11,7 +11,7 @@ from federica.aaa.models import (
 )
 from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
 from federica.estop.models import EStop
-from federica.federation.models import FederationPeer
+from federica.federation.models import FederationPeer, GuestBooking, RemotePart, SeenAssertion
 from federica.geni.models import GeniSlice
 from federica.gmoc.models import GmocCollector
 from federica.monitoring.models import (
@@ -52,6 +52,7 @@ __all__ = [
     "FederationPeer",
     "GeniSlice",
     "GmocCollector",
+    "GuestBooking",
     "Identity",
     "InterfaceRate",
     "Link",
@@ -66,9 +67,11 @@ __all__ = [
     "Project",
     "ProjectQuota",
     "ProjectWebhook",
+    "RemotePart",
     "Reservation",
     "Revision",
     "RollupMark",
+    "SeenAssertion",
     "Slice",
     "SliceCircuit",
     "SliceEvent",

@@ -48,12 +48,37 @@ POLLER_STOP_S = 3.0
 @click.option("--host", help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, help="Listen port (default 8080).")
 @click.option("--no-emulator", is_flag=True, help="Serve the API without the emulated facility.")
+@click.option(
+    "--federation-port",
+    type=int,
+    help="Also serve the peer API over mutual TLS here (needs `federation init`; 0: off).",
+)
+@click.option(
+    "--federation",
+    is_flag=True,
+    help="Two facilities that trust each other: core4 and a JGN2plus-like one, each in its "
+    "own process, data directory and database, their border devices joined "
+    "(ports PORT to PORT+3; see docs/federation.md).",
+)
 @pass_state
 def demo(
-    state: CliState, topology: Path, host: str | None, port: int | None, no_emulator: bool
+    state: CliState,
+    topology: Path,
+    host: str | None,
+    port: int | None,
+    no_emulator: bool,
+    federation_port: int | None,
+    federation: bool,
 ) -> None:
     """Everything on one machine: SQLite database, the topology loaded, the emulated
     facility up (needs root), the API served. Ctrl-C takes the facility down again."""
+    if federation:
+        from federica.cli import demo_federation
+
+        demo_federation.run(
+            state, host or state.settings.host, port or state.settings.port, no_emulator
+        )
+        return
     logs.configure(state.settings)
     engine = state.context.engine
     click.echo(
@@ -107,7 +132,11 @@ def demo(
                 f"SNMP poller running in this process (every {state.settings.monitor_interval_s}"
                 " s; rates at /api/v1/monitoring/…)"
             )
-        serve_app(state, host or state.settings.host, port or state.settings.port)
+        from federica.cli.federation import peer_listener
+
+        listen = host or state.settings.host
+        with peer_listener(state, listen, federation_port or 0):
+            serve_app(state, listen, port or state.settings.port)
     except KeyboardInterrupt:
         pass  # Ctrl-C before the server ran: the same clean-up, without a traceback
     finally:

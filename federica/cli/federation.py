@@ -18,6 +18,7 @@ from federica.errors import FieldError
 from federica.federation import identity, peers
 from federica.federation.agreement import Form, Operation
 from federica.federation.client import PeerClient, PeerError
+from federica.slices.request import load_document
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMS = click.Choice([f.value for f in Form])
@@ -225,14 +226,65 @@ def peer_remove(state: CliState, name: str) -> None:
 @pass_state
 def peer_show_advertisement(state: CliState, name: str) -> None:
     """Ask the peer NAME what it offers this facility (over mutual TLS)."""
+    client = _client_for(state, name)
+    try:
+        echo_json(client.advertisement())
+    except PeerError as exc:
+        raise click.ClickException(f"peer {name}: {exc}") from None
+
+
+def _client_for(state: CliState, name: str) -> PeerClient:
     facility = identity.load(state.settings.data_dir)
     with state.context.read_sessions() as session:
         peer = peers.get(session, name)
-        client = PeerClient(
+        return PeerClient(
             peer.url, peer.ca_pem, facility.files.client_cert, facility.files.client_key
         )
+
+
+@peer_group.command(name="show-availability")
+@click.argument("name")
+@click.option("--start", required=True, help="ISO 8601 time with a zone (or 'now').")
+@click.option("--end", required=True, help="ISO 8601 time with a zone.")
+@pass_state
+def peer_show_availability(state: CliState, name: str, start: str, end: str) -> None:
+    """What is free at the peer NAME over a window (the PoPs it lets this facility see)."""
+    if start == "now":
+        start = state.context.now().isoformat()
     try:
-        echo_json(client.advertisement())
+        echo_json(_client_for(state, name).availability(start, end))
+    except PeerError as exc:
+        raise click.ClickException(f"peer {name}: {exc}") from None
+
+
+@peer_group.command(name="find-slot")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--after", help="ISO 8601 time with a zone: the earliest start.")
+@pass_state
+def peer_find_slot(state: CliState, name: str, file: Path, after: str | None) -> None:
+    """The earliest window at the peer NAME for the request in FILE (every node pinned
+    to one of its PoPs, without the peer's prefix); books nothing."""
+    try:
+        document = load_document(file.read_bytes())
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc.strerror}") from None
+    try:
+        echo_json(_client_for(state, name).find_slot(document, after))
+    except PeerError as exc:
+        raise click.ClickException(f"peer {name}: {exc}") from None
+
+
+@peer_group.command(name="alarms")
+@click.argument("name")
+@pass_state
+def peer_alarms(state: CliState, name: str) -> None:
+    """The peer NAME's open alarms on the border facing this facility and on the parts of
+    this facility's slices there (`local_slices`)."""
+    from federica.federation import remote
+
+    try:
+        echo_json(remote.peer_alarms(state.context.read_sessions, state.settings, name))
     except PeerError as exc:
         raise click.ClickException(f"peer {name}: {exc}") from None
 

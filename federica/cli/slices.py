@@ -16,6 +16,7 @@ from federica.cli import CliState, cli, pass_state
 from federica.cli.auth import allow, audited
 from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
+from federica.federation import remote
 from federica.slices import maintenance, runner, service, windows
 from federica.slices.models import Slice
 from federica.slices.request import (
@@ -80,6 +81,34 @@ def _read_key(path: Path) -> str:
         raise InvalidInput([FieldError("--ssh-key", f"{path}: {exc.strerror}")]) from None
 
 
+def _book_across(state: CliState, file: Path, document: Any, as_json: bool) -> None:
+    """Nodes pinned to a peer's PoP (PEER/POP): booked here and at the peer."""
+    with audited(state, Action.SLICE_CREATE, str(file)) as note:
+        booked, parts = remote.book_across(
+            state.context.sessions, state.settings, document, now=state.context.now,
+            actor=state.principal,
+        )  # fmt: skip
+        assert booked.slice is not None
+        note["slice_id"], note["project"] = booked.slice.id, booked.request.project
+        note["detail"]["remote"] = [[p["peer"], p["request_id"]] for p in parts]
+    if as_json:
+        with transaction(state.context.read_sessions) as s:
+            shown = service.describe(service.get(s, booked.slice.id))
+        click.echo(json.dumps({"slice": shown, "remote": parts}, indent=2))
+        return
+    click.echo(
+        f"booked slice {booked.slice.id} {booked.request.name!r}: "
+        f"{booked.window.start:%Y-%m-%d %H:%M} → {booked.window.end:%Y-%m-%d %H:%M} UTC"
+    )
+    for node, host in booked.embedding.placement.items():
+        click.echo(f"  node {node:<12} on {host}")
+    for part in parts:
+        there = part.get("slice") or {}
+        for n in there.get("nodes", []):
+            click.echo(f"  node {n['name']:<12} at peer {part['peer']} ({n['pop']}, {n['v_node']})")
+        click.echo(f"  peer {part['peer']}: {part['state']} as slice {there.get('name')}")
+
+
 @slice_group.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show where it would go; book nothing.")
@@ -104,6 +133,11 @@ def book(
         if isinstance(have, list):  # otherwise validation names what is wrong
             extra = [_read_key(k) for k in ssh_keys]
             document["ssh_keys"] = [*have, *extra]
+    if not dry_run:
+        loaded = load_document(document) if isinstance(document, bytes) else document
+        if remote.pinned_remote(loaded):
+            _book_across(state, file, loaded, as_json)
+            return
     with audited(state, Action.SLICE_CREATE, str(file)) as note:
         booked = service.book_with_retry(
             state.context.sessions,

@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from federica.federation.agreement import API_VERSION
 
@@ -58,28 +58,37 @@ class PeerClient:
         return context
 
     def get(self, path: str) -> dict[str, Any]:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        return self.call("POST", path, body)
+
+    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         parts = urlsplit(self.url)
         if parts.scheme != "https" or parts.hostname is None:
             raise PeerError(f"peer URL {self.url!r} is not https://host:port")
         conn = http.client.HTTPSConnection(
             parts.hostname, parts.port or 443, timeout=self.timeout_s, context=self._context()
         )
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            conn.request(
-                "GET", parts.path.rstrip("/") + path, headers={"Accept": "application/json"}
-            )
+            conn.request(method, parts.path.rstrip("/") + path, body=payload, headers=headers)
             response = conn.getresponse()
-            body = response.read(MAX_RESPONSE + 1)
+            raw = response.read(MAX_RESPONSE + 1)
         except ssl.SSLError as exc:
             raise PeerError(f"TLS with the peer failed: {exc.reason or exc}") from None
         except OSError as exc:
             raise PeerError(f"peer unreachable: {exc}") from None
         finally:
             conn.close()
-        if len(body) > MAX_RESPONSE:
+        if len(raw) > MAX_RESPONSE:
             raise PeerError("the peer's answer is too large")
         try:
-            data = json.loads(body)
+            data = json.loads(raw)
         except ValueError:
             raise PeerError(f"the peer answered {response.status} with no JSON") from None
         if response.status >= 400:
@@ -89,3 +98,37 @@ class PeerClient:
 
     def advertisement(self) -> dict[str, Any]:
         return self.get("/federation/v1/advertisement")
+
+    def availability(self, start: str, end: str) -> dict[str, Any]:
+        query = urlencode({"start": start, "end": end})
+        return self.get(f"/federation/v1/availability?{query}")
+
+    def find_slot(self, request: dict[str, Any], after: str | None = None) -> dict[str, Any]:
+        query = f"?{urlencode({'after': after})}" if after else ""
+        return self.post(f"/federation/v1/slots{query}", request)
+
+    def check_identity(self, assertion: str) -> dict[str, Any]:
+        return self.post("/federation/v1/identity", {"assertion": assertion})
+
+    def hold(
+        self, request_id: str, assertion: str, request: dict[str, Any], hold_seconds: int
+    ) -> dict[str, Any]:
+        body = {
+            "request_id": request_id,
+            "assertion": assertion,
+            "request": request,
+            "hold_seconds": hold_seconds,
+        }
+        return self.post("/federation/v1/bookings", body)
+
+    def booking(self, request_id: str) -> dict[str, Any]:
+        return self.get(f"/federation/v1/bookings/{quote(request_id, safe='')}")
+
+    def commit(self, request_id: str) -> dict[str, Any]:
+        return self.post(f"/federation/v1/bookings/{quote(request_id, safe='')}/commit")
+
+    def abort(self, request_id: str) -> dict[str, Any]:
+        return self.post(f"/federation/v1/bookings/{quote(request_id, safe='')}/abort")
+
+    def alarms(self) -> dict[str, Any]:
+        return self.get("/federation/v1/alarms")

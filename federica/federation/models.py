@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 
-from sqlalchemy import CheckConstraint, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from federica.db import Base, UTCDateTime, str_enum, utcnow
@@ -52,3 +53,62 @@ class FederationPeer(Base):
     def border_map(self) -> dict[str, str]:
         loaded: dict[str, str] = json.loads(self.borders or "{}")
         return loaded
+
+
+class SeenAssertion(Base):
+    """An identity assertion's id (jti) seen from an issuer, kept until the assertion
+    expires: the same assertion presented again is a replay."""
+
+    __tablename__ = "federation_seen_assertions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    jti: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("issuer", "jti", name="issuer_jti"),)
+
+
+class GuestState(enum.StrEnum):
+    HELD = "held"  # booked here, waiting for the peer's commit (or abort, or the timeout)
+    COMMITTED = "committed"
+    ABORTED = "aborted"  # by the peer, or its hold timed out
+
+
+class GuestBooking(Base):
+    """A booking a peer's user holds here (this facility is the visited one). The peer
+    names it by its own request id, so a repeated hold or commit is answered, not redone."""
+
+    __tablename__ = "federation_guest_bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    peer: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the request document: the same request id with another request is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    user_urn: Mapped[str] = mapped_column(String(255))
+    state: Mapped[GuestState] = mapped_column(str_enum(GuestState, "federation_guest_state"))
+    hold_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("peer", "request_id", name="peer_request"),)
+
+
+class RemotePart(Base):
+    """Part of a local slice booked at a peer (this facility is the home one): the peer's
+    booking named by our request id, and the peer's slice."""
+
+    __tablename__ = "federation_remote_parts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("slices.id", ondelete="CASCADE"), index=True)
+    peer: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    remote_slice: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[GuestState] = mapped_column(str_enum(GuestState, "federation_guest_state"))
+    # The nodes booked there (JSON list of their names) and the peer's last answer (JSON).
+    nodes: Mapped[str] = mapped_column(Text, default="[]")
+    answer: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -322,7 +322,8 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "federica API", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": schemas | peer_schemas,
+            # The main API's schemas win: the peer API reuses some (SliceRequest).
+            "schemas": peer_schemas | schemas,
             "securitySchemes": {
                 "token": {"type": "http", "scheme": "bearer"},
                 **federation_openapi.PEER_SECURITY,

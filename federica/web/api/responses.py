@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from federica.aaa.policy import Scope
 
@@ -241,11 +241,27 @@ class Booking(BaseModel):
     window: Span
     timings_ms: dict[str, float]
     slice: Slice | None = None
+    remote: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Nodes pinned to a peer's PoP (PEER/POP): each peer's part, booked there",
+    )
+
+
+class RemoteParts(BaseModel):
+    """A slice's parts booked at peers (nodes pinned PEER/POP), as each peer says now."""
+
+    slice: str
+    remote: list[dict[str, Any]] = Field(
+        description="Per part: peer, request_id, state, user, the peer's slice (its nodes and "
+        "access: how to log in), and `error` when the peer could not be asked (then the "
+        "last answer is shown)"
+    )
 
 
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
+        RemoteParts,
         Token,
         NewToken,
         User,

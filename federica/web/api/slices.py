@@ -11,10 +11,11 @@ from flask.typing import ResponseReturnValue
 from federica.aaa.policy import Action
 from federica.errors import Conflict, FieldError, InvalidInput
 from federica.estop import service as estop
+from federica.federation import remote
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
-from federica.slices.request import parse_duration, parse_instant
+from federica.slices.request import load_document, parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
@@ -46,10 +47,14 @@ def create_slice() -> ResponseReturnValue:
     dry_run = _flag("dry_run")
     if dry_run:
         skip_audit()
+    raw = request.get_data()
+    # Nodes pinned to a peer's PoP ("beta/TYO"): booked here and at the peer, in two phases.
+    if not dry_run and b"/" in raw and remote.pinned_remote(load_document(raw)):
+        return _book_across(raw)
     booked = service.book_with_retry(
         ctx().sessions,
         ctx().settings,
-        request.get_data(),
+        raw,
         now=ctx().now,
         dry_run=dry_run,
         received=received,
@@ -67,6 +72,26 @@ def create_slice() -> ResponseReturnValue:
         with read_session() as s:
             body["slice"] = service.describe(service.get(s, booked.slice.id))
     return jsonify(body), 200 if dry_run else 201
+
+
+def _book_across(raw: bytes) -> ResponseReturnValue:
+    booked, parts = remote.book_across(
+        ctx().sessions, ctx().settings, raw, now=ctx().now, actor=require()
+    )
+    assert booked.slice is not None
+    note(slice_id=booked.slice.id, project=booked.request.project, name=booked.request.name,
+         remote=[(p["peer"], p["request_id"]) for p in parts])  # fmt: skip
+    with read_session() as s:
+        shown = service.describe(service.get(s, booked.slice.id))
+    body = {
+        "dry_run": False,
+        "embedding": service.describe_embedding(booked.embedding),
+        "window": {"start": booked.window.start.isoformat(), "end": booked.window.end.isoformat()},
+        "timings_ms": booked.timings_ms,
+        "slice": shown,
+        "remote": parts,
+    }
+    return jsonify(body), 201
 
 
 @api.get("/slices")
@@ -111,6 +136,24 @@ def show_slice(ref: str) -> ResponseReturnValue:
         return jsonify(body)
 
 
+@api.get("/slices/<ref>/remote")
+@document(
+    "RemoteParts",
+    "The slice's parts at peer facilities, as each peer says now (its nodes' state and how "
+    "to log in)",
+    param="ref",
+    tag="slices",
+)
+@guard(Action.SLICE_READ, per_target=True)
+def slice_remote(ref: str) -> ResponseReturnValue:
+    with read_session() as s:
+        sl = slice_for(s, ref, Action.SLICE_READ)
+        slice_id, name = sl.id, sl.name
+    return jsonify(
+        {"slice": name, "remote": remote.current_parts(ctx().sessions, ctx().settings, slice_id)}
+    )
+
+
 @api.post("/slices/<ref>/release")
 @document(
     "Slice",
@@ -130,7 +173,12 @@ def release_slice(ref: str) -> ResponseReturnValue:
             staff=may(Action.SLICE_ESTOP),
         )
         code = 202 if sl.status is SliceStatus.RELEASING else 200
-        return jsonify(service.describe(sl)), code
+        body, slice_id = service.describe(sl), sl.id
+    # Its parts at peers (booked across facilities) are released there too.
+    released = remote.release_remote(ctx().sessions, ctx().settings, slice_id)
+    if released:
+        body["remote"] = released
+    return jsonify(body), code
 
 
 @api.post("/slices/<ref>/extend")

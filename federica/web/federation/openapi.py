@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from federica.slices.request import SliceRequest
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -73,39 +75,196 @@ PEER_SECURITY = {
 }
 
 
+class HostFree(_Strict):
+    host: str
+    cpu_cores: int
+    cpu_free: int
+    ram_mb: int
+    ram_free_mb: int
+    blocked: str
+
+
+class PopFree(_Strict):
+    name: str
+    hosts: list[HostFree]
+    cpu_free: int
+    ram_free_mb: int
+
+
+class LinkFree(_Strict):
+    a_pop: str
+    b_pop: str
+    capacity_mbps: int
+    free_mbps: int
+    blocked: str
+
+
+class PeerAvailability(_Strict):
+    version: str
+    peer: str
+    start: str
+    end: str
+    pops: list[PopFree]
+    links: list[LinkFree]
+
+
+class PeerSlot(_Strict):
+    version: str
+    peer: str
+    start: str
+    end: str
+
+
+class IdentityCheck(_Strict):
+    assertion: str = Field(
+        max_length=8192, description="A compact JWS (ES256, x5c) the home facility signed"
+    )
+
+
+class GuestIdentity(_Strict):
+    version: str
+    user: str
+    home: str
+    guest_username: str
+    guest_project: str
+    expires_at: str
+
+
+class HoldRequest(_Strict):
+    request_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    assertion: str = Field(max_length=8192)
+    request: SliceRequest
+    hold_seconds: int = Field(default=60, ge=1, le=600)
+
+
+class GuestNode(_Strict):
+    name: str
+    pop: str
+    v_node: str
+    state: str
+    interfaces: list[dict[str, Any]]
+
+
+class GuestSlice(_Strict):
+    id: int
+    name: str
+    status: str
+    project: str | None
+    start: str
+    end: str
+    access: dict[str, Any]
+    nodes: list[GuestNode]
+
+
+class GuestBookingAnswer(_Strict):
+    version: str
+    request_id: str
+    state: str = Field(description="held, committed or aborted")
+    hold_until: str
+    user: str
+    slice: GuestSlice
+
+
+class PeerAlarmSlice(_Strict):
+    name: str
+    request_id: str | None
+
+
+class PeerAlarm(_Strict):
+    kind: str
+    subject: str
+    detail: str
+    raised_at: str
+    border: bool = Field(description="on a border port facing the calling peer")
+    slices: list[PeerAlarmSlice] = Field(description="the calling peer's guest slices touched")
+
+
+class PeerAlarms(_Strict):
+    version: str
+    peer: str
+    alarms: list[PeerAlarm]
+
+
+_PROBLEM = {
+    "description": "A problem document",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _op(
+    op_id: str, summary: str, answer: str, *, body: str | None = None,
+    query: tuple[str, ...] = (), path_param: bool = False, created: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    ok = {"description": "OK", "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{answer}"}}}}  # fmt: skip
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": ["federation"],
+        "security": [{"peerCertificate": []}],
+        "responses": {"200": ok, "default": _PROBLEM} | ({"201": ok} if created else {}),
+    }
+    params = [
+        {"name": q, "in": "query", "required": q != "after",
+         "schema": {"type": "string", "format": "date-time"}}
+        for q in query
+    ]  # fmt: skip
+    if path_param:
+        pattern = r"^[A-Za-z0-9_-]{8,64}$"
+        params.append({"name": "request_id", "in": "path", "required": True,
+                       "schema": {"type": "string", "pattern": pattern}})  # fmt: skip
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+            "$ref": f"#/components/schemas/{body}"}}}}  # fmt: skip
+    return op
+
+
 def parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, schemas) of the peer API."""
+    models: list[type[BaseModel]] = [Advertisement, PeerAvailability, PeerSlot, GuestIdentity,
+                                     GuestBookingAnswer, PeerAlarms]  # fmt: skip
     _, top = models_json_schema(
-        [(Advertisement, "serialization")], ref_template="#/components/schemas/{model}"
+        [(m, "serialization") for m in models]
+        + [(m, "validation") for m in (IdentityCheck, HoldRequest)],
+        ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Any] = top.get("$defs", {})
+    booking = "/federation/v1/bookings/{request_id}"
     paths = {
-        "/federation/v1/advertisement": {
-            "get": {
-                "operationId": "federation_advertisement",
-                "summary": "What this facility offers the calling peer (never more than "
-                "its agreement grants)",
-                "tags": ["federation"],
-                "security": [{"peerCertificate": []}],
-                "responses": {
-                    "200": {
-                        "description": "The advertisement",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Advertisement"}
-                            }
-                        },
-                    },
-                    "default": {
-                        "description": "A problem document",
-                        "content": {
-                            "application/problem+json": {
-                                "schema": {"$ref": "#/components/schemas/Problem"}
-                            }
-                        },
-                    },
-                },
-            }
-        }
-    }
+        "/federation/v1/advertisement": {"get": _op(
+            "federation_advertisement",
+            "What this facility offers the calling peer (never more than its agreement grants)",
+            "Advertisement")},
+        "/federation/v1/availability": {"get": _op(
+            "federation_availability",
+            "What is free over a window at the PoPs the peer may see (operation availability)",
+            "PeerAvailability", query=("start", "end"))},
+        "/federation/v1/slots": {"post": _op(
+            "federation_find_slot",
+            "The earliest window a request (every node pinned to a PoP the peer may see) "
+            "fits in; books nothing", "PeerSlot", body="SliceRequest", query=("after",))},
+        "/federation/v1/identity": {"post": _op(
+            "federation_identity",
+            "Verify an identity assertion and say how its user maps here (uses it up)",
+            "GuestIdentity", body="IdentityCheck")},
+        "/federation/v1/bookings": {"post": _op(
+            "federation_hold",
+            "Phase one: book for the asserted user, held until commit, abort or timeout; "
+            "repeating the same request id answers the same booking",
+            "GuestBookingAnswer", body="HoldRequest", created=True)},
+        "/federation/v1/alarms": {"get": _op(
+            "federation_alarms",
+            "Open alarms on the border ports facing the peer and on its guests' slices "
+            "(operation monitoring)", "PeerAlarms")},
+        booking: {"get": _op("federation_booking", "A booking the peer holds here",
+                             "GuestBookingAnswer", path_param=True)},
+        booking + "/commit": {"post": _op(
+            "federation_commit", "Phase two: the held booking stands (idempotent)",
+            "GuestBookingAnswer", path_param=True)},
+        booking + "/abort": {"post": _op(
+            "federation_abort", "Phase two: the booking is released (idempotent)",
+            "GuestBookingAnswer", path_param=True)},
+    }  # fmt: skip
     return paths, schemas
