@@ -31,6 +31,10 @@ class Settings:
     port: int = 8080
     # The peer API's mutual-TLS listener (on `host`); 0: off. See docs/federation.md.
     federation_port: int = 0
+    # The peer API behind a TLS-terminating proxy (nginx): plain HTTP on this Unix socket,
+    # the client certificate taken from the proxy's X-Client-Cert header. Its directory
+    # must be closed to other users (docs/operator-guide.md, "Behind nginx"). Empty: off.
+    federation_proxy_socket: Path | None = None
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -167,7 +171,12 @@ class Settings:
         return cls(**values)
 
 
-_PATH_FIELDS = ("data_dir", "netconf_credentials_file", "oidc_client_secret_file")
+_PATH_FIELDS = (
+    "data_dir",
+    "netconf_credentials_file",
+    "oidc_client_secret_file",
+    "federation_proxy_socket",
+)
 
 
 def absolute(path: Path | str) -> Path:
