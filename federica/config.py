@@ -63,6 +63,12 @@ class Settings:
     worker_max_attempts: int = 5
     worker_retry_first_s: float = 10.0
     worker_retry_longest_s: float = 300.0
+    # Duties that must run once among several workers (and the monitor's polling) run in
+    # the process holding the role's lock (PostgreSQL advisory lock; see leader.py): it
+    # renews every third of the lease; when it dies a follower takes over within a lease.
+    leader_lease_s: float = 15.0
+    # The leading worker rolls up and prunes the monitoring data this often (s).
+    rollup_every_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"
