@@ -58,7 +58,8 @@ class PostgresLock:
 
     def _connect(self) -> Any:
         raw = self.engine.raw_connection()
-        conn = raw.driver_connection
+        conn: Any = raw.driver_connection
+        assert conn is not None
         raw.detach()  # the pool must never hand this session (and its lock) to anyone
         conn.autocommit = True
         lease_ms = int(self.lease_s * 1000)
