@@ -107,3 +107,50 @@ def test_the_other_worker_takes_over_within_one_lease(
     assert "stopping" in second.text()
     if db.engine.dialect.name == "postgresql":
         assert leader.holder(db.engine, "worker") is None
+
+
+def test_a_second_monitor_stands_by_until_the_first_dies(
+    db: Context, settings: Settings, tmp_path: Path
+) -> None:
+    env = os.environ | {
+        "FEDERICA_DATABASE_URL": settings.effective_database_url,
+        "FEDERICA_DATA_DIR": str(settings.data_dir),
+        "FEDERICA_LEADER_LEASE_S": str(LEASE_S),
+        "FEDERICA_MONITOR_INTERVAL_S": "1",
+    }
+    monitors = []
+    for i in range(2):
+        log = tmp_path / f"monitor{i}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "federica", "monitor"],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        monitors.append((proc, log))
+    try:
+
+        def polling(log: Path) -> bool:
+            return "leads; polling" in log.read_text()
+
+        wait_for("a polling monitor", lambda: any(polling(log) for _, log in monitors))
+        wait_for(
+            "the other to stand by",
+            lambda: all(polling(log) or "standing by" in log.read_text() for _, log in monitors),
+        )
+        (first,) = [m for m in monitors if polling(m[1])]
+        (second,) = [m for m in monitors if m is not first]
+        assert not polling(second[1])
+        first[0].send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        took_over_at = wait_for("the standby to poll", lambda: polling(second[1]))
+        assert took_over_at - killed_at < LEASE_S, second[1].read_text()
+        second[0].send_signal(signal.SIGTERM)
+        assert second[0].wait(timeout=60) == 0, second[1].read_text()
+    finally:
+        for proc, _ in monitors:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
