@@ -54,7 +54,7 @@ def monitor(state: CliState, rounds: int | None) -> None:
             "monitor",
             holder,
             ctx.settings.leader_lease_s,
-            on_change=lambda _leading: loop.call_soon_threadsafe(changed.set),
+            on_change=lambda _leading: _wake(loop, changed),
         )
         leadership.start()
         try:
@@ -84,6 +84,11 @@ def monitor(state: CliState, rounds: int | None) -> None:
             await asyncio.to_thread(leadership.stop)
 
     asyncio.run(main())
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set `event` from another thread."""
+    loop.call_soon_threadsafe(event.set)
 
 
 async def _first(*events: asyncio.Event) -> None:
