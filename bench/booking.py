@@ -269,7 +269,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=60, help="per client")
     ap.add_argument("--workers", type=int, default=4, help="gunicorn replicas")
-    ap.add_argument("--threads", type=int, default=1, help="threads per gunicorn replica")
+    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn replica")
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--no-record", action="store_true", help="print only")
     args = ap.parse_args()
