@@ -153,12 +153,6 @@ READONLY_OPTION = "federica_readonly"
 def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
     """Sessions for one unit of work; `readonly` ones never take SQLite's write lock."""
     bind = engine.execution_options(**{READONLY_OPTION: True}) if readonly else engine
-    if readonly and engine.dialect.name == "postgresql":
-        # A reader needs no transaction on PostgreSQL: under READ COMMITTED each of its
-        # statements sees what was committed when it began, in a transaction or not, and
-        # without one it saves the BEGIN and COMMIT round trips (2 of every request's ~30
-        # before, B4). Readers must not write (they never did).
-        bind = bind.execution_options(isolation_level="AUTOCOMMIT")
     return sessionmaker(bind, expire_on_commit=False)
 
 
