@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from federica import logs
-from federica.config import Settings
+from federica.config import Settings, SettingsError
 from federica.context import Context, make_context
 from federica.files import write_private
 from federica.web.context import EXTENSION_KEY
@@ -82,3 +83,32 @@ def gmoc_server(context: Context, host: str, port: int) -> FederationServer:
     from federica.web.gmoc.listener import make_server
 
     return make_server(context, host, port)
+
+
+def federation_proxy_server(context: Context, socket_path: Path) -> FederationServer:
+    """The peer API in plain HTTP on a Unix socket, for a TLS-terminating proxy that
+    forwards the client certificate (web/federation/forwarded.py). Not started."""
+    from cheroot import wsgi
+
+    from federica.web.federation import create_peer_app
+    from federica.web.federation.forwarded import ForwardedCertificate
+
+    check_private_directory(socket_path.parent)
+    app = ForwardedCertificate(create_peer_app(context))
+    return wsgi.Server(str(socket_path), app, numthreads=4, server_name="federica-peers")
+
+
+def check_private_directory(path: Path) -> None:
+    """The proxy's socket trusts whoever connects to it; cheroot makes the socket itself
+    world-writable, so its directory is what keeps other users out."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SettingsError(
+            f"FEDERICA_FEDERATION_PROXY_SOCKET: directory {path} does not exist"
+        ) from None
+    if mode & 0o007:
+        raise SettingsError(
+            f"FEDERICA_FEDERATION_PROXY_SOCKET: directory {path} is open to other users "
+            f"(mode {mode & 0o777:o}); make it 0750, group of the proxy"
+        )

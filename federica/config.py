@@ -44,6 +44,10 @@ class Settings:
     gmoc_port: int = 0
     gmoc_trust_roots: Path | None = None
     gmoc_url: str = ""
+    # The peer API behind a TLS-terminating proxy (nginx): plain HTTP on this Unix socket,
+    # the client certificate taken from the proxy's X-Client-Cert header. Its directory
+    # must be closed to other users (docs/operator-guide.md, "Behind nginx"). Empty: off.
+    federation_proxy_socket: Path | None = None
     log_level: str = "INFO"
     demo: bool = False
     # SQLite: how long a writer waits for the lock before failing (ms).
@@ -75,6 +79,12 @@ class Settings:
     worker_max_attempts: int = 5
     worker_retry_first_s: float = 10.0
     worker_retry_longest_s: float = 300.0
+    # Duties that must run once among several workers (and the monitor's polling) run in
+    # the process holding the role's lock (PostgreSQL advisory lock; see leader.py): it
+    # renews every third of the lease; when it dies a follower takes over within a lease.
+    leader_lease_s: float = 15.0
+    # The leading worker rolls up and prunes the monitoring data this often (s).
+    rollup_every_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"
@@ -209,6 +219,7 @@ _PATH_FIELDS = (
     "oidc_client_secret_file",
     "geni_authorities_file",
     "gmoc_trust_roots",
+    "federation_proxy_socket",
 )
 
 

@@ -29,6 +29,7 @@ from federica.context import Context
 from federica.db import transaction
 from federica.errors import correlation_id
 from federica.estop import service as estop_service
+from federica.leader import Leadership
 from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind, SliceStatus
 from federica.slices.models import Slice, SliceEvent
@@ -90,6 +91,23 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
     return prov, pool
 
 
+@dataclass(frozen=True)
+class Duty:
+    """Work that must run once among all workers, every `every_s` seconds, by the leader."""
+
+    name: str
+    every_s: float
+    run: Callable[[], None]
+
+
+def singleton_duties(ctx: Context) -> list[Duty]:
+    """What the leading `federica worker` does besides the calendar's events."""
+    from federica.monitoring.service import Recorder
+
+    recorder = Recorder(ctx)
+    return [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+
+
 class Worker:
     def __init__(
         self,
@@ -98,6 +116,7 @@ class Worker:
         *,
         name: str | None = None,
         now: Callable[[], dt.datetime] | None = None,
+        duties: Sequence[Duty] = (),
     ) -> None:
         self.ctx = ctx
         self.pool: DriverPool | None = None
@@ -110,6 +129,18 @@ class Worker:
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()
         self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
+        # Events are claimed row by row, so every worker takes them; the duties only the
+        # leader runs.
+        self.duties = list(duties)
+        self.leadership: Leadership | None = None
+        if self.duties:
+            self.leadership = Leadership(
+                ctx.engine,
+                "worker",
+                self.name,
+                ctx.settings.leader_lease_s,
+                on_change=self._lead_changed,
+            )
 
     def run_once(self) -> int:
         """Claim and run what is due; returns how many events were handled."""
@@ -228,6 +259,25 @@ class Worker:
                 at=self.now(),
             )
 
+    def run_duty(self, duty: Duty) -> bool:
+        """Run `duty` if this worker leads; False if it does not."""
+        if self.leadership is None or not self.leadership.leading:
+            return False
+        try:
+            duty.run()
+        except Exception:  # the next interval tries again
+            log.exception("duty %s failed", duty.name)
+        return True
+
+    def _lead_changed(self, leading: bool) -> None:
+        sched = self._scheduler
+        if leading and sched is not None:
+            # A new leader does the duties now, not an interval after the old one died.
+            for duty in self.duties:
+                job = sched.get_job(f"duty:{duty.name}")
+                if job is not None:
+                    job.modify(next_run_time=dt.datetime.now(dt.UTC))
+
     def start(self) -> None:
         sched = BackgroundScheduler(timezone="UTC")
         sched.add_job(
@@ -238,11 +288,26 @@ class Worker:
             coalesce=True,
             next_run_time=dt.datetime.now(dt.UTC),
         )
+        for duty in self.duties:
+            sched.add_job(
+                self.run_duty,
+                "interval",
+                args=(duty,),
+                id=f"duty:{duty.name}",
+                seconds=duty.every_s,
+                max_instances=1,
+                coalesce=True,
+            )
         sched.start()
         self._scheduler = sched
+        if self.leadership is not None:
+            self.leadership.start()
         log.info("worker %s polling every %.1f s", self.name, self.ctx.settings.worker_poll_s)
 
     def stop(self) -> None:
+        """Graceful: hand the lead over at once, then finish the event in hand."""
+        if self.leadership is not None:
+            self.leadership.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from federica.aaa.models import ApiToken, TokenKind, User
+from federica.aaa.models import ApiToken, Membership, TokenKind, User
 from federica.aaa.policy import DEFAULT_SCOPES, Scope
 from federica.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 
@@ -152,8 +152,17 @@ def resolve(
 ) -> ApiToken:
     """The live token of `kind` for a secret; Unauthorized naming why not (an unknown
     secret, or one of the other kind, says nothing more than that)."""
+    # With its user, their memberships and projects (the principal names them): one
+    # query on every authenticated request, not four.
+    query = (
+        select(ApiToken)
+        .where(ApiToken.token_hash == digest(secret))
+        .options(
+            joinedload(ApiToken.user).joinedload(User.memberships).joinedload(Membership.project)
+        )
+    )
     token = (
-        session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+        session.scalars(query).unique().first()
         if secret.startswith(PREFIXES[kind]) and len(secret) < 200
         else None
     )

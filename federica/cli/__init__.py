@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         db,
         demo,
         device,
+        doctor,
         emulate,
         estop,
         federation,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 
 import click
 
 from federica.cli import CliState, cli, pass_state
 from federica.cli.aaa import project_group
 from federica.errors import FieldError, InvalidInput
+from federica.leader import Leadership
 
 
 @cli.command()
@@ -29,10 +32,14 @@ def monitor(state: CliState, rounds: int | None) -> None:
     logging.basicConfig(
         level=state.settings.log_level, format="%(asctime)s %(levelname)s %(message)s"
     )
-    poller = make_poller(state.context)
+    ctx = state.context
+    make_poller(ctx).close()  # its settings checked before standing by
+    holder = f"{socket.gethostname()}:{os.getpid()}"
     click.echo(
-        f"monitor: polling every {poller.interval_s:g} s"
-        + (f", {rounds} round(s)" if rounds else " (Ctrl-C stops)")
+        f"monitor {holder}: polling every {ctx.settings.monitor_interval_s:g} s"
+        + (f", {rounds} round(s)" if rounds else "")
+        + " while it leads"
+        + ("" if rounds else " (Ctrl-C stops)")
     )
 
     async def main() -> None:
@@ -40,9 +47,59 @@ def monitor(state: CliState, rounds: int | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await poller.run(stop, rounds=rounds)
+        changed = asyncio.Event()
+        # Several monitors may run (one per host, say): the one holding the lead polls,
+        # the others stand by and take over within a lease of its death.
+        leadership = Leadership(
+            ctx.engine,
+            "monitor",
+            holder,
+            ctx.settings.leader_lease_s,
+            on_change=lambda _leading: _wake(loop, changed),
+        )
+        leadership.start()
+        try:
+            while not stop.is_set():
+                if not leadership.leading:
+                    click.echo(f"monitor {holder}: standing by (another monitor leads)")
+                    await _first(stop, changed)
+                    changed.clear()
+                    continue
+                click.echo(f"monitor {holder}: leads; polling")
+                term = asyncio.Event()  # this term ends at stop or when the lead is lost
+
+                async def watch(term: asyncio.Event = term) -> None:
+                    while not stop.is_set() and leadership.leading:
+                        await _first(stop, changed)
+                        changed.clear()
+                    term.set()
+
+                watcher = asyncio.create_task(watch())
+                try:
+                    await make_poller(ctx).run(term, rounds=rounds)
+                finally:
+                    watcher.cancel()
+                if rounds is not None:
+                    break
+        finally:
+            await asyncio.to_thread(leadership.stop)
 
     asyncio.run(main())
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set `event` from another thread."""
+    loop.call_soon_threadsafe(event.set)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Until one of `events` is set."""
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 @cli.command()

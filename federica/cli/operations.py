@@ -23,11 +23,12 @@ from federica.slices import maintenance, quota
 @pass_state
 def worker(state: CliState, once: bool) -> None:
     """Run due calendar events: provision slices at their start, warn before their end,
-    take them down at their end. Several workers may run at once."""
-    from federica.worker import Worker
+    take them down at their end. Several workers may run at once; the one elected leader
+    also runs the duties that must run once (rollups). SIGTERM: finish, then exit."""
+    from federica.worker import Worker, singleton_duties
 
     logs.configure(state.settings)  # what it does is in its log; nothing else says it
-    w = Worker(state.context)
+    w = Worker(state.context, duties=() if once else singleton_duties(state.context))
     if once:
         n = w.run_once()
         w.stop()
@@ -39,6 +40,7 @@ def worker(state: CliState, once: bool) -> None:
     click.echo(f"worker {w.name}: polling every {state.settings.worker_poll_s} s (Ctrl-C stops)")
     with w:
         stop.wait()
+        click.echo(f"worker {w.name}: stopping (the event in hand is finished first)")
 
 
 @cli.group(name="maintenance")

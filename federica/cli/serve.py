@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 
 from federica.app import create_app
 from federica.cli import CliState, cli, pass_state
+from federica.errors import FieldError, InvalidInput
+
+# gunicorn kills a replica whose request runs longer than this (s); a booking takes
+# milliseconds, but a listing of a large calendar on a busy machine may take seconds.
+REPLICA_TIMEOUT_S = 60
+# On SIGTERM replicas finish what they are doing for up to this long (s).
+GRACEFUL_S = 20
 
 
 def serve_app(state: CliState, host: str, port: int) -> None:
@@ -20,6 +29,74 @@ def serve_app(state: CliState, host: str, port: int) -> None:
     click.echo(f"federica portal on http://{host}:{port}/  (Ctrl-C stops)")
     click.echo(f"federica API on http://{host}:{port}/api/v1/substrate")
     waitress.serve(app, host=host, port=port, threads=8, ident="federica")
+
+
+def serve_replicas(state: CliState, host: str, port: int, workers: int, threads: int) -> None:
+    """gunicorn: `workers` pre-forked processes, each with its own application context
+    (engine, calendar index), made after the fork: nothing in them is shared but the
+    database. Serves until SIGTERM or Ctrl-C, then lets running requests finish."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = state.settings
+    master_engine = state.context.engine  # the schema check above; not for the replicas
+
+    class Replicas(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+                "workers": workers,
+                # gthread keeps connections alive (a client's next request skips the
+                # TCP set-up) and lets a replica wait on the database for one request
+                # while it serves another.
+                "worker_class": "gthread" if threads > 1 else "sync",
+                "threads": threads,
+                "timeout": REPLICA_TIMEOUT_S,
+                "graceful_timeout": GRACEFUL_S,
+                "proc_name": "federica",
+                "post_fork": _post_fork,
+                # Behind the proxy: it is the only one that connects (loopback).
+                "forwarded_allow_ips": "127.0.0.1,::1",
+                # gunicorn 23+'s management socket sits at one path per user: a second
+                # server (another facility on this host) would take it over. Unused.
+                "control_socket_disable": True,
+            }
+            for key, value in options.items():
+                if key in self.cfg.settings:  # control_socket_disable: gunicorn 23+
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    def _post_fork(_server: Any, _worker: Any) -> None:
+        # The master's pooled connections are its own: a replica must never close them
+        # (that would end the master's session under it).
+        master_engine.dispose(close=False)
+
+    click.echo(
+        f"federica on http://{host}:{port}/ : {workers} gunicorn replica(s) x {threads} "
+        "thread(s) (Ctrl-C or SIGTERM stops)"
+    )
+    Replicas().run()
+
+
+@contextmanager
+def peer_proxy_listener(state: CliState, socket_path: Path | None) -> Iterator[None]:
+    """The peer API for a TLS-terminating proxy on a Unix socket while the body runs."""
+    if socket_path is None:
+        yield
+        return
+    from federica.app import federation_proxy_server
+
+    server = federation_proxy_server(state.context, socket_path)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="federation-proxied", daemon=True)
+    thread.start()
+    click.echo(f"federation peer API for the proxy on unix:{socket_path}")
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=10)
 
 
 @cli.command()
@@ -40,6 +117,19 @@ def serve_app(state: CliState, host: str, port: int) -> None:
     type=int,
     help="Also serve the GENI monitoring datastore over TLS here (FEDERICA_GMOC_PORT; 0: off).",
 )
+@click.option(
+    "--workers",
+    type=int,
+    help="Serve with gunicorn and this many replica processes (default: one waitress "
+    "process). Use PostgreSQL with more than one.",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Threads per gunicorn replica (with --workers).",
+)
 @pass_state
 def serve(
     state: CliState,
@@ -48,13 +138,24 @@ def serve(
     federation_port: int | None,
     geni_port: int | None,
     gmoc_port: int | None,
+    workers: int | None,
+    threads: int,
 ) -> None:
-    """Serve the REST API (waitress) and, if asked, the peer API and the GENI AM API
-    (cheroot, mutual TLS) and the GENI monitoring datastore (cheroot, TLS with client
-    certificates)."""
+    """Serve the REST API and portal (waitress, or gunicorn replicas with --workers) and,
+    if asked, the peer API (cheroot, mutual TLS; or for a proxy on a Unix socket), the
+    GENI AM API (cheroot, mutual TLS) and the GENI monitoring datastore (cheroot, TLS
+    with client certificates)."""
     from federica.cli.federation import peer_listener
 
+    problems = []
+    if workers is not None and not 1 <= workers <= 64:
+        problems.append(FieldError("--workers", "must be between 1 and 64"))
+    if not 1 <= threads <= 64:
+        problems.append(FieldError("--threads", "must be between 1 and 64"))
+    if problems:
+        raise InvalidInput(problems)
     host = host or state.settings.host
+    port = port or state.settings.port
     if federation_port is None:
         federation_port = state.settings.federation_port
     if geni_port is None:
@@ -63,13 +164,17 @@ def serve(
         gmoc_port = state.settings.gmoc_port
     with (
         peer_listener(state, host, federation_port),
+        peer_proxy_listener(state, state.settings.federation_proxy_socket),
         geni_listener(state, host, geni_port),
         gmoc_listener(state, host, gmoc_port),
     ):
-        serve_app(state, host, port or state.settings.port)
+        if workers is None:
+            serve_app(state, host, port)
+        else:
+            serve_replicas(state, host, port, workers, threads)
 
 
-@contextlib.contextmanager
+@contextmanager
 def geni_listener(state: CliState, host: str, port: int) -> Iterator[None]:
     """Serves the GENI AM API on `port` (0: not at all) while the body runs."""
     if not port:
@@ -89,7 +194,7 @@ def geni_listener(state: CliState, host: str, port: int) -> Iterator[None]:
         thread.join(timeout=10)
 
 
-@contextlib.contextmanager
+@contextmanager
 def gmoc_listener(state: CliState, host: str, port: int) -> Iterator[None]:
     """Serves the datastore on `port` (0: not at all) while the body runs."""
     if not port:

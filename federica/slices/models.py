@@ -61,20 +61,27 @@ class Slice(Base):
 
     # Joined: a slice's description names its owner, also after its session closed.
     owner: Mapped[User | None] = relationship(lazy="joined")
+    # Selectin: what describe() shows comes in one query per collection for all the
+    # slices loaded at once (a listing, a booking's answer), not one per slice and part;
+    # B4 (bench/booking.py) measured ~9 queries per booking's answer before.
     nodes: Mapped[list[SliceNode]] = relationship(
-        back_populates="slice", cascade="all, delete-orphan"
+        back_populates="slice", cascade="all, delete-orphan", lazy="selectin"
     )
     circuits: Mapped[list[SliceCircuit]] = relationship(
-        back_populates="slice", cascade="all, delete-orphan"
+        back_populates="slice", cascade="all, delete-orphan", lazy="selectin"
     )
     reservations: Mapped[list[Reservation]] = relationship(
         back_populates="slice", cascade="all, delete-orphan"
     )
+    # Not selectin: a status change is added without reading the history (lifecycle).
     history: Mapped[list[StatusChange]] = relationship(
         back_populates="slice", cascade="all, delete-orphan", order_by="StatusChange.id"
     )
     events: Mapped[list[SliceEvent]] = relationship(
-        back_populates="slice", cascade="all, delete-orphan", order_by="SliceEvent.due"
+        back_populates="slice",
+        cascade="all, delete-orphan",
+        order_by="SliceEvent.due",
+        lazy="selectin",
     )
 
     __table_args__ = (CheckConstraint('start < "end"', name="window"),)
@@ -119,7 +126,8 @@ class SliceNode(Base):
     detail: Mapped[str] = mapped_column(Text, default="")  # why it failed, login details
 
     slice: Mapped[Slice] = relationship(back_populates="nodes")
-    host: Mapped[ComputeHost] = relationship()
+    # With its PoP (describe() names both): joined, not two queries per node.
+    host: Mapped[ComputeHost] = relationship(lazy="joined", innerjoin=True)
 
 
 class SliceCircuit(Base):

@@ -123,6 +123,9 @@ def book(
     req, window = parse(substrate.pops)
     req = _charged_project(session, req, actor)
     _check_name_free(session, req.name)
+    if actor is not None and actor.user_id is not None:
+        # The slice names its owner: loaded now, not while holding the calendar lock.
+        session.get(User, actor.user_id)
     lap("validate")
     # A writer takes the calendar lock first; then the index is exactly what is committed.
     if dry_run:

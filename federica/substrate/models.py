@@ -203,7 +203,8 @@ class ComputeHost(Timestamps, Base):
     ram_mb: Mapped[int] = mapped_column(Integer)
     driver: Mapped[str] = mapped_column(String(32))
 
-    pop: Mapped[Pop] = relationship(back_populates="hosts")
+    # Joined: a V-node is always named with its PoP (a slice's nodes, the calendar).
+    pop: Mapped[Pop] = relationship(back_populates="hosts", lazy="joined", innerjoin=True)
     uplink: Mapped[Port] = relationship()
 
     __table_args__ = (
