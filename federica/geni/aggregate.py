@@ -68,19 +68,19 @@ class Caller:
 
 
 class Shutdown(Protocol):
-    """The emergency stop of one slice (federica/estop once it lands)."""
+    """The emergency stop of one slice, run after the call's own transaction (it opens
+    its own and talks to devices): federica/geni/shutdown.py wires in federica/estop."""
 
-    def __call__(
-        self, session: Session, sl: Slice, *, now: dt.datetime, reason: str, actor: Principal
-    ) -> None: ...
+    def __call__(self, slice_id: int, *, reason: str, actor: Principal) -> None: ...
 
 
 def shutdown_by_status(
     session: Session, sl: Slice, *, now: dt.datetime, reason: str, actor: Principal
 ) -> None:
-    """Until the emergency stop (federica/estop) is on main: the slice becomes SHUTDOWN
-    through the lifecycle (state kept, no start will run, every later GENI call but
-    Describe/Status refused). Isolating its segments on the devices is the e-stop's."""
+    """Without an emergency stop wired in (an Aggregate made without one): the slice
+    becomes SHUTDOWN through the lifecycle (state kept, no start will run, every later
+    GENI call but Describe/Status refused); nothing on the devices is touched."""
+    del actor
     if sl.status in (S.SHUTDOWN, S.ENDED, S.RELEASING):
         return
     move(sl, S.SHUTDOWN, now, reason)
@@ -99,7 +99,7 @@ class Aggregate:
     authority: str  # this facility's URN authority
     url: str  # where the AM answers (GetVersion's geni_api_versions)
     compute: ComputeFactory
-    shutdown: Shutdown = shutdown_by_status
+    shutdown: Shutdown | None = None  # None: shutdown_by_status
 
     @property
     def urn(self) -> str:
@@ -376,17 +376,20 @@ class Aggregate:
         def run() -> dict[str, Any]:
             urn = _slice_urn(slice_urn)
             self._credential(caller, creds, target=str(urn), privilege="shutdown")
+            reason = f"GENI Shutdown by {caller.urn}"[:200]
+            stop: tuple[int, Principal] | None = None
             with self._writing() as s:
                 g = self._current(s, str(urn))
                 if g is not None:
                     ctx["slice_id"], ctx["project"] = g.slice_id, g.slice.project
-                    self.shutdown(
-                        s,
-                        g.slice,
-                        now=self.now(),
-                        reason=f"GENI Shutdown by {caller.urn}"[:200],
-                        actor=self._principal(caller, g.slice.project),
-                    )
+                    actor = self._principal(caller, g.slice.project)
+                    if self.shutdown is None:
+                        shutdown_by_status(s, g.slice, now=self.now(), reason=reason, actor=actor)
+                    else:
+                        stop = (g.slice_id, actor)
+            if stop is not None:
+                assert self.shutdown is not None
+                self.shutdown(stop[0], reason=reason, actor=stop[1])
             return answer(True)  # also when already shut down, or nothing was here
 
         return self._guarded("Shutdown", caller, run, ctx=ctx)

@@ -20,6 +20,7 @@ from federica.context import Context
 from federica.federation import identity
 from federica.geni import trust as geni_trust
 from federica.geni.aggregate import Aggregate
+from federica.geni.shutdown import estop_shutdown
 from federica.substrate.drivers.compute import registry as compute_registry
 from federica.web.geni import GENI_CERT, create_geni_app
 
@@ -95,6 +96,7 @@ def make_aggregate(context: Context, host: str, port: int) -> Aggregate:
         compute=lambda driver, vnode: compute_registry.create(
             context.compute_drivers, driver, vnode, settings
         ),
+        shutdown=estop_shutdown(context),
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from federica.aaa.models import AuditEntry
 from federica.context import Context, make_context
 from federica.db import transaction
+from federica.estop.models import EStop
 from federica.geni import rspec
 from federica.geni.codes import Code
 from federica.slices import service
@@ -360,6 +361,10 @@ def test_shutdown_stops_the_slice_and_refuses_what_follows(geni: Setup) -> None:
     r = me.shutdown(urn, cred)
     assert code(r) == 0 and r["value"] is True
     assert code(me.shutdown(urn, cred)) == 0  # idempotent
+    # It is the facility's emergency stop, once, in the GENI user's name (operators lift).
+    with transaction(geni.ctx.read_sessions) as s:
+        stops = [(e.by, e.via, e.reason) for e in s.scalars(select(EStop))]
+    assert stops == [(geni.fed.alice.urn, "geni", f"GENI Shutdown by {geni.fed.alice.urn}")]
     for r in (
         me.provision([urn], cred, [{"urn": geni.fed.alice.urn, "keys": [_key(geni.tmp)]}]),
         me.delete([urn], cred),
