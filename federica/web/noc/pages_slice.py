@@ -3,19 +3,25 @@ emergency stop (reason and ticket, confirmed) with forensic hold and lift."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from federica.aaa.attribution import people_of
 from federica.aaa.policy import Action
 from federica.errors import FieldError, InvalidInput
 from federica.estop import service as estop
+from federica.monitoring.queries import Window
 from federica.slices import service
 from federica.slices.lifecycle import SliceStatus as S
+from federica.slices.models import Slice
+from federica.slicestats.queries import slice_metrics
 from federica.web.api.estop import toolkit
 from federica.web.auth import guard, note, require
 from federica.web.context import ctx, read_session
-from federica.web.noc import noc
+from federica.web.noc import charts, noc
 from federica.web.portal import figures
 from federica.web.targets import slice_for
 
@@ -36,6 +42,7 @@ def _page(ref: str, errors: dict[str, str] | None = None, status: int = 200) -> 
             {c["name"]: c["hops"] for c in body["circuits"]},
         )
         people = people_of(s, sl.id)
+        traffic = _traffic(s, sl)
         row = estop.latest(s, sl.id)
         record = estop.describe(row, staff=True) if row is not None else None
     page = render_template(
@@ -43,6 +50,7 @@ def _page(ref: str, errors: dict[str, str] | None = None, status: int = 200) -> 
         sl=body,
         drawing=drawing,
         people=people,
+        charts=traffic,
         estop=record,
         stoppable=body["status"] in {S.SCHEDULED.value, S.PROVISIONING.value, S.ACTIVE.value},
         shut_down=body["status"] == S.SHUTDOWN.value,
@@ -50,6 +58,36 @@ def _page(ref: str, errors: dict[str, str] | None = None, status: int = 200) -> 
         form=request.form,
     )
     return page, status
+
+
+# A slice's page shows its circuits' last half hour at the poller's pace or so.
+TRAFFIC_SPAN = dt.timedelta(minutes=30)
+TRAFFIC_STEP_S = 15
+
+
+def _traffic(s: Session, sl: Slice) -> list[charts.Chart]:
+    """Each circuit's traffic into and out of the slice's nodes (its edge hops' per-VLAN
+    interfaces), from the poller's stored rates."""
+    end = ctx().now()
+    start = end - TRAFFIC_SPAN
+    body = slice_metrics(s, sl, Window(start, end, TRAFFIC_STEP_S), end, ctx().settings)
+    out = []
+    for c in body["circuits"]:
+        points = [(dt.datetime.fromisoformat(p["start"]), p) for p in c["points"]]
+        out.append(
+            charts.chart(
+                f"circuit {c['name']}: traffic",
+                "b/s",
+                start,
+                end,
+                {
+                    "rx": [(at, p["rx_bps"]) for at, p in points],
+                    "tx": [(at, p["tx_bps"]) for at, p in points],
+                },
+                {"rx": "series-rx", "tx": "series-tx"},
+            )
+        )
+    return out
 
 
 def _text(name: str) -> str:

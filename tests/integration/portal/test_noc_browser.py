@@ -196,6 +196,28 @@ def test_an_operator_watches_load_and_alarms_live_and_attributes_a_vlan(
     expect(page.locator('section.finding[data-slice="noc-lab"]')).to_contain_text("demo")
     shot(page, "attribution")
 
+    # From the finding to the slice's NOC page: its traffic, then the emergency stop.
+    page.locator('section.finding[data-slice="noc-lab"] h3 a').click()
+    expect(page.locator("#estop-form")).to_be_visible()
+    expect(page.locator("figure.chart").first).to_be_visible()
+    page.get_by_label("Reason (the owner sees it)").fill("drill: flooding its neighbours")
+    page.get_by_label("Ticket (optional)").fill("NOC-7")
+    shot(page, "estop-dialog")
+    page.get_by_label("Isolate this slice now").check()
+    page.get_by_role("button", name="Emergency stop").click()  # the confirmation is accepted
+    expect(page.locator("h1 .status")).to_have_text("shutdown")
+    expect(page.locator("#estop-record")).to_contain_text("NOC-7")
+    # Its traffic chart drops to zero once the poller has seen a step without traffic.
+    deadline = time.monotonic() + 90
+    while "rx</span> 0 b/s" not in page.content():
+        assert time.monotonic() < deadline, page.locator("figure.chart").first.inner_text()
+        page.wait_for_timeout(3000)
+        page.reload()
+    shot(page, "slice-stopped")
+    page.get_by_label("Why it may run again").fill("drill over")
+    page.get_by_role("button", name="Lift the stop").click()
+    expect(page.locator("h1 .status")).to_have_text("active")
+
     # The device's page charts the port the traffic leaves by.
     first = crossed[0]
     page.goto(f"/noc/devices/{first['device']}?port={first['port']}&range=1h")
