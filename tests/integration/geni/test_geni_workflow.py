@@ -18,8 +18,9 @@ from federica.context import make_context
 from federica.db import transaction
 from federica.federation import identity
 from federica.geni import rspec
+from federica.geni.codes import Code
 from federica.geni.models import GeniSlice
-from federica.slices import service
+from federica.slices import runner, service
 from federica.worker import Worker
 from tests.accounts import ensure_project
 from tests.geni.client import GeniClient, code, sfa
@@ -71,6 +72,7 @@ def test_a_geni_slice_on_the_emulated_facility(emulated_core4: Facility, tmp_pat
     )  # fmt: skip
     worker = Worker(ctx, name="geni-e2e")
     body: dict[str, Any] | None = None
+    shut_down = False
     with am_listener(ctx) as url:
         me = GeniClient(url, fed.alice, beta.ca_pem, tmp_path / "alice", fed.sa.cert_pem)
         try:
@@ -113,8 +115,24 @@ def test_a_geni_slice_on_the_emulated_facility(emulated_core4: Facility, tmp_pat
             later = _stamp(dt.datetime.now(dt.UTC) + dt.timedelta(hours=6))
             r = me.renew([urn], cred, later)
             assert code(r) == 0 and {s["geni_expires"] for s in r["value"]} == {later}
+            # Shutdown is the emergency stop: packets stop at once, the slice is kept,
+            # later calls are refused; the facility's operators release it.
+            r = me.shutdown(urn, cred)
+            assert code(r) == 0 and r["value"] is True
+            assert not pings(node_namespace(fac, body, "h1"), address_of(body, "h2", "lan"))
+            assert code(me.renew([urn], cred, later)) == Code.REFUSED
+            assert code(me.delete([urn], cred)) == Code.REFUSED
+            shut_down = True
+            with transaction(ctx.sessions) as s:
+                runner.request_release(s, service.get(s, body["id"]), ctx.now(), staff=True)
         finally:
-            if body is not None or code(me.status([urn], cred)) == 0:
+            if shut_down:
+                deadline = time.monotonic() + 120
+                while code(me.status([urn], cred)) == 0 and _live(ctx, urn):
+                    assert time.monotonic() < deadline, "not released"
+                    worker.run_once()
+                    time.sleep(0.1)
+            elif body is not None or code(me.status([urn], cred)) == 0:
                 assert code(me.delete([urn], cred)) == 0
                 deadline = time.monotonic() + 120
                 while code(me.status([urn], cred)) == 0:
@@ -124,3 +142,10 @@ def test_a_geni_slice_on_the_emulated_facility(emulated_core4: Facility, tmp_pat
             worker.stop()
     assert body is not None
     assert slice_residue(fac, body) == []
+
+
+def _live(ctx: Any, urn: str) -> bool:
+    """The GENI slice's local slice has not ended yet."""
+    with transaction(ctx.read_sessions) as s:
+        g = s.query(GeniSlice).filter_by(slice_urn=urn).order_by(GeniSlice.id.desc()).first()
+        return g is not None and g.slice.status.value != "ended"
