@@ -67,7 +67,7 @@ TRAFFIC_STEP_S = 15
 
 def _traffic(s: Session, sl: Slice) -> list[charts.Chart]:
     """Each circuit's traffic into and out of the slice's nodes (its edge hops' per-VLAN
-    interfaces), from the poller's stored rates."""
+    interfaces), and each node's CPU and memory, from what the poller stored."""
     end = ctx().now()
     start = end - TRAFFIC_SPAN
     body = slice_metrics(s, sl, Window(start, end, TRAFFIC_STEP_S), end, ctx().settings)
@@ -85,6 +85,26 @@ def _traffic(s: Session, sl: Slice) -> list[charts.Chart]:
                     "tx": [(at, p["tx_bps"]) for at, p in points],
                 },
                 {"rx": "series-rx", "tx": "series-tx"},
+            )
+        )
+    for n in body["nodes"]:
+        points = [(dt.datetime.fromisoformat(p["start"]), p) for p in n["points"]]
+        out.append(
+            charts.chart(
+                f"node {n['name']} ({n['health']}): CPU",
+                "cores",
+                start,
+                end,
+                {"CPU": [(at, p["cpu_cores"]) for at, p in points]},
+            )
+        )
+        out.append(
+            charts.chart(
+                f"node {n['name']}: memory",
+                "B",
+                start,
+                end,
+                {"memory": [(at, p["memory_bytes"]) for at, p in points]},
             )
         )
     return out

@@ -200,6 +200,10 @@ def test_an_operator_watches_load_and_alarms_live_and_attributes_a_vlan(
     page.locator('section.finding[data-slice="noc-lab"] h3 a').click()
     expect(page.locator("#estop-form")).to_be_visible()
     expect(page.locator("figure.chart").first).to_be_visible()
+    # Its nodes' CPU is charted from their cgroups, sampled each poll.
+    expect(
+        page.locator('figure.chart:has-text("node a (running): CPU") path').first
+    ).to_be_attached()
     page.get_by_label("Reason (the owner sees it)").fill("drill: flooding its neighbours")
     page.get_by_label("Ticket (optional)").fill("NOC-7")
     shot(page, "estop-dialog")

@@ -69,6 +69,9 @@ def test_an_operator_stops_holds_and_lifts_a_slice_from_its_noc_page(
     nora = browser(app, lab, "nora", "operator")
     page = nora.get(f"/noc/slices/{sid}")
     assert page.status_code == 200 and 'id="estop-form"' in page.text
+    # Its circuit's traffic and each node's CPU and memory are charted (empty here).
+    for title in ("circuit c: traffic", "node a (", "node a: memory", "node b: memory"):
+        assert title in page.text, title
     assert segments_enabled(lab, sid) == {True}
 
     before = table_dump(lab)
