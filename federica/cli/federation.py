@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -296,14 +295,8 @@ def peer_listener(state: CliState, host: str, port: int) -> Iterator[None]:
         yield
         return
     from federica.app import federation_server
+    from federica.cli.serve import serving
 
-    server = federation_server(state.context, host, port)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="federation-listener", daemon=True)
-    thread.start()
-    click.echo(f"federation peer API on https://{host}:{port}/federation/v1 (mutual TLS)")
-    try:
+    banner = f"federation peer API on https://{host}:{port}/federation/v1 (mutual TLS)"
+    with serving(federation_server(state.context, host, port), "federation-listener", banner):
         yield
-    finally:
-        server.stop()
-        thread.join(timeout=10)

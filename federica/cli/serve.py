@@ -80,6 +80,21 @@ def serve_replicas(state: CliState, host: str, port: int, workers: int, threads:
 
 
 @contextmanager
+def serving(server: Any, name: str, banner: str) -> Iterator[None]:
+    """A cheroot server (the peer API, the AM API, the datastore) in a thread of this
+    process while the body runs; stopped after it."""
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name=name, daemon=True)
+    thread.start()
+    click.echo(banner)
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def peer_proxy_listener(state: CliState, socket_path: Path | None) -> Iterator[None]:
     """The peer API for a TLS-terminating proxy on a Unix socket while the body runs."""
     if socket_path is None:
@@ -88,15 +103,9 @@ def peer_proxy_listener(state: CliState, socket_path: Path | None) -> Iterator[N
     from federica.app import federation_proxy_server
 
     server = federation_proxy_server(state.context, socket_path)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="federation-proxied", daemon=True)
-    thread.start()
-    click.echo(f"federation peer API for the proxy on unix:{socket_path}")
-    try:
+    banner = f"federation peer API for the proxy on unix:{socket_path}"
+    with serving(server, "federation-proxied", banner):
         yield
-    finally:
-        server.stop()
-        thread.join(timeout=10)
 
 
 @cli.command()
@@ -182,16 +191,9 @@ def geni_listener(state: CliState, host: str, port: int) -> Iterator[None]:
         return
     from federica.app import geni_server
 
-    server = geni_server(state.context, host, port)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="geni-listener", daemon=True)
-    thread.start()
-    click.echo(f"GENI AM API v3 on https://{host}:{port}/ (XML-RPC, mutual TLS)")
-    try:
+    banner = f"GENI AM API v3 on https://{host}:{port}/ (XML-RPC, mutual TLS)"
+    with serving(geni_server(state.context, host, port), "geni-listener", banner):
         yield
-    finally:
-        server.stop()
-        thread.join(timeout=10)
 
 
 @contextmanager
@@ -202,13 +204,6 @@ def gmoc_listener(state: CliState, host: str, port: int) -> Iterator[None]:
         return
     from federica.app import gmoc_server
 
-    server = gmoc_server(state.context, host, port)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="gmoc-listener", daemon=True)
-    thread.start()
-    click.echo(f"GENI monitoring datastore on https://{host}:{port}/info/opsconfig/ (TLS)")
-    try:
+    banner = f"GENI monitoring datastore on https://{host}:{port}/info/opsconfig/ (TLS)"
+    with serving(gmoc_server(state.context, host, port), "gmoc-listener", banner):
         yield
-    finally:
-        server.stop()
-        thread.join(timeout=10)
