@@ -141,9 +141,12 @@ def test_data_of_the_link_ports_is_the_poller_s_rates_of_the_traffic(
             poller.stop(timeout=120)
         end = max(last_answer(monitored, d) for d in devices)
         ts = {"gte": us(start), "lt": us(end)}
+        # Whatever identity the facility has: an earlier test on the same emulated core4
+        # (the AM API's) may have made it under another authority.
+        authority = identity.load(monitored.settings.data_dir).authority
         sent = COUNT * ON_THE_WIRE
         for hop in core:
-            iface = f"core4.example_interface_{hop['device']}:{hop['port']}"
+            iface = f"{authority}_interface_{hop['device']}:{hop['port']}"
             obj_filter = {"type": "interface", "id": [iface]}
             q = {"filters": {"eventType": ["ops_monitoring:rx_bps"], "obj": obj_filter, "ts": ts}}
             (rx,) = [check(a) for a in get(whole, "/data/", q=json.dumps(q))]
@@ -162,7 +165,7 @@ def test_data_of_the_link_ports_is_the_poller_s_rates_of_the_traffic(
             q["filters"]["obj"] = {"type": "interfacevlan", "id": [vlan]}
             (series,) = [check(a) for a in get(mine, "/data/", q=json.dumps(q))]
             assert all(ts["gte"] <= p["ts"] < ts["lt"] for p in series["tsdata"])
-        link = check(get(mine, f"/info/link/core4.example_link_slice{sl['id']}-ab"))
+        link = check(get(mine, f"/info/link/{authority}_link_slice{sl['id']}-ab"))
         assert len(link["endpoints"]) >= 2
     finally:
         release(researcher, worker, sl["id"])
