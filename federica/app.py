@@ -43,7 +43,19 @@ def create_app(settings: Settings, *, context: Context | None = None) -> Flask:
     )
     register_web(app)
     register_oidc(app, settings)
+    behind_proxies(app, settings)
     return app
+
+
+def behind_proxies(app: Flask, settings: Settings) -> None:
+    """Behind FEDERICA_TRUSTED_PROXIES proxies, the client's address and scheme are the
+    ones the outermost of them saw (X-Forwarded-For, X-Forwarded-Proto); entries a client
+    put in front of those are ignored. Without a proxy nothing is read from the headers."""
+    n = settings.trusted_proxies
+    if n:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
 
 def secret_key(settings: Settings) -> str:
@@ -94,7 +106,9 @@ def federation_proxy_server(context: Context, socket_path: Path) -> FederationSe
     from federica.web.federation.forwarded import ForwardedCertificate
 
     check_private_directory(socket_path.parent)
-    app = ForwardedCertificate(create_peer_app(context))
+    peer_app = create_peer_app(context)
+    behind_proxies(peer_app, context.settings)
+    app = ForwardedCertificate(peer_app)
     return wsgi.Server(str(socket_path), app, numthreads=4, server_name="federica-peers")
 
 

@@ -16,6 +16,7 @@ ENV_PREFIX = "FEDERICA_"
 
 # A scrape token is a password Prometheus sends: long enough not to be guessed.
 MIN_METRICS_TOKEN = 32
+MAX_TRUSTED_PROXIES = 5
 
 
 class SettingsError(ValueError):
@@ -148,6 +149,12 @@ class Settings:
     login_window_min: int = 15
     login_max_failures: int = 5
     login_max_failures_per_address: int = 30
+    # How many proxies (nginx, a load balancer) stand in front of the API and portal, each
+    # appending the address it was reached from to X-Forwarded-For: the client's address is
+    # then the one the outermost trusted proxy saw. 0 (no proxy): the header is ignored, as
+    # any client can send it. Behind the nginx example: 1. Per-address login limits and
+    # the audit log's addresses depend on it.
+    trusted_proxies: int = 0
     # OpenID Connect login (eduTEAMS, Keycloak, …); empty issuer: off. The client secret
     # comes from FEDERICA_OIDC_CLIENT_SECRET or a file, never from a default.
     oidc_issuer: str = ""
@@ -179,6 +186,11 @@ class Settings:
                 f"not {self.portal_secure_cookies!r}"
             )
         object.__setattr__(self, "portal_secure_cookies", mode)
+        if not 0 <= self.trusted_proxies <= MAX_TRUSTED_PROXIES:
+            raise SettingsError(
+                f"{ENV_PREFIX}TRUSTED_PROXIES: the number of proxies in front, "
+                f"0 to {MAX_TRUSTED_PROXIES}, not {self.trusted_proxies}"
+            )
         if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN:
             raise SettingsError(
                 f"{ENV_PREFIX}METRICS_TOKEN: at least {MIN_METRICS_TOKEN} characters "

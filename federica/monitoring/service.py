@@ -33,7 +33,7 @@ from federica.monitoring.models import (
     NodeSample,
 )
 from federica.monitoring.poller import BACKENDS, COUNTERS, DeviceSample, Poller, Round, Target
-from federica.monitoring.rates import Kind, Reading, step
+from federica.monitoring.rates import Kind, NoRate, Reading, step
 from federica.substrate.drivers.compute.base import ComputeError, NodeUsage
 from federica.substrate.drivers.compute.registry import ComputeDrivers, UnknownComputeDriver
 from federica.substrate.drivers.compute.registry import create as compute_driver
@@ -241,6 +241,7 @@ class Recorder:
         }
         pending: list[tuple[MonitoredInterface, dict[str, float | None], Any]] = []
         last, latest = self._last.get(sample.device, {}), {}
+        voided: dict[NoRate, list[str]] = {}
         for iface in sample.interfaces:
             name = iface.name or f"ifIndex.{iface.if_index}"
             row = known.get(name)
@@ -259,11 +260,16 @@ class Recorder:
             )
             result = step(last.get(name), reading, KINDS, interval)
             latest[name] = reading
+            if not result.per_second and result.void:
+                why = next(iter(result.void.values()))
+                if why is not NoRate.FIRST:
+                    voided.setdefault(why, []).append(name)
             if result.per_second:
                 values: dict[str, float | None] = {c: None for c in RATE_COLUMNS}
                 values.update(result.per_second)
                 pending.append((row, values, result))
         self._last[sample.device] = latest
+        _log_voided(sample, voided)
         session.flush()  # ids for the new interfaces
         return [
             {
@@ -276,6 +282,25 @@ class Recorder:
             }
             for row, values, result in pending
         ]
+
+
+# A hole in a series is the operator's question "why is there no data here?": the agent
+# restarting or a row changing is news; a gap after an outage was already reported.
+_NEWS = {NoRate.AGENT_RESTART, NoRate.ROW_CHANGED, NoRate.COUNTER_RESET}
+
+
+def _log_voided(sample: DeviceSample, voided: dict[NoRate, list[str]]) -> None:
+    """One line per device and reason for the interfaces that got no rate this poll."""
+    for why, names in voided.items():
+        log.log(
+            logging.WARNING if why in _NEWS else logging.INFO,
+            "monitoring: %s: no rate for %d interface(s) up to %s (%s): %s",
+            sample.device,
+            len(names),
+            sample.at.isoformat(),
+            why.value,
+            ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else ""),
+        )
 
 
 def _device_state(session: Session, device_id: int) -> MonitoredDevice:

@@ -95,6 +95,20 @@ def last_answer(ctx: Context, device: str) -> dt.datetime:
     return at
 
 
+def stored_spans(ctx: Context, device: str, port: str, after: dt.datetime) -> list[str]:
+    """The port's raw rates from `after` on, to show where a hole is."""
+    with ctx.read_sessions() as s:
+        rows = s.execute(
+            select(InterfaceRate.start, InterfaceRate.end)
+            .join(MonitoredInterface, MonitoredInterface.id == InterfaceRate.interface_id)
+            .join(Device, Device.id == MonitoredInterface.device_id)
+            .where(Device.name == device, MonitoredInterface.name == port)
+            .where(InterfaceRate.end > after)
+            .order_by(InterfaceRate.start)
+        ).all()
+    return [f"{a.time()}-{b.time()}" for a, b in rows]
+
+
 def volume(body: dict[str, Any], device: str, port: str) -> tuple[float, float, float]:
     """Octets in and out over the answer's window, and the seconds with data."""
     end = next(e for e in body["ends"] if (e["device"], e["port"]) == (device, port))
@@ -173,7 +187,10 @@ def test_a_known_volume_across_a_circuit_is_in_the_link_s_port_rates(
             # Each device's answers have their own times: its rates cover the window up to
             # its own last answer, without a hole.
             polled = (last_answer(monitored, hop["device"]) - start).total_seconds()
-            assert covered == pytest.approx(polled, abs=0.01), "a poll was lost"
+            assert covered == pytest.approx(polled, abs=0.01), (
+                "a poll was lost",
+                stored_spans(monitored, hop["device"], hop["port"], start),
+            )
             # Requests one way, replies (the same size) the other: both directions carry it.
             assert got_in == pytest.approx(sent, rel=0.05), (hop, got_in, sent)
             assert got_out == pytest.approx(sent, rel=0.05), (hop, got_out, sent)
