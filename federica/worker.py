@@ -75,7 +75,7 @@ def default_provisioner(ctx: Context) -> tuple[Provisioner, DriverPool]:
             (target,) = devices.targets(s, ctx.settings, [name])
         return registry.create(ctx.device_drivers, target)
 
-    pool = DriverPool(make, reachability.Recorder(ctx.sessions, seen_by="worker"))
+    pool = DriverPool(make, reachability.Recorder(ctx.sessions, "worker", ctx.now))
 
     def checkout(names: Sequence[str]) -> AbstractContextManager[dict[str, DeviceDriver]]:
         return pool.checkout(names)

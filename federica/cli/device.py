@@ -35,7 +35,9 @@ def check(state: CliState, names: tuple[str, ...], as_json: bool) -> None:
     with transaction(state.context.sessions) as s:
         for r in results:
             if r.ok or r.unreachable:
-                reachability.record(s, r.device, r.ok, r.error or "", seen_by="device check")
+                reachability.record(
+                    s, r.device, r.ok, state.context.now(), r.error or "", seen_by="device check"
+                )
         seen = reachability.states(s, [r.device for r in results])
     if as_json:
         click.echo(

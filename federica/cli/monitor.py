@@ -108,7 +108,6 @@ async def _first(*events: asyncio.Event) -> None:
 @pass_state
 def alarms(state: CliState, ack: int | None, show_all: bool) -> None:
     """The open alarms (newest first), or acknowledge one (--ack ID)."""
-    import datetime as dt
 
     from federica.aaa.policy import Action
     from federica.alarms import service
@@ -119,7 +118,7 @@ def alarms(state: CliState, ack: int | None, show_all: bool) -> None:
     if ack is not None:
         with audited(state, Action.ALARM_ACK, f"alarm {ack}"), transaction(context.sessions) as s:
             who = allow(state, Action.ALARM_ACK)
-            alarm = service.acknowledge(s, ack, who.username, dt.datetime.now(dt.UTC))
+            alarm = service.acknowledge(s, ack, who.username, context.now())
             click.echo(f"alarm {alarm.id} acknowledged by {alarm.acked_by}")
         return
     allow(state, Action.MONITORING_READ)

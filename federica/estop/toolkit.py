@@ -40,7 +40,7 @@ def make_toolkit(ctx: Context, *, seen_by: str = "estop") -> Toolkit:
             (target,) = devices.targets(s, ctx.settings, [name])
         return registry.create(ctx.device_drivers, target)
 
-    pool = DriverPool(make, reachability.Recorder(ctx.sessions, seen_by=seen_by))
+    pool = DriverPool(make, reachability.Recorder(ctx.sessions, seen_by, ctx.now))
 
     def checkout(names: Sequence[str]) -> AbstractContextManager[dict[str, DeviceDriver]]:
         return pool.checkout(names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from federica.db import transaction, utcnow
+from federica.db import transaction
 from federica.substrate.models import Device, DeviceReachability
 
 log = logging.getLogger(__name__)
@@ -49,18 +50,24 @@ class Reachability:
 
 
 def record(
-    session: Session, device: str, reachable: bool, reason: str = "", seen_by: str = ""
+    session: Session,
+    device: str,
+    reachable: bool,
+    now: dt.datetime,
+    reason: str = "",
+    seen_by: str = "",
 ) -> None:
-    """Note what was seen; `since` moves only when the state changes."""
+    """Note what was seen at `now` (the application's clock); `since` moves only when the
+    state changes."""
     dev_id = session.scalar(select(Device.id).where(Device.name == device))
     if dev_id is None:
         return  # removed from the inventory meanwhile: nothing to mark
     row = session.get(DeviceReachability, dev_id)
     if row is None:
-        row = DeviceReachability(device_id=dev_id, reachable=reachable, since=utcnow())
+        row = DeviceReachability(device_id=dev_id, reachable=reachable, since=now)
         session.add(row)
     elif row.reachable != reachable:
-        row.reachable, row.since = reachable, utcnow()
+        row.reachable, row.since = reachable, now
     row.reason = "" if reachable else reason
     row.seen_by = seen_by
 
@@ -82,8 +89,11 @@ class Recorder:
     """For a DriverPool: writes what changed (the pool reports every checkout). Never
     raises: bookkeeping must not fail or delay a configuration change beyond one write."""
 
-    def __init__(self, sessions: sessionmaker[Session], seen_by: str) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], seen_by: str, now: Callable[[], dt.datetime]
+    ) -> None:
         self._sessions = sessions
+        self._now = now
         self._seen_by = seen_by
         self._last: dict[str, tuple[bool, str]] = {}
         self._lock = threading.Lock()
@@ -96,7 +106,7 @@ class Recorder:
             self._last[device] = state
         try:
             with transaction(self._sessions) as s:
-                record(s, device, reachable, reason, self._seen_by)
+                record(s, device, reachable, self._now(), reason, self._seen_by)
         except SQLAlchemyError:
             log.exception("device %s: could not record that it is %s", device, _word(reachable))
             with self._lock:

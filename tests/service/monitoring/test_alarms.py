@@ -153,7 +153,9 @@ def test_a_device_unreachable_over_netconf_for_n_polls_time_raises_and_clears(
     fac = Facility(make_context(settings, engine=db.engine, clock=clock))
     fac.poll()
     with transaction(db.sessions) as s:
-        reachability.record(s, "mil-mx", False, "no NETCONF session within 10 s", "worker")
+        reachability.record(
+            s, "mil-mx", False, clock.now(), "no NETCONF session within 10 s", "worker"
+        )
     fac.poll()
     assert fac.alarms() == []  # not for as long as three polls take yet
     clock.advance(dt.timedelta(seconds=61))
@@ -164,7 +166,7 @@ def test_a_device_unreachable_over_netconf_for_n_polls_time_raises_and_clears(
     fac.poll()
     assert len(fac.alarms()) == 1  # deduplicated
     with transaction(db.sessions) as s:
-        reachability.record(s, "mil-mx", True, seen_by="device check")
+        reachability.record(s, "mil-mx", True, clock.now(), seen_by="device check")
     fac.poll()
     assert fac.alarms() == []
     assert fac.alarms(include_cleared=True)[0]["state"] == "cleared"

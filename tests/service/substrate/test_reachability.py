@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from flask.testing import FlaskClient
 
+from federica.clock import MovableClock
 from federica.context import Context
 from federica.db import transaction
 from federica.substrate import reachability
@@ -20,15 +23,18 @@ def loaded(db: Context) -> Context:
 
 
 def test_a_mark_moves_only_when_the_state_changes(loaded: Context) -> None:
-    record = reachability.Recorder(loaded.sessions, seen_by="worker")
+    clock = MovableClock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))
+    record = reachability.Recorder(loaded.sessions, "worker", clock.now)
     record("prg-mx", False, "commit: no answer in time")
     with transaction(loaded.read_sessions) as s:
         first = reachability.states(s)["prg-mx"]
-    assert (first.reachable, first.reason, first.seen_by) == (
+    assert (first.reachable, first.reason, first.seen_by, first.since) == (
         False,
         "commit: no answer in time",
         "worker",
+        clock.now(),
     )
+    clock.advance(dt.timedelta(seconds=30))
     record("prg-mx", False, "connect: no NETCONF session within 10 s")
     record("erl-mx", True)
     with transaction(loaded.read_sessions) as s:
@@ -36,17 +42,18 @@ def test_a_mark_moves_only_when_the_state_changes(loaded: Context) -> None:
     assert seen["prg-mx"].since == first.since
     assert seen["prg-mx"].reason == "connect: no NETCONF session within 10 s"
     assert seen["erl-mx"].reachable and set(seen) == {"prg-mx", "erl-mx"}
+    clock.advance(dt.timedelta(seconds=30))
     record("prg-mx", True)
     with transaction(loaded.read_sessions) as s:
         back = reachability.states(s)["prg-mx"]
-    assert back.reachable and back.since > first.since and back.reason == ""
+    assert back.reachable and back.since == clock.now() and back.reason == ""
     record("no-such-device", False, "whatever")  # removed meanwhile: ignored
 
 
 def test_the_api_shows_each_devices_reachability(loaded: Context, client: FlaskClient) -> None:
     item = client.get("/api/v1/substrate/devices/psn-mx").get_json()
     assert item["reachability"] == {"state": "unknown"}
-    reachability.Recorder(loaded.sessions, seen_by="device check")("psn-mx", False, "refused")
+    reachability.Recorder(loaded.sessions, "device check", loaded.now)("psn-mx", False, "refused")
     item = client.get("/api/v1/substrate/devices/psn-mx").get_json()
     assert item["reachability"]["state"] == "unreachable"
     assert item["reachability"]["reason"] == "refused"
