@@ -8,31 +8,20 @@ issued fails the handshake, which is audited here since it never reaches the app
 
 from __future__ import annotations
 
-import logging
 import ssl
 from pathlib import Path
-from typing import Any
 
-from cheroot import errors as cheroot_errors
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-from sqlalchemy.exc import SQLAlchemyError
 
-from federica.aaa import audit
-from federica.aaa.policy import Principal
-from federica.aaa.roles import Role
 from federica.context import Context
 from federica.errors import FieldError, InvalidInput
 from federica.federation import identity
 from federica.web.gmoc import CLIENT_CERT, create_gmoc_app
-
-log = logging.getLogger(__name__)
+from federica.web.tls import AuditedTLSAdapter, server_context
 
 
 def tls_context(cert: Path, key: Path, trust_roots: Path | None) -> ssl.SSLContext:
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.minimum_version = ssl.TLSVersion.TLSv1_2
-    tls.load_cert_chain(cert, key)
+    tls = server_context(cert, key, ssl.CERT_NONE)
     if trust_roots is not None:
         # Only the configured roots, never the system's: any certificate a public CA issued
         # must not pass for a collector's.
@@ -50,47 +39,13 @@ def tls_context(cert: Path, key: Path, trust_roots: Path | None) -> ssl.SSLConte
     return tls
 
 
-class GmocTLSAdapter(BuiltinSSLAdapter):
+class GmocTLSAdapter(AuditedTLSAdapter):
+    unknown_actor, via, action, refused_status = "gmoc:unknown", "gmoc", "gmoc.handshake", 401
+    environ_key = CLIENT_CERT
+
     def __init__(self, context: Context, cert: Path, key: Path) -> None:
-        super().__init__(str(cert), str(key))
-        self._federica = context
+        super().__init__(context, cert, key)
         self.context = tls_context(cert, key, context.settings.gmoc_trust_roots)
-
-    def wrap(self, sock: Any) -> Any:
-        try:
-            address = sock.getpeername()[0]
-        except OSError:
-            address = ""
-        try:
-            return super().wrap(sock)  # type: ignore[no-untyped-call]
-        except (cheroot_errors.FatalSSLAlert, cheroot_errors.NoSSLError) as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ssl.SSLError) and not isinstance(
-                cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
-            ):
-                self._audit_handshake(address, cause)
-            raise
-
-    def _audit_handshake(self, address: str, exc: ssl.SSLError) -> None:
-        verify = getattr(exc, "verify_message", None)
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        try:
-            audit.record(
-                self._federica.sessions,
-                Principal("gmoc:unknown", Role.RESEARCHER, via="gmoc", address=address),
-                "gmoc.handshake",
-                status=401,
-                target="TLS handshake",
-                detail={"reason": f"{reason}: {verify}" if verify else str(reason)},
-                at=self._federica.now(),
-            )
-        except SQLAlchemyError:
-            log.exception("gmoc listener: cannot audit a refused handshake from %s", address)
-
-    def get_environ(self, sock: Any) -> dict[str, Any]:  # type: ignore[override]
-        environ: dict[str, Any] = super().get_environ(sock)  # type: ignore[no-untyped-call]
-        environ[CLIENT_CERT] = sock.getpeercert(binary_form=True)
-        return environ
 
 
 def make_server(context: Context, host: str, port: int) -> wsgi.Server:
