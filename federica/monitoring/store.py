@@ -144,7 +144,12 @@ def series(
 def plan_sources(
     session: Session, window: Interval, step_s: int, now: dt.datetime, settings: Settings
 ) -> list[tuple[int, Interval]]:
-    """Which resolution serves which part of the window."""
+    """Which resolution serves which part of the window.
+
+    A roll-up period says only how long it had data, not when: cut by the window's edge,
+    its share of that time is a guess. So a roll-up first serves only the whole periods
+    inside the window, and finer resolutions the edges; only where no finer one has data
+    (raw rows already deleted) does a cut period serve, pro rata."""
     keep = retention(settings)
     marks = {m.resolution_s: m.done_until for m in session.scalars(select(RollupMark))}
     forever = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -156,18 +161,26 @@ def plan_sources(
     preferred = [r for r in levels if r <= step_s] + sorted(r for r in levels if r > step_s)
     remaining: list[Interval] = [window]
     plan: list[tuple[int, Interval]] = []
-    for resolution in preferred:
-        lo, hi = available[resolution]
-        left: list[Interval] = []
-        for a, b in remaining:
-            take = (max(a, lo), min(b, hi))
-            if take[0] < take[1]:
-                plan.append((resolution, take))
-                left.extend(x for x in ((a, take[0]), (take[1], b)) if x[0] < x[1])
-            else:
-                left.append((a, b))
-        remaining = left
-    return plan
+    for whole_periods in (True, False):
+        for resolution in preferred:
+            lo, hi = available[resolution]
+            left: list[Interval] = []
+            for a, b in remaining:
+                take = (max(a, lo), min(b, hi))
+                if whole_periods and resolution != RAW:
+                    take = (_ceil(take[0], resolution), floor(take[1], resolution))
+                if take[0] < take[1]:
+                    plan.append((resolution, take))
+                    left.extend(x for x in ((a, take[0]), (take[1], b)) if x[0] < x[1])
+                else:
+                    left.append((a, b))
+            remaining = left
+    return sorted(plan, key=lambda p: p[1][0])
+
+
+def _ceil(at: dt.datetime, period_s: int) -> dt.datetime:
+    start = floor(at, period_s)
+    return start if start == at else start + dt.timedelta(seconds=period_s)
 
 
 def _spans(

@@ -99,14 +99,14 @@ def stored_spans(ctx: Context, device: str, port: str, after: dt.datetime) -> li
     """The port's raw rates from `after` on, to show where a hole is."""
     with ctx.read_sessions() as s:
         rows = s.execute(
-            select(InterfaceRate.start, InterfaceRate.end)
+            select(InterfaceRate.resolution_s, InterfaceRate.start, InterfaceRate.end)
             .join(MonitoredInterface, MonitoredInterface.id == InterfaceRate.interface_id)
             .join(Device, Device.id == MonitoredInterface.device_id)
             .where(Device.name == device, MonitoredInterface.name == port)
             .where(InterfaceRate.end > after)
             .order_by(InterfaceRate.start)
         ).all()
-    return [f"{a.time()}-{b.time()}" for a, b in rows]
+    return [f"{r}s {a.time()}-{b.time()}" for r, a, b in rows]
 
 
 def volume(body: dict[str, Any], device: str, port: str) -> tuple[float, float, float]:

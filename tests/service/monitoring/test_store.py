@@ -173,6 +173,32 @@ def test_series_joins_rollups_and_recent_raw_rates(mon: Context) -> None:
     assert store.series(s, [], window, 60, clock.now(), mon.settings) == {}
 
 
+def test_a_window_that_cuts_a_rolled_up_period_takes_its_edge_from_raw_rates(
+    mon: Context,
+) -> None:
+    """The poller starts a minute before a 5-minute boundary; once that period is rolled up,
+    a window from the first poll must still see every second of it (the roll-up says it
+    had 60 s of data, not which 60 s: cutting it pro rata would keep 12)."""
+    clock = mon.clock
+    assert isinstance(clock, MovableClock)
+    rec = Recorder(mon)
+    polls = [240.0 + 10 * i for i in range(19)]  # T0+4 min to T0+7 min
+    feed(rec, clock, polls, 1000.0)
+    clock.set(T0 + dt.timedelta(minutes=10))
+    rec.maintain()
+    (five,) = [r for r in rates(mon, store.FIVE_MIN) if r.start == T0]
+    assert five.covered_s == pytest.approx(60)  # the period [T0, T0+5 min) was rolled up
+    window = (T0 + dt.timedelta(seconds=polls[0]), T0 + dt.timedelta(seconds=polls[-1]))
+    with mon.read_sessions() as s:
+        (iface,) = s.scalars(select(MonitoredInterface.id)).all()
+        plan = store.plan_sources(s, window, 3600, clock.now(), mon.settings)
+        (period,) = store.series(s, [iface], window, 3600, clock.now(), mon.settings)[iface]
+    # Whole 5-minute periods from the roll-up (none lies inside), the cut edges raw.
+    assert plan == [(RAW, window)]
+    assert period.covered_s == pytest.approx(polls[-1] - polls[0])
+    assert period.values["in_octets"] == pytest.approx(1000.0)
+
+
 def test_rollups_skip_time_without_data_at_once(mon: Context) -> None:
     clock = mon.clock
     assert isinstance(clock, MovableClock)
