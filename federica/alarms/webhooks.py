@@ -10,7 +10,10 @@ outcome recorded on the row. The secret is shown once, when set, and never logge
 
 The receiver's address is checked before each attempt: loopback, private, link-local
 and other non-global addresses are refused unless the facility allows them (a receiver
-in-house; tests), so a URL cannot make the controller call its own neighbours.
+in-house; tests), so a URL cannot make the controller call its own neighbours. The check
+is made again on the connected socket itself, before a byte is sent: a name that
+resolves to a public address for the check and to a private one for the connection (DNS
+rebinding) is refused too.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from federica.aaa.models import Project
 from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
@@ -328,13 +335,17 @@ def attempt(due: _Due, settings: Settings) -> Outcome:
         SIGNATURE_HEADER: sign(due.secret, body),
     }
     try:
-        r = requests.post(
-            due.url,
-            data=body,
-            headers=headers,
-            timeout=settings.webhook_timeout_s,
-            allow_redirects=False,
-        )
+        with requests.Session() as http:
+            if not settings.webhook_private_addresses:
+                http.mount("http://", _PublicOnlyAdapter())
+                http.mount("https://", _PublicOnlyAdapter())
+            r = http.post(
+                due.url,
+                data=body,
+                headers=headers,
+                timeout=settings.webhook_timeout_s,
+                allow_redirects=False,
+            )
     except requests.RequestException as exc:
         return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX])
     if 200 <= r.status_code < 300:
@@ -354,6 +365,50 @@ def _non_global(host: str, port: int) -> str:
         if ip is None or not ip.is_global:
             return f"{host} is {ip}, not a public address (this facility does not allow it)"
     return ""
+
+
+class _PublicOnly:
+    """A connection that, once connected, refuses a peer that is not a public address."""
+
+    host: str
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        peer = _address(str(sock.getpeername()[0]).split("%", 1)[0])
+        if peer is not None and isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped:
+            peer = peer.ipv4_mapped
+        if peer is None or not peer.is_global:
+            sock.close()
+            raise NewConnectionError(
+                self,  # type: ignore[arg-type]
+                f"{self.host} is {peer}, not a public address (this facility does not allow it)",
+            )
+        return sock
+
+
+class _PublicHTTPConnection(_PublicOnly, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicOnly, HTTPSConnection):
+    pass
+
+
+class _PublicHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicOnlyAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _PublicHTTPPool,
+            "https": _PublicHTTPSPool,
+        }
 
 
 def _record(ctx: Context, due: _Due, outcome: Outcome) -> None:

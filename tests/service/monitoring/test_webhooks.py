@@ -189,6 +189,38 @@ def test_a_receiver_that_is_gone_or_private_is_a_recorded_failure(
     assert "not a public address" in d["last_error"] and d["attempts"] == 2
 
 
+def test_a_name_rebound_to_loopback_after_the_check_gets_nothing(
+    world: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name is public when checked and loopback when connected to. The
+    connected socket's own address is checked before a byte is sent. (The public address
+    is only ever returned to the check: nothing connects to it.)"""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        ip = "192.0.32.10" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    fac, ctx = world["fac"], world["ctx"]
+    strict = dataclasses.replace(ctx.settings, webhook_private_addresses=False)
+    with transaction(ctx.sessions) as s:
+        webhooks.set_webhook(
+            s, "alpha", f"http://rebind.example:{receiver.port}/hook", "t", ctx.now(), strict
+        )
+    fac.poll(down={"prg-mx:ge-0/0/0"})
+    assert webhooks.deliver_due(dataclasses.replace(ctx, settings=strict)) == 1
+    (d,) = deliveries(world)
+    assert len(asked) == 2, "checked once, then resolved again to connect"
+    assert d["state"] == "pending" and "127.0.0.1, not a public address" in d["last_error"]
+    # The sender waits for the answer, which comes after the receiver recorded the call.
+    assert receiver.received == []
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
