@@ -85,6 +85,12 @@ class Settings:
     leader_lease_s: float = 15.0
     # The leading worker rolls up and prunes the monitoring data this often (s).
     rollup_every_s: float = 300.0
+    # The leading worker reconciles the devices and V-nodes with the database this often
+    # (s; also when it becomes leader); something unknown in the controller's range is
+    # removed only once it has been seen for the grace period (s), so a change in flight
+    # is never torn down. 0 turns the periodic reconciliation off.
+    reconcile_every_s: float = 60.0
+    reconcile_grace_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"

@@ -30,6 +30,7 @@ from federica.db import transaction
 from federica.errors import correlation_id
 from federica.estop import service as estop_service
 from federica.leader import Leadership
+from federica.reconcile import Reconciler
 from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind, SliceStatus
 from federica.slices.models import Slice, SliceEvent
@@ -100,12 +101,31 @@ class Duty:
     run: Callable[[], None]
 
 
-def singleton_duties(ctx: Context) -> list[Duty]:
-    """What the leading `federica worker` does besides the calendar's events."""
+def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> list[Duty]:
+    """What the leading `federica worker` does besides the calendar's events: roll-ups,
+    and reconciliation with the devices (through `provisioner`'s drivers: the worker's
+    own, so its device sessions and locks are shared)."""
     from federica.monitoring.service import Recorder
 
     recorder = Recorder(ctx)
-    return [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+    duties = [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+    if provisioner is not None and ctx.settings.reconcile_every_s > 0:
+        reconciler = Reconciler(ctx, provisioner)
+
+        def reconcile() -> None:
+            report = reconciler.run()
+            for problem in report.problems:
+                log.warning("reconcile: %s", problem)
+            if report.drift:
+                log.warning(
+                    "reconcile: %d drift(s), %d repaired: %s",
+                    len(report.drift),
+                    len(report.repaired),
+                    "; ".join(map(str, report.drift)),
+                )
+
+        duties.append(Duty("reconcile", ctx.settings.reconcile_every_s, reconcile))
+    return duties
 
 
 class Worker:
@@ -116,7 +136,7 @@ class Worker:
         *,
         name: str | None = None,
         now: Callable[[], dt.datetime] | None = None,
-        duties: Sequence[Duty] = (),
+        duties: Sequence[Duty] | Callable[[Provisioner], Sequence[Duty]] = (),
     ) -> None:
         self.ctx = ctx
         self.pool: DriverPool | None = None
@@ -131,7 +151,7 @@ class Worker:
         self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
         # Events are claimed row by row, so every worker takes them; the duties only the
         # leader runs.
-        self.duties = list(duties)
+        self.duties = list(duties(provisioner) if callable(duties) else duties)
         self.leadership: Leadership | None = None
         if self.duties:
             self.leadership = Leadership(
