@@ -71,9 +71,10 @@ class Settings:
     # A warn-before-end event fires this long before a slice ends.
     warn_before_end_min: int = 60
     # Worker: how often it looks for due events; how long a claim lasts before another
-    # worker may take the event over (a worker that died).
+    # worker may take the event over (a worker that died). The worker running an event
+    # renews its claim every third of this, so it bounds the takeover, not the work.
     worker_poll_s: float = 1.0
-    worker_lease_s: int = 300
+    worker_lease_s: int = 60
     # An event whose handler raises is tried this many times in all, waiting between
     # attempts (doubling from the first wait, up to the longest); then it is given up.
     worker_max_attempts: int = 5

@@ -1,8 +1,10 @@
 """The worker: runs due calendar events (start, warn before end, end).
 
 APScheduler drives the loop; events are claimed in the database (see slices/events.py),
-so several workers (threads or processes) can run side by side and one that dies leaves
-its events to be claimed again when its lease runs out.
+so several workers (threads or processes) can run side by side. A worker renews the
+lease of the event it runs (its heartbeat); one that dies stops renewing, and its event
+is claimed again by another within one lease: a start is then resumed from nothing (what
+the dead worker built is removed first, runner.start), never left half-built.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +118,14 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
             report = reconciler.run()
             for problem in report.problems:
                 log.warning("reconcile: %s", problem)
-            if report.drift:
-                log.warning(
-                    "reconcile: %d drift(s), %d repaired: %s",
-                    len(report.drift),
-                    len(report.repaired),
-                    "; ".join(map(str, report.drift)),
-                )
+            log.log(
+                logging.WARNING if report.drift else logging.INFO,
+                "reconcile: %d device(s) and V-node(s) checked, %d drift(s), %d repaired%s",
+                len(report.checked),
+                len(report.drift),
+                len(report.repaired),
+                "".join(f"; {d}" for d in report.drift),
+            )
 
         duties.append(Duty("reconcile", ctx.settings.reconcile_every_s, reconcile))
     return duties
@@ -186,6 +189,39 @@ class Worker:
                 .where(SliceEvent.id == event_id)
             ).one()
         ev = _Claimed(event_id, *row)
+        with self._heartbeat(ev):
+            self._run(ev)
+
+    @contextmanager
+    def _heartbeat(self, ev: _Claimed) -> Iterator[None]:
+        """Renews the event's lease every third of it while this worker runs it: a live
+        worker keeps its event however long it takes; a dead one (SIGKILL, a lost host)
+        stops renewing, and another worker takes the event over within one lease."""
+        stop = threading.Event()
+        every = self.lease.total_seconds() / 3
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    with transaction(self.ctx.sessions) as s:
+                        kept = events.renew(s, ev.id, self.name, self.now() + self.lease)
+                except Exception as exc:  # the database away: the next beat tries again
+                    log.warning("%s: lease not renewed (%s)", ev, _summary(exc))
+                    continue
+                if not kept:
+                    log.warning("%s: %s", ev, runner.LEASE_LOST)
+                    return
+
+        thread = threading.Thread(target=beat, name=f"lease-{ev.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _run(self, ev: _Claimed) -> None:
+        event_id = ev.id
         limit = self.ctx.settings.worker_max_attempts
         if ev.attempts > limit:
             # Claimed again after every try ran out its lease: its worker died (or hung)
