@@ -16,7 +16,7 @@ on a device always belongs to a slice the database already shows). Then:
   never torn down; its alarm, raised when first seen, holds when that was;
 * a node of an ACTIVE slice that is gone from its V-node is defined and booted again;
 * a node (namespace, processes, cgroup) on a V-node that no slice wants is removed after
-  the same grace period.
+  the same grace period (only one named as the controller names nodes, `s<slice>-…`).
 
 It never fights the lifecycle: a slice that is being provisioned or released, is
 scheduled, failed (its end event still cleans it) or under an emergency stop is left
@@ -30,6 +30,10 @@ Each repair raises a `config-drift` alarm (subject "<device> segment <name>" or
 "<V-node> node <id>") and writes an audit row naming the device, what and why; the alarm
 clears on the next pass that finds that drift gone. A dry run reports the drift and
 changes nothing (no alarm, no audit, no repair).
+
+On SQLite (one machine) the slice's row is only read, not held: a release that lands
+between that check and the repair leaves the repaired segment behind its ended slice,
+which the next passes see as unknown and remove after the grace period.
 """
 
 from __future__ import annotations
@@ -148,6 +152,9 @@ class Reconciler:
         with transaction(self.ctx.read_sessions) as s:
             device_names = list(s.scalars(select(Device.name).order_by(Device.name)))
             hosts = {name: driver for _, name, driver, _, _ in host_rows(s)}
+            # Slices not ended before the substrate is read: one that ends meanwhile may
+            # still show on a device or V-node (its teardown in flight), and is no drift.
+            live_before = set(s.scalars(select(Slice.id).where(Slice.status != S.ENDED)))
         # The substrate first, then the database (see the module's docstring).
         running: dict[str, dict[str, Segment]] = {}
         for name in device_names:
@@ -166,13 +173,14 @@ class Reconciler:
             except (ComputeError, KeyError, OSError) as exc:
                 report.problems.append(f"V-node {host} not checked: {exc}")
         intent = self._intent()
+        intent.hands_off.update(live_before - set(intent.plans))
         report.drift = self._compare(intent, running, on_hosts)
         if dry_run:
             return report
         self._decide_grace(report)
-        for d in report.drift:
-            if d.action in ("restore", "remove"):
-                self._repair(intent, d, report)
+        for d in list(report.drift):
+            if d.action in ("restore", "remove") and not self._repair(intent, d, report):
+                report.drift.remove(d)  # already as intended when repaired: no drift
         self._clear_gone(report)
         return report
 
@@ -299,12 +307,21 @@ class Reconciler:
                 if node_id in nodes_wanted.get(host, {}):
                     continue
                 m = NODE_ID.match(node_id)
-                owner_id = int(m.group(1)) if m else None
-                if owner_id is not None and owner_id in intent.hands_off:
+                if m is None:  # not named as the controller names nodes: not its own
+                    out.append(Drift(host, ORPHAN_NODE, node_id, "not the controller's name"))
                     continue
-                owner = f"slice {owner_id} is not active" if owner_id is not None else "no slice"
+                owner_id = int(m.group(1))
+                if owner_id in intent.hands_off:
+                    continue
                 out.append(
-                    Drift(host, ORPHAN_NODE, node_id, f"{owner} wants it", owner_id, "remove")
+                    Drift(
+                        host,
+                        ORPHAN_NODE,
+                        node_id,
+                        f"slice {owner_id} is not active: no slice wants it",
+                        owner_id,
+                        "remove",
+                    )
                 )
         return out
 
@@ -332,50 +349,67 @@ class Reconciler:
                 if at - since < self.grace:
                     report.drift[i] = Drift(d.where, d.kind, d.item, d.why, d.slice_id, "wait")
 
-    def _repair(self, intent: _Intent, d: Drift, report: Report) -> None:
+    def _repair(self, intent: _Intent, d: Drift, report: Report) -> bool:
+        """False if there was nothing to do after all: the slice changed meanwhile, or
+        the device or V-node was found as intended when the repair read it again."""
         at = self.now()
         sid = d.slice_id if d.action == "restore" else None
         try:
             with transaction(self.ctx.sessions) as s:
                 if sid is not None and not _still_active(s, sid):
                     log.info("reconcile: %s: slice %d changed meanwhile; left alone", d, sid)
-                    return
+                    return False
                 # The slice's row is held (restores) while the device or V-node changes.
-                self._apply(intent, d)
+                if not self._apply(intent, d):
+                    return False
         except (DriverError, ComputeError, OSError) as exc:
             problem = f"{d.subject}: {d.kind} not repaired: {exc}"
             report.problems.append(problem)
             self._record(d, at, repaired=False, note=str(exc))
             log.warning("reconcile: %s", problem)
-            return
+            return True
         report.repaired.append(d)
         self._record(d, at, repaired=True)
         log.warning("reconcile: repaired %s", d)
+        return True
 
-    def _apply(self, intent: _Intent, d: Drift) -> None:
+    def _apply(self, intent: _Intent, d: Drift) -> bool:
+        """Repairs `d`; False if it found nothing to change (read again, under the
+        device's lock or the V-node's, the drift had gone: e.g. a slice that became
+        active after its devices were read)."""
         if d.kind in (MISSING_SEGMENT, CHANGED_SEGMENT):
             assert d.slice_id is not None
             seg = next(
                 seg for seg in intent.plans[d.slice_id].segments[d.where] if seg.name == d.item
             )
-            self._configure(d.where, Change(add=(seg,)))
-        elif d.kind == UNKNOWN_SEGMENT:
-            self._configure(d.where, Change(remove=(d.item,)))
-        elif d.kind == MISSING_NODE:
+            return self._configure(d.where, Change(add=(seg,)))
+        if d.kind == UNKNOWN_SEGMENT:
+            return self._configure(d.where, Change(remove=(d.item,)))
+        if d.kind == MISSING_NODE:
             assert d.slice_id is not None
             part = next(p for p in intent.plans[d.slice_id].nodes if p.spec.id == d.item)
             driver = self.provisioner.compute(part.driver, part.host)
-            driver.destroy(part.spec.id)  # whatever a half-gone node left
+            if driver.status(part.spec.id) is not NodeState.ABSENT:
+                return False
             driver.define(part.spec)
             driver.boot(part.spec.id)
-        elif d.kind == ORPHAN_NODE:
-            self.provisioner.compute(intent.hosts[d.where], d.where).destroy(d.item)
+            return True
+        if d.kind == ORPHAN_NODE:
+            driver = self.provisioner.compute(intent.hosts[d.where], d.where)
+            if driver.status(d.item) is NodeState.ABSENT:
+                return False
+            driver.destroy(d.item)
+            return True
+        return False
 
-    def _configure(self, device: str, change: Change) -> None:
+    def _configure(self, device: str, change: Change) -> bool:
+        """One transaction on `device` (which reads its running configuration again,
+        under its lock); False if that already was as the change would make it."""
         with self.provisioner.devices([device]) as drivers:
-            run_transaction(
+            tx = run_transaction(
                 drivers, {device: change}, confirm_timeout_s=self.provisioner.confirm_timeout_s
             )
+        return device in tx.changed
 
     def _record(self, d: Drift, at: dt.datetime, *, repaired: bool, note: str = "") -> None:
         done = {"restore": "restored", "remove": "removed"}[d.action]
