@@ -145,6 +145,12 @@ class Reconciler:
             seconds=ctx.settings.reconcile_grace_s if grace_s is None else grace_s
         )
         self.now = now or ctx.now
+        # PostgreSQL: a repair holds its slice's row (FOR UPDATE) in a write transaction.
+        # SQLite: only reads it; a write transaction there would hold the database's one
+        # write lock (BEGIN IMMEDIATE) across the device's transaction, stalling everyone.
+        with ctx.read_sessions() as s:
+            holds_rows = s.get_bind().dialect.name == "postgresql"
+        self._check_sessions = ctx.sessions if holds_rows else ctx.read_sessions
 
     # -- one pass ------------------------------------------------------------------------
     def run(self, dry_run: bool = False) -> Report:
@@ -355,7 +361,7 @@ class Reconciler:
         at = self.now()
         sid = d.slice_id if d.action == "restore" else None
         try:
-            with transaction(self.ctx.sessions) as s:
+            with transaction(self._check_sessions) as s:
                 if sid is not None and not _still_active(s, sid):
                     log.info("reconcile: %s: slice %d changed meanwhile; left alone", d, sid)
                     return False

@@ -4,8 +4,13 @@ grace period, the slices in the lifecycle's hands left alone, alarms and audit r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 
+import pytest
 from sqlalchemy import select
 
 from federica.aaa.models import AuditEntry
@@ -17,7 +22,8 @@ from federica.reconcile import Reconciler, Report
 from federica.slices import runner
 from federica.slices.lifecycle import SliceStatus, move
 from federica.slices.models import Slice
-from federica.substrate.drivers.base import Attachment, Change, Segment
+from federica.slices.provision import Provisioner
+from federica.substrate.drivers.base import Attachment, Change, DeviceDriver, Segment
 from federica.substrate.drivers.compute.base import NodeSpec, NodeState
 from federica.worker import Worker
 from tests.service.slices.test_worker import T0, Clock, book, lab, request, status
@@ -216,3 +222,60 @@ def test_a_device_that_cannot_be_read_is_reported_and_keeps_its_alarms(
     assert "prg-mx" not in report.checked
     assert alarms(lab)["prg-mx segment rogue"].cleared_at is None  # not known to be gone
     assert status(lab, sid).status is SliceStatus.ACTIVE
+
+
+def test_a_release_waits_for_a_repair_in_progress(lab: Context, settings: Settings) -> None:
+    """PostgreSQL: the repair holds its slice's row; a release that comes meanwhile waits
+    (visible in pg_stat_activity), then goes ahead and takes the repaired part down."""
+    if lab.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite: see federica/reconcile.py)")
+    clock = Clock(T0)
+    sid, w = active(lab, settings, clock, "race")
+    seg = f"fed{sid}-c"
+    device = sorted(hops(lab, sid))[0]
+    edit(lab, device, Change(remove=(seg,)))
+    reads = len(DEVICES)
+    calls, entered, go = [0], threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def gated(names: Sequence[str]) -> Iterator[Mapping[str, DeviceDriver]]:
+        calls[0] += 1
+        if calls[0] > reads:  # past the reads: the repair
+            entered.set()
+            assert go.wait(60)
+        with w.provisioner.devices(names) as drivers:
+            yield drivers
+
+    prov = Provisioner(gated, w.provisioner.compute)
+    rec = Reconciler(lab, prov, grace_s=GRACE.total_seconds(), now=clock)
+    result: list[Report] = []
+    repair = threading.Thread(target=lambda: result.append(rec.run()))
+    repair.start()
+    assert entered.wait(60)
+
+    def release() -> None:
+        with transaction(lab.sessions) as s:
+            sl = s.get(Slice, sid)
+            assert sl is not None
+            runner.request_release(s, sl, clock())
+
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    deadline = time.monotonic() + 60
+    with lab.engine.connect() as conn:
+        while not conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).scalar():
+            assert time.monotonic() < deadline, "the release never waited"
+            time.sleep(0.02)
+    assert status(lab, sid).status is SliceStatus.ACTIVE  # not yet: it waits
+    go.set()
+    repair.join(60)
+    releasing.join(60)
+    assert [d.item for d in result[0].repaired] == [seg]
+    assert status(lab, sid).status is SliceStatus.RELEASING
+    assert seg in lab.fake_devices.device(device, ()).running.segments
+    assert w.run_once() == 1  # the end: the repaired segment goes with the rest
+    assert status(lab, sid).status is SliceStatus.ENDED
+    assert hops(lab, sid) == {}
