@@ -186,6 +186,13 @@ class Settings:
                 f"not {self.portal_secure_cookies!r}"
             )
         object.__setattr__(self, "portal_secure_cookies", mode)
+        for name in ("reconcile_every_s", "reconcile_grace_s", "worker_lease_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}: must not be negative, got {getattr(self, name)}"
+                )
+        if self.worker_lease_s == 0:
+            raise SettingsError(f"{ENV_PREFIX}WORKER_LEASE_S: must be at least 1 (seconds)")
         if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN:
             raise SettingsError(
                 f"{ENV_PREFIX}METRICS_TOKEN: at least {MIN_METRICS_TOKEN} characters "
