@@ -72,9 +72,10 @@ class Settings:
     # A warn-before-end event fires this long before a slice ends.
     warn_before_end_min: int = 60
     # Worker: how often it looks for due events; how long a claim lasts before another
-    # worker may take the event over (a worker that died).
+    # worker may take the event over (a worker that died). The worker running an event
+    # renews its claim every third of this, so it bounds the takeover, not the work.
     worker_poll_s: float = 1.0
-    worker_lease_s: int = 300
+    worker_lease_s: int = 60
     # An event whose handler raises is tried this many times in all, waiting between
     # attempts (doubling from the first wait, up to the longest); then it is given up.
     worker_max_attempts: int = 5
@@ -86,6 +87,12 @@ class Settings:
     leader_lease_s: float = 15.0
     # The leading worker rolls up and prunes the monitoring data this often (s).
     rollup_every_s: float = 300.0
+    # The leading worker reconciles the devices and V-nodes with the database this often
+    # (s; also when it becomes leader); something unknown in the controller's range is
+    # removed only once it has been seen for the grace period (s), so a change in flight
+    # is never torn down. 0 turns the periodic reconciliation off.
+    reconcile_every_s: float = 60.0
+    reconcile_grace_s: float = 300.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"
@@ -191,6 +198,13 @@ class Settings:
                 f"{ENV_PREFIX}TRUSTED_PROXIES: the number of proxies in front, "
                 f"0 to {MAX_TRUSTED_PROXIES}, not {self.trusted_proxies}"
             )
+        for name in ("reconcile_every_s", "reconcile_grace_s", "worker_lease_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}: must not be negative, got {getattr(self, name)}"
+                )
+        if self.worker_lease_s == 0:
+            raise SettingsError(f"{ENV_PREFIX}WORKER_LEASE_S: must be at least 1 (seconds)")
         if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN:
             raise SettingsError(
                 f"{ENV_PREFIX}METRICS_TOKEN: at least {MIN_METRICS_TOKEN} characters "

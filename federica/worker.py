@@ -1,8 +1,10 @@
 """The worker: runs due calendar events (start, warn before end, end).
 
 APScheduler drives the loop; events are claimed in the database (see slices/events.py),
-so several workers (threads or processes) can run side by side and one that dies leaves
-its events to be claimed again when its lease runs out.
+so several workers (threads or processes) can run side by side. A worker renews the
+lease of the event it runs (its heartbeat); one that dies stops renewing, and its event
+is claimed again by another within one lease: a start is then resumed from nothing (what
+the dead worker built is removed first, runner.start), never left half-built.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ from federica.db import transaction
 from federica.errors import correlation_id
 from federica.estop import service as estop_service
 from federica.leader import Leadership
+from federica.reconcile import Reconciler
 from federica.slices import events, runner
 from federica.slices.lifecycle import EventKind, SliceStatus
 from federica.slices.models import Slice, SliceEvent
@@ -100,12 +103,32 @@ class Duty:
     run: Callable[[], None]
 
 
-def singleton_duties(ctx: Context) -> list[Duty]:
-    """What the leading `federica worker` does besides the calendar's events."""
+def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> list[Duty]:
+    """What the leading `federica worker` does besides the calendar's events: roll-ups,
+    and reconciliation with the devices (through `provisioner`'s drivers: the worker's
+    own, so its device sessions and locks are shared)."""
     from federica.monitoring.service import Recorder
 
     recorder = Recorder(ctx)
-    return [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+    duties = [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+    if provisioner is not None and ctx.settings.reconcile_every_s > 0:
+        reconciler = Reconciler(ctx, provisioner)
+
+        def reconcile() -> None:
+            report = reconciler.run()
+            for problem in report.problems:
+                log.warning("reconcile: %s", problem)
+            log.log(
+                logging.WARNING if report.drift else logging.INFO,
+                "reconcile: %d device(s) and V-node(s) checked, %d drift(s), %d repaired%s",
+                len(report.checked),
+                len(report.drift),
+                len(report.repaired),
+                "".join(f"; {d}" for d in report.drift),
+            )
+
+        duties.append(Duty("reconcile", ctx.settings.reconcile_every_s, reconcile))
+    return duties
 
 
 class Worker:
@@ -116,7 +139,7 @@ class Worker:
         *,
         name: str | None = None,
         now: Callable[[], dt.datetime] | None = None,
-        duties: Sequence[Duty] = (),
+        duties: Sequence[Duty] | Callable[[Provisioner], Sequence[Duty]] = (),
     ) -> None:
         self.ctx = ctx
         self.pool: DriverPool | None = None
@@ -131,7 +154,7 @@ class Worker:
         self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
         # Events are claimed row by row, so every worker takes them; the duties only the
         # leader runs.
-        self.duties = list(duties)
+        self.duties = list(duties(provisioner) if callable(duties) else duties)
         self.leadership: Leadership | None = None
         if self.duties:
             self.leadership = Leadership(
@@ -166,6 +189,39 @@ class Worker:
                 .where(SliceEvent.id == event_id)
             ).one()
         ev = _Claimed(event_id, *row)
+        with self._heartbeat(ev):
+            self._run(ev)
+
+    @contextmanager
+    def _heartbeat(self, ev: _Claimed) -> Iterator[None]:
+        """Renews the event's lease every third of it while this worker runs it: a live
+        worker keeps its event however long it takes; a dead one (SIGKILL, a lost host)
+        stops renewing, and another worker takes the event over within one lease."""
+        stop = threading.Event()
+        every = self.lease.total_seconds() / 3
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    with transaction(self.ctx.sessions) as s:
+                        kept = events.renew(s, ev.id, self.name, self.now() + self.lease)
+                except Exception as exc:  # the database away: the next beat tries again
+                    log.warning("%s: lease not renewed (%s)", ev, _summary(exc))
+                    continue
+                if not kept:
+                    log.warning("%s: %s", ev, runner.LEASE_LOST)
+                    return
+
+        thread = threading.Thread(target=beat, name=f"lease-{ev.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _run(self, ev: _Claimed) -> None:
+        event_id = ev.id
         limit = self.ctx.settings.worker_max_attempts
         if ev.attempts > limit:
             # Claimed again after every try ran out its lease: its worker died (or hung)

@@ -44,6 +44,9 @@ class Kind(enum.StrEnum):
     # Raised by a service, not by a poll: cleared by that service (or acknowledged), never
     # by `evaluate` (no polled state says it no longer holds).
     ESTOP_DEVICE = "estop-device"  # an emergency stop could not reach a device
+    # Reconciliation found a device's configuration or a V-node's nodes other than the
+    # database's intent (and repaired it, or will when its grace period ends).
+    CONFIG_DRIFT = "config-drift"
     # Per slice (evaluate_slices):
     CIRCUIT_OVER_BOOKING = "circuit-over-booking"
     NODE_DIED = "node-died"
@@ -53,7 +56,7 @@ class Kind(enum.StrEnum):
 PORT_OR_LINK_KINDS = frozenset(
     {Kind.LINK_DOWN, Kind.PORT_DOWN, Kind.UTILISATION_HIGH, Kind.ERRORS_HIGH, Kind.DISCARDS_HIGH}
 )
-RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE})
+RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE, Kind.CONFIG_DRIFT})
 
 
 @dataclass(frozen=True)

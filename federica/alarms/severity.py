@@ -10,6 +10,7 @@ BY_KIND = {
     "device-unreachable": "critical",
     "estop-device": "critical",  # an emergency stop could not reach a device
     "link-down": "major",
+    "config-drift": "major",  # a device or V-node differed from the database's intent
     "node-died": "major",
     "port-down": "minor",
     "circuit-over-booking": "minor",

@@ -28,7 +28,10 @@ def worker(state: CliState, once: bool) -> None:
     from federica.worker import Worker, singleton_duties
 
     logs.configure(state.settings)  # what it does is in its log; nothing else says it
-    w = Worker(state.context, duties=() if once else singleton_duties(state.context))
+    w = Worker(
+        state.context,
+        duties=() if once else lambda prov: singleton_duties(state.context, prov),
+    )
     if once:
         n = w.run_once()
         w.stop()
@@ -156,3 +159,42 @@ def quota_cmd(
         f"{limit(u['max_nodes'], '')}(now {u['nodes_now']}); circuit bandwidth at once: "
         f"{limit(u['max_bandwidth_mbps'], 'Mb/s ')}(now {u['bandwidth_mbps_now']} Mb/s)"
     )
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only show the drift found; change nothing.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds something unknown must have been seen before it is removed "
+    "(default: FEDERICA_RECONCILE_GRACE_S).",
+)
+@pass_state
+def reconcile(state: CliState, dry_run: bool, grace: float | None) -> None:
+    """Compare every device's running configuration and every V-node's nodes with the
+    database's intent and repair the drift (what the leading worker does periodically):
+    a missing or changed segment of an active slice is put back, something unknown in
+    the controller's range is removed once seen for the grace period. Prints the drift;
+    exit status 1 if some of it could not be checked or repaired."""
+    from federica.reconcile import Reconciler, summary
+    from federica.worker import default_provisioner
+
+    action = Action.SUBSTRATE_READ if dry_run else Action.SUBSTRATE_MANAGE
+    with audited(state, "reconcile.dry-run" if dry_run else "reconcile.run") as note:
+        allow(state, action)
+        prov, pool = default_provisioner(state.context)
+        try:
+            report = Reconciler(state.context, prov, grace_s=grace).run(dry_run=dry_run)
+        finally:
+            pool.close_all()
+        note["detail"]["drift"] = len(report.drift)
+        note["detail"]["repaired"] = len(report.repaired)
+    for line in summary(report):
+        click.echo(line)
+    click.echo(
+        f"{len(report.checked)} device(s) and V-node(s) checked; {len(report.drift)} drift(s)"
+        + ("" if dry_run else f", {len(report.repaired)} repaired")
+    )
+    if report.problems:
+        raise SystemExit(1)

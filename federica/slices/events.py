@@ -2,7 +2,9 @@
 
 Events live in the database, so any worker process can run them and none is lost when a
 worker dies. Only the earliest pending event of a slice is claimable (a slice's end never
-overtakes its start); a claim is a lease, and an expired lease can be taken again.
+overtakes its start); a claim is a lease, and an expired lease can be taken again. The
+worker running an event renews its lease every third of it (`renew`, its heartbeat), so a
+long provisioning keeps its event while a worker that died loses it within one lease.
 
 An event whose handler raised is released with `claimed_until` set to when it may be
 tried again (its back-off), so the claim itself needs no other column; after a bounded
@@ -151,6 +153,19 @@ def _claim_statement(limit: int) -> Update:
         )
         .returning(SliceEvent.id)
     )
+
+
+def renew(session: Session, event_id: int, worker: str, until: dt.datetime) -> bool:
+    """Extend this worker's claim (its heartbeat while it runs the event); False if the
+    lease was lost meanwhile (it ran out and another worker took the event)."""
+    done = session.execute(
+        update(SliceEvent)
+        .where(
+            SliceEvent.id == event_id, SliceEvent.claimed_by == worker, SliceEvent.done_at.is_(None)
+        )
+        .values(claimed_until=until)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def retry_later(session: Session, event_id: int, worker: str, at: dt.datetime, result: str) -> bool:

@@ -117,9 +117,10 @@ def start(
         # A worker died while provisioning: start again from nothing.
         problems = provisioner.deprovision(p)
         if problems:
-            return _fail(
-                sessions, slice_id, now, "interrupted provisioning left " + "; ".join(problems)
-            )
+            # Not removable yet (a device away; the dead worker's confirmed commit still
+            # pending until its timeout rolls it back): the event is tried again after
+            # its back-off, and given up (cleaned up, failed) after the last attempt.
+            raise LeftoversRemain("interrupted provisioning left " + "; ".join(problems))
     outcome = provisioner.provision(p)
     with transaction(sessions) as s:
         sl = s.get(Slice, slice_id)
@@ -162,6 +163,10 @@ def _fail(
 
 
 LEASE_LOST = "lease lost: another worker took the event over"
+
+
+class LeftoversRemain(RuntimeError):
+    """What an interrupted provisioning built could not all be removed yet."""
 
 
 def give_up(

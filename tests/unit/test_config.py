@@ -72,3 +72,16 @@ def test_alarms_need_at_least_one_failed_poll() -> None:
     with pytest.raises(SettingsError, match="FEDERICA_ALARM_UNREACHABLE_POLLS"):
         check_settings(Settings.from_env({"FEDERICA_ALARM_UNREACHABLE_POLLS": "0"}))
     check_settings(Settings.from_env({}))
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "says"),
+    [
+        ("FEDERICA_RECONCILE_GRACE_S", "-1", "FEDERICA_RECONCILE_GRACE_S: must not be negative"),
+        ("FEDERICA_RECONCILE_EVERY_S", "-5", "FEDERICA_RECONCILE_EVERY_S: must not be negative"),
+        ("FEDERICA_WORKER_LEASE_S", "0", "FEDERICA_WORKER_LEASE_S: must be at least 1"),
+    ],
+)
+def test_reconcile_and_lease_settings_are_checked(var: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says):
+        Settings.from_env({var: value})

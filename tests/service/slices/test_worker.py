@@ -217,6 +217,42 @@ def test_an_interrupted_provisioning_is_cleaned_up_and_redone(
     assert start.attempts == 2 and start.claimed_by == "w2"
 
 
+def test_leftovers_not_yet_removable_delay_the_redo_instead_of_failing_it(
+    lab: Context, settings: Settings
+) -> None:
+    """The dead worker's half-built slice cannot all be removed at first (a device does
+    not answer): the start is retried after its back-off, not failed, and builds the
+    slice once the device is back."""
+    sid = book(lab, settings, request("crash2", T0), T0)
+    with transaction(lab.sessions) as s:
+        assert events.claim(s, "dead", T0, dt.timedelta(minutes=5))
+        sl = s.get(Slice, sid)
+        assert sl is not None
+        move(sl, SliceStatus.PROVISIONING, T0, "window started")
+        p = runner.plan_of(s, sl)
+    device = sorted(p.segments)[0]
+    clock = Clock(T0 + dt.timedelta(minutes=6))
+    w = Worker(lab, name="w2", now=clock)
+    with w.provisioner.devices([device]):
+        pass  # the fake device made, with its ports, as its driver knows them
+    lab.fake_devices.device(device, ()).reachable = False
+    assert w.run_once() == 1
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.PROVISIONING
+    start = next(e for e in sl.events if e.kind is EventKind.START)
+    assert events.state_of(start) == "retrying", start.result
+    assert "interrupted provisioning left" in start.result and device in start.result
+    lab.fake_devices.device(device, ()).reachable = True
+    # Attempt 2 (the dead worker's was 1) failed: its back-off, then attempt 3.
+    clock.at += events.backoff(2, settings.worker_retry_first_s, settings.worker_retry_longest_s)
+    clock.at += dt.timedelta(seconds=1)
+    assert w.run_once() == 1
+    sl = status(lab, sid)
+    assert sl.status is SliceStatus.ACTIVE, sl.failure_reason
+    start = next(e for e in sl.events if e.kind is EventKind.START)
+    assert start.attempts == 3 and start.result == "active"
+
+
 def test_concurrent_workers_run_each_event_once(lab: Context, settings: Settings) -> None:
     ids = [book(lab, settings, request(f"p{i}", T0, pop="PRG"), T0) for i in range(4)]
     workers = [Worker(lab, name=f"w{i}", now=Clock(T0)) for i in range(4)]
