@@ -17,11 +17,13 @@ from federica.db import transaction
 from federica.federation import identity
 from federica.gmoc import resources
 from federica.gmoc.access import Viewer
+from federica.monitoring.models import NodeSample
 from federica.monitoring.poller import DeviceSample, Interface, Round
 from federica.monitoring.rollup import floor
 from federica.monitoring.service import Recorder
 from federica.slices import service
 from federica.slices.models import Slice
+from federica.slices.provision import node_id
 from federica.substrate.models import Port
 from federica.web.gmoc import create_gmoc_app
 from tests.accounts import make_user
@@ -133,8 +135,34 @@ def populate(db: Context) -> Facility:
                 )
             samples.append(DeviceSample(device, at, 100_000 + 3000 * n, ifaces, False))
         rec.record(Round(n + 1, at, samples=samples))
+        _sample_nodes(ctx, slices, at, n)
     clock.set(T0 + dt.timedelta(minutes=15))
     return Facility(ctx, slices, vlans, tokens)
+
+
+# Each slice node, as its V-node's driver reports it: a quarter of a core busy from the
+# second sampling on (none known at the first), 256 MiB of memory.
+NODE_CORES = 0.25
+NODE_MEMORY = 256 * 1024 * 1024
+
+
+def _sample_nodes(ctx: Context, slices: dict[str, int], at: dt.datetime, n: int) -> None:
+    """What the poller's sampling of the V-nodes writes (Recorder.sample_nodes), for the
+    slices' nodes, at the same instant as the devices' answers."""
+    with transaction(ctx.sessions) as s:
+        for slice_id in slices.values():
+            for node in s.get_one(Slice, slice_id).nodes:
+                s.add(
+                    NodeSample(
+                        host_id=node.host_id,
+                        node=node_id(slice_id, node.name),
+                        at=at,
+                        state="running",
+                        cpu_seconds=30.0 * n * NODE_CORES,
+                        cpu_cores=None if n == 0 else NODE_CORES,
+                        memory_bytes=NODE_MEMORY,
+                    )
+                )
 
 
 def client(facility: Facility) -> FlaskClient:

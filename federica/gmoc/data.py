@@ -11,35 +11,43 @@ that serves each part of the window (raw, 5 min or hourly roll-ups).
 Per-VLAN interfaces are the devices' logical units (`<port>.<tag>` in IF-MIB, as Junos
 names them): their rates are read from the store by that name, and only inside the
 reservations of the slices the viewer sees (a tag a former slice held on the same port
-is not theirs). Physical interfaces and node state only for viewers of the whole
-aggregate. Objects that do not exist, or that the viewer may not see, are left out.
+is not theirs). Physical interfaces and node state (devices' availability, V-nodes'
+CPU and memory: nodestats) only for viewers of the whole aggregate. Objects that do not
+exist, or that the viewer may not see, are left out.
+
+The answer is kept column-wise (Series) and written by `encode`: an hour of 100
+interfaces is ~100,000 points, and a dict per point plus the standard library's encoder
+cost more than reading them (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, func, select, type_coerce
+import orjson
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federica.config import Settings
-from federica.gmoc import metrics, objects, resources
+from federica.gmoc import metrics, nodestats, objects, resources
 from federica.gmoc.access import Viewer
+from federica.gmoc.epoch import epoch_us
 from federica.gmoc.naming import Site, split_prefix
 from federica.gmoc.query import Query
 from federica.monitoring import store
 from federica.monitoring.models import RAW, InterfaceRate, MonitoredInterface
 from federica.monitoring.rollup import EPOCH, floor
-from federica.substrate.models import Device, Port
+from federica.substrate.models import ComputeHost, Device, Port
 
 MAX_POINTS = 2000
 # Past one point per poll, steps the 5-minute and hourly roll-ups serve.
 STEPS = (300, 900, 3600, 4 * 3600, 86400)
 Obj = dict[str, Any]
-NAIVE_EPOCH = EPOCH.replace(tzinfo=None)
 
 
 def step_for(query: Query, interval_s: int) -> int:
@@ -57,13 +65,37 @@ class _Subject:
     interface_ids: list[int]  # the stored interfaces it is made of
     # µs intervals whose data is the viewer's; None: all of the window.
     allowed: list[tuple[int, int]] | None = None
+    host_id: int | None = None  # a V-node: its nodes' samples
+    host_cores: int = 0
 
 
-# One stored value of an interface: its span's start in µs, whether the poller had an
-# answer in it, then its rates (per second) in the order of the columns asked for.
-Sample = tuple[Any, ...]
-ANSWERED = 1
-VALUES = 2
+# A series' points: their times (µs, ascending) and values.
+Points = tuple[Sequence[int], Sequence[float | int]]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One element of an answer: a data object, its tsdata kept column-wise."""
+
+    head: Obj  # the data object but its tsdata
+    ts: Sequence[int]
+    v: Sequence[float | int]
+
+    def as_json(self) -> Obj:
+        points = zip(self.ts, self.v, strict=True)
+        return {**self.head, "tsdata": [{"ts": t, "v": v} for t, v in points]}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One stored interface's values over the window, column-wise (an hour of 100
+    interfaces is 12,000 rows: no object per row). `ts[k]` is the µs its k-th span
+    starts, ascending; `answered[k]` whether the poller had an answer in it; `values`
+    the rates (per second) of the columns asked for."""
+
+    ts: Sequence[int]
+    answered: Sequence[Any]
+    values: dict[str, Sequence[float | None]]
 
 
 def answer(
@@ -73,7 +105,7 @@ def answer(
     query: Query,
     now: dt.datetime,
     settings: Settings,
-) -> list[Obj]:
+) -> list[Series]:
     interval = int(settings.monitor_interval_s)
     step = step_for(query, interval)
     subjects = _subjects(session, site, viewer, query, now)
@@ -81,41 +113,79 @@ def answer(
         metrics.ALL[n]
         for n in query.event_types
         if metrics.ALL[n] in metrics.BY_TYPE[query.obj_type]
-        and (metrics.ALL[n].column is not None or metrics.ALL[n] is metrics.AVAILABLE)
-    ]  # (node CPU and memory: nothing stores them yet)
+    ]
     if not subjects or not wanted:
         return []
     ids = sorted({i for s in subjects for i in s.interface_ids})
     columns = sorted({m.column for m in wanted if m.column is not None})
     samples = _samples(session, ids, query, step, interval, columns, now, settings)
+    hosts = sorted({s.host_id for s in subjects if s.host_id is not None})
+    nodes = nodestats.series(session, hosts, query, step, interval) if hosts else {}
     step_us = step * 1_000_000
-    out: list[Obj] = []
+    out: list[Series] = []
     for subject in subjects:
-        mine = [x for i in subject.interface_ids for x in samples.get(i, [])]
-        if subject.allowed is not None:
-            allowed = subject.allowed
-            mine = [x for x in mine if _inside(x[0], allowed)]
+        mine = [samples[i] for i in subject.interface_ids if i in samples]
+        host = nodes.get(subject.host_id) if subject.host_id is not None else None
         for metric in wanted:
-            if metric.column is None:
-                tsdata = [
-                    {"ts": ts, "v": v}
-                    for ts, v in _availability(mine, step_us)
+            points: Points
+            if host is not None:
+                points = nodestats.points(host, metric.name, subject.host_cores, query, step_us)
+            elif metric is metrics.AVAILABLE:
+                steps = [
+                    (ts, v)
+                    for ts, v in _availability(mine, subject.allowed, step_us)
                     if query.lo_us <= ts < query.hi_us
                 ]
+                points = ([ts for ts, _ in steps], [v for _, v in steps])
+            elif metric.column is None:
+                continue  # CPU and memory: only V-nodes' are stored (their nodes')
+            elif len(mine) == 1:
+                points = _rates(mine[0], metric.column, metric.scale, query, subject.allowed)
             else:
-                tsdata = _rates(mine, VALUES + columns.index(metric.column), metric.scale, query)
-            out.append(
-                {
-                    "$schema": site.schema("data"),
-                    "id": f"{metric.name}:{subject.obj_id}",
-                    "subject": subject.href,
-                    "eventType": metrics.PREFIX + metric.name,
-                    "description": metric.description,
-                    "units": metric.units,
-                    "tsdata": tsdata,
-                }
-            )
+                column, scale = metric.column, metric.scale
+                parts = [_rates(c, column, scale, query, subject.allowed) for c in mine]
+                points = ([t for p in parts for t in p[0]], [v for p in parts for v in p[1]])
+            head = {
+                "$schema": site.schema("data"),
+                "id": f"{metric.name}:{subject.obj_id}",
+                "subject": subject.href,
+                "eventType": metrics.PREFIX + metric.name,
+                "description": metric.description,
+                "units": metric.units,
+            }
+            out.append(Series(head, *points))
     return out
+
+
+def encode(answer: Sequence[Series]) -> bytes:
+    """The answer as JSON, byte for byte what Flask's jsonify made of it before (the
+    standard library's compact, ASCII-escaped encoding of [s.as_json() for s in answer]:
+    tests/unit/gmoc/test_encode.py), without a dict per point: an hour of 100 interfaces
+    is ~100,000 points. Each series' head is encoded by the standard library; its times
+    and values as arrays by orjson (the same shortest round-trip numbers; they hold no
+    comma), split and interleaved. The metrics of one interface share their times, whose
+    encoding is made once."""
+    parts = []
+    # By identity: the series (so their times) live as long as `answer`.
+    prefixes: dict[int, list[bytes]] = {}
+    for s in answer:
+        head = json.dumps(s.head, separators=(",", ":")).encode()[:-1] + b',"tsdata":['
+        if not s.ts:
+            parts.append(head + b"]}")
+            continue
+        pre = prefixes.get(id(s.ts))
+        if pre is None:
+            times = orjson.dumps(s.ts)[1:-1].split(b",")
+            pre = prefixes[id(s.ts)] = [b'{"ts":' + t + b',"v":' for t in times]
+        blob = orjson.dumps(s.v)[1:-1]
+        values = blob.split(b",")
+        if b"e" in blob:
+            # Exponents as Python writes them (1e-07, 1e+16; orjson: 1e-7, 1e16).
+            values = [repr(float(v)).encode() if b"e" in v else v for v in values]
+        if len(values) != len(pre):
+            raise ValueError(f"{s.head['id']}: {len(pre)} times, {len(values)} values")
+        parts.append(head + b"},".join(map(bytes.__add__, pre, values)) + b"}]}")
+    return b"[" + b",".join(parts) + b"]"
 
 
 def _samples(
@@ -127,7 +197,7 @@ def _samples(
     columns: Sequence[str],
     now: dt.datetime,
     settings: Settings,
-) -> dict[int, list[Sample]]:
+) -> dict[int, Columns]:
     """The interfaces' values over the window: each raw rate as the poller measured it
     when the step is the poll interval and raw rates cover the window (a collector's
     usual hour), else averages per step from the store (roll-ups where raw rates are gone).
@@ -142,10 +212,11 @@ def _samples(
         return _raw(session, ids, window, columns)
     series = store.series(session, ids, window, step, now, settings)
     return {
-        i: [
-            (objects.us(p.start), p.covered_s > 0, *(p.values.get(c) for c in columns))
-            for p in periods
-        ]
+        i: Columns(
+            [objects.us(p.start) for p in periods],
+            [p.covered_s > 0 for p in periods],
+            {c: [p.values.get(c) for p in periods] for c in columns},
+        )
         for i, periods in series.items()
     }
 
@@ -155,16 +226,16 @@ def _raw(
     ids: Sequence[int],
     window: tuple[dt.datetime, dt.datetime],
     columns: Sequence[str],
-) -> dict[int, list[Sample]]:
-    """Raw rates overlapping the window, read as plain rows: no ORM objects (an hour of
-    100 interfaces is 12,000 rows), only the columns asked for, and the start read as the
-    database gives it (naive UTC from SQLite, aware from PostgreSQL) rather than through
-    the UTCDateTime type, which would make a second datetime of each."""
+) -> dict[int, Columns]:
+    """Raw rates overlapping the window in one query: only the columns asked for, the
+    start as µs from the database, read as the driver's plain tuples (the columns are
+    numbers that need no conversion: no Row per row), transposed at once, then cut per
+    interface (the rows are ordered by it)."""
     t = InterfaceRate
-    cols = [getattr(t, c) for c in columns]
-    # On the connection: plain rows, without the ORM's result machinery.
-    rows = session.connection().execute(
-        select(t.interface_id, type_coerce(t.start, DateTime()), *cols)
+    conn = session.connection()
+    start = epoch_us(t.start, conn.dialect.name)
+    result = conn.execute(
+        select(t.interface_id, start, *(getattr(t, c) for c in columns))
         .where(
             t.resolution_s == RAW,
             t.interface_id.in_(ids),
@@ -173,13 +244,33 @@ def _raw(
         )
         .order_by(t.interface_id, t.start)
     )
-    out: dict[int, list[Sample]] = {}
-    for row in rows:
-        start = row[1]
-        d = start - (EPOCH if start.tzinfo is not None else NAIVE_EPOCH)
-        ts = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-        out.setdefault(row[0], []).append((ts, True, *row[2:]))
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not rows:
+        return {}
+    by_id, ts, *values = zip(*rows, strict=True)
+    out: dict[int, Columns] = {}
+    i = 0
+    while i < len(by_id):
+        interface_id = by_id[i]
+        j = bisect_right(by_id, interface_id, lo=i)
+        out[interface_id] = Columns(
+            ts[i:j], _ALWAYS, {c: v[i:j] for c, v in zip(columns, values, strict=True)}
+        )
+        i = j
     return out
+
+
+class _Always:
+    """Every raw rate comes from an answer."""
+
+    def __getitem__(self, _: int) -> bool:
+        return True
+
+
+_ALWAYS: Any = _Always()
 
 
 def _at(ts_us: int) -> dt.datetime:
@@ -190,30 +281,39 @@ def _inside(ts: int, allowed: list[tuple[int, int]]) -> bool:
     return any(a <= ts < b for a, b in allowed)
 
 
-def _rates(samples: Sequence[Sample], index: int, scale: float, query: Query) -> list[Obj]:
-    """The tsdata of one column: one comprehension (an answer holds many points)."""
-    lo, hi = query.lo_us, query.hi_us
-    if scale == 1.0:
-        return [
-            {"ts": x[0], "v": x[index]} for x in samples if lo <= x[0] < hi and x[index] is not None
-        ]
-    return [
-        {"ts": x[0], "v": x[index] * scale}
-        for x in samples
-        if lo <= x[0] < hi and x[index] is not None
+def _rates(
+    cols: Columns, column: str, scale: float, query: Query, allowed: list[tuple[int, int]] | None
+) -> Points:
+    """One column's points in the window, found by bisection (the starts ascend)."""
+    i, j = bisect_left(cols.ts, query.lo_us), bisect_left(cols.ts, query.hi_us)
+    ts, vs = cols.ts[i:j], cols.values[column][i:j]
+    if i == 0 and j == len(cols.ts):
+        ts = cols.ts  # the same object for each metric: encode() makes its times once
+    if allowed is None and None not in vs:
+        known = cast(Sequence[float], vs)  # no None in it
+        return ts, known if scale == 1.0 else [v * scale for v in known]
+    kept = [
+        (t, v if scale == 1.0 else v * scale)
+        for t, v in zip(ts, vs, strict=True)
+        if v is not None and (allowed is None or _inside(t, allowed))
     ]
+    return [t for t, _ in kept], [v for _, v in kept]
 
 
-def _availability(samples: Sequence[Sample], step_us: int) -> list[tuple[int, int]]:
+def _availability(
+    cols: Sequence[Columns], allowed: list[tuple[int, int]] | None, step_us: int
+) -> list[tuple[int, int]]:
     """Per step: 1 where the subject answered a poll; 0 at the first step of each gap
     between two answers (before the first and after the last, nothing is known)."""
-    answered = sorted({x[0] - x[0] % step_us for x in samples if x[ANSWERED]})
-    out: list[tuple[int, int]] = []
-    for i, ts in enumerate(answered):
-        if i and ts - answered[i - 1] > step_us:
-            out.append((answered[i - 1] + step_us, 0))
-        out.append((ts, 1))
-    return out
+    answered = sorted(
+        {
+            ts - ts % step_us
+            for c in cols
+            for k, ts in enumerate(c.ts)
+            if c.answered[k] and (allowed is None or _inside(ts, allowed))
+        }
+    )
+    return nodestats.gaps(answered, step_us)
 
 
 def _subjects(
@@ -259,13 +359,33 @@ def _interfaces(session: Session, site: Site, ids: Sequence[str]) -> list[_Subje
 
 
 def _nodes(session: Session, site: Site, ids: Sequence[str]) -> list[_Subject]:
+    """Devices (their availability, from the poller's answers) and V-nodes (their slice
+    nodes' samples); unknown names are left out."""
+    names = {name: obj_id for obj_id in ids if (name := split_prefix(site, "node", obj_id))}
+    if not names:
+        return []
+    devices = {
+        name: device_id
+        for name, device_id in session.execute(
+            select(Device.name, Device.id).where(Device.name.in_(sorted(names)))
+        )
+    }
+    hosts = {
+        name: (host_id, cores)
+        for name, host_id, cores in session.execute(
+            select(ComputeHost.name, ComputeHost.id, ComputeHost.cpu_cores).where(
+                ComputeHost.name.in_(sorted(names))
+            )
+        )
+    }
     out = []
-    for obj_id in ids:
-        name = split_prefix(site, "node", obj_id)
-        device = session.scalar(select(Device.id).where(Device.name == name)) if name else None
-        if device is None:
-            continue  # V-nodes' CPU and memory are not stored yet
-        out.append(_Subject(obj_id, site.href("node", obj_id), _one_per_device(session, device)))
+    for name, obj_id in names.items():
+        href = site.href("node", obj_id)
+        if name in devices:
+            out.append(_Subject(obj_id, href, _one_per_device(session, devices[name])))
+        elif name in hosts:
+            host_id, cores = hosts[name]
+            out.append(_Subject(obj_id, href, [], host_id=host_id, host_cores=cores))
     return out
 
 

@@ -242,6 +242,10 @@ def node(session: Session, site: Site, viewer: Viewer, obj_id: str, now: dt.date
         },
         "node_type": "server",
         "ops_monitoring:mem_total_kb": host.ram_mb * 1024,
+        # Its slice nodes' CPU and memory, as the poller samples them (gmoc/nodestats.py).
+        "reported_metrics": [
+            {"metric": m.name, "period": site.period_s} for m in metrics.BY_TYPE["node"]
+        ],
     }
     if host.driver in VIRTUALIZATION:
         obj["virtualization_type"] = VIRTUALIZATION[host.driver]

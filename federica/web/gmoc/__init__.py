@@ -137,4 +137,7 @@ def data_() -> Response:
     q = query.parse(request.args.get("q"), objects.us(now))
     with read_session() as session:
         body = data.answer(session, site(), g.viewer, q, now, ctx().settings)
-    return jsonify(body)
+    # Encoded by data.encode (orjson, no dict per point): an hour of 100 interfaces is
+    # ~100,000 points, and the standard library's encoder spent more time on them than
+    # everything else (docs/benchmarks.md).
+    return Response(data.encode(body) + b"\n", mimetype="application/json")

@@ -163,10 +163,10 @@ def test_a_collector_reads_the_datastore_over_tls(running: Running, tmp_path: Pa
     status, problem = get(conn, "/info/aggregate/fed")
     assert status == 401 and "certificate" in problem["detail"]
     # A collector allowed one project, by its token: the other project is not there.
-    status, _ = get(
+    status, mine = get(
         conn, f"/info/slice/{AUTHORITY}_slice_{running.facility.slices['p1']}", running.p1_token
     )
-    assert status == 200
+    assert status == 200 and check(mine)["name"] == "s1"
     status, _ = get(
         conn, f"/info/slice/{AUTHORITY}_slice_{running.facility.slices['p2']}", running.p1_token
     )

@@ -1,11 +1,14 @@
 """The datastore on the real emulated core4: a slice across prg-erl, ICMP across its
 circuit, the poller polling the devices' snmpd; /data/ for the link's two ports gives the
 poller's stored raw rates with µs timestamps, accounting for the traffic, and the slice's
-per-VLAN interfaces and circuit are schema-valid objects for the slice's project."""
+per-VLAN interfaces and circuit are schema-valid objects for the slice's project; /data/
+for each per-VLAN interface of the circuit gives the rates GET /slices/{id}/metrics gives
+for the same spans, and the slice's V-nodes have CPU, memory and availability series."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import uuid
@@ -22,6 +25,7 @@ from federica.federation import identity
 from federica.gmoc import collectors
 from federica.gmoc.objects import us
 from federica.monitoring.models import RAW, InterfaceRate, MonitoredInterface
+from federica.monitoring.rollup import EPOCH
 from federica.monitoring.service import make_poller
 from federica.substrate.models import Device
 from federica.web.gmoc import create_gmoc_app
@@ -60,6 +64,10 @@ def worker(emulated_core4: Facility) -> Iterator[Worker]:
     w = Worker(emulated_core4.context, name="gmoc")
     yield w
     w.stop()
+
+
+def iso(ts_us: int) -> str:
+    return (EPOCH + dt.timedelta(microseconds=ts_us)).isoformat()
 
 
 def raw_rates(
@@ -167,5 +175,75 @@ def test_data_of_the_link_ports_is_the_poller_s_rates_of_the_traffic(
             assert all(ts["gte"] <= p["ts"] < ts["lt"] for p in series["tsdata"])
         link = check(get(mine, f"/info/link/{authority}_link_slice{sl['id']}-ab"))
         assert len(link["endpoints"]) >= 2
+        # Every hop's per-VLAN interface, as the project's collector reads it, is the
+        # poller's rates, the same the slice's metrics API gives: asked for each rate's
+        # span alone, that API's volume over its covered time is the rate.
+        window = {"gte": us(start), "lt": us(end)}
+        metrics_ = [f"{d}_{u}" for u in ("bps", "pps") for d in ("rx", "tx")]
+        for hop in circuit["hops"]:
+            vlan = f"{authority}_interface_{hop['device']}:{hop['port']}:{hop['vlan']}"
+            q = {
+                "filters": {
+                    "eventType": [f"ops_monitoring:{m}" for m in metrics_],
+                    "obj": {"type": "interfacevlan", "id": [vlan]},
+                    "ts": window,
+                }
+            }
+            series = {a["id"].split(":", 1)[0]: check(a)["tsdata"]
+                      for a in get(mine, "/data/", q=json.dumps(q))}  # fmt: skip
+            assert set(series) == set(metrics_), series
+            unit = f"{hop['port']}.{hop['vlan']}"
+            polled = [t for t, _, _ in raw_rates(monitored, hop["device"], unit, start, end)]
+            starts = [p["ts"] for p in series["rx_bps"]]
+            assert starts and all(type(t) is int for t in starts), series["rx_bps"]
+            assert starts == [t for t in polled if window["gte"] <= t < window["lt"]]
+            for k, t in enumerate(starts):
+                upto = starts[k + 1] if k + 1 < len(starts) else us(end)
+                span = {"from": iso(t), "to": iso(upto), "step": "1h"}
+                r = researcher.get(f"/api/v1/slices/{sl['id']}/metrics", query_string=span)
+                assert r.status_code == 200, r.get_json()
+                (cm,) = r.get_json()["circuits"]
+                (h,) = [x for x in cm["hops"] if (x["device"], x["port"], x["vlan"])
+                        == (hop["device"], hop["port"], hop["vlan"])]  # fmt: skip
+                assert h["polled"] and h["covered_s"] > 0, h
+                # covered_s is given to the ms: the rate it gives back is that exact.
+                rel = 0.0006 / h["covered_s"] + 1e-9
+                for name, volume, factor in (
+                    ("rx_bps", "rx_octets", 8), ("tx_bps", "tx_octets", 8),
+                    ("rx_pps", "rx_packets", 1), ("tx_pps", "tx_packets", 1),
+                ):  # fmt: skip
+                    got = series[name][k]
+                    assert got["ts"] == t
+                    expected = h[volume] * factor / h["covered_s"]
+                    assert got["v"] == pytest.approx(expected, rel=rel), (hop, name, k, h)
+            # The ping flood went through every hop in both directions.
+            assert max(p["v"] for p in series["rx_pps"]) > 0
+            assert max(p["v"] for p in series["tx_pps"]) > 0
+        # The slice's V-nodes (its sliver's node resources): CPU and memory of the nodes
+        # on them and their availability, as the poller sampled them during the traffic.
+        sliver = check(get(whole, f"/info/sliver/{authority}_sliver_{sl['id']}"))
+        hosts = [r["href"].rsplit("/", 1)[1] for r in sliver["resources"]
+                 if r["resource_type"] == "node"]  # fmt: skip
+        assert len(hosts) == 2, sliver
+        events = ["cpu_util", "mem_used_kb", "is_available"]
+        q = {
+            "filters": {
+                "eventType": [f"ops_monitoring:{e}" for e in events],
+                "obj": {"type": "node", "id": hosts},
+                "ts": window,
+            }
+        }
+        answer = [check(a) for a in get(whole, "/data/", q=json.dumps(q))]
+        assert len(answer) == 6, answer
+        for a in answer:
+            values = [p["v"] for p in a["tsdata"]]
+            assert values and all(type(p["ts"]) is int for p in a["tsdata"]), a
+            if a["eventType"].endswith("mem_used_kb"):
+                # The nodes' cgroups' memory (0 when no process runs in a namespace node).
+                assert all(type(v) is int and v >= 0 for v in values), a
+            elif a["eventType"].endswith("cpu_util"):
+                assert all(v >= 0 for v in values), a
+            else:
+                assert set(values) == {1}, a
     finally:
         release(researcher, worker, sl["id"])

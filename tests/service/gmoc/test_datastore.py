@@ -12,14 +12,16 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from federica.db import transaction
 from federica.federation import identity
 from federica.gmoc import collectors
 from federica.gmoc.objects import us
 from federica.monitoring import queries
+from federica.substrate.models import ComputeHost
 from federica.web.gmoc import CLIENT_CERT
-from tests.gmoc_facility import AUTHORITY, T0, Facility, client
+from tests.gmoc_facility import AUTHORITY, NODE_CORES, NODE_MEMORY, T0, Facility, client
 from tests.gmoc_schemas import check
 
 TEN_MIN_US = 600 * 1_000_000
@@ -44,14 +46,20 @@ def get(c: FlaskClient, token: str, href: str, status: int = 200) -> dict[str, A
     r = c.get(unquote(path), headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == status, (href, r.get_json())
     body: dict[str, Any] = r.get_json()
-    return body
+    return check(body) if status == 200 else body
 
 
 def data(c: FlaskClient, token: str, q: Any, status: int = 200) -> Any:
     raw = q if isinstance(q, str) else json.dumps(q)
     r = c.get("/data/", query_string={"q": raw}, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == status, r.get_json()
-    return r.get_json()
+    if status != 200:
+        return r.get_json()
+    # Every series conforms; the datastore's own encoder wrote what the standard
+    # library's compact encoder would (data.encode).
+    answer = [check(a) for a in r.get_json()]
+    assert r.data == (json.dumps(answer, separators=(",", ":")) + "\n").encode()
+    return answer
 
 
 def vlan_id(device: str, port: str, tag: int) -> str:
@@ -187,6 +195,63 @@ def test_physical_interfaces_nodes_and_the_aggregate(facility: Facility) -> None
         (avail,) = [check(a) for a in data(c, token, q)]
         assert avail["eventType"] == "ops_monitoring:is_available"
         assert [p["v"] for p in avail["tsdata"]] == [1] * 20
+
+
+def test_v_nodes_cpu_memory_and_availability_from_their_nodes_samples(
+    facility: Facility,
+) -> None:
+    c = client(facility)
+    token = collector(facility, "gmoc")
+    # The V-nodes a running slice's sliver names (one node of it on each).
+    sliver = get(c, token, f"/info/sliver/{AUTHORITY}_sliver_{facility.slices['p1']}")
+    hosts = [unquote(r["href"]).rsplit("/", 1)[1] for r in sliver["resources"]
+             if r["resource_type"] == "node"]  # fmt: skip
+    assert len(hosts) == 2
+    for host in hosts:
+        node = get(c, token, f"/info/node/{host}")
+        assert {m["metric"] for m in node["reported_metrics"]} == {
+            "cpu_util", "mem_used_kb", "is_available"
+        }  # fmt: skip
+    events = ["cpu_util", "mem_used_kb", "is_available"]
+    q = {
+        "filters": {
+            "eventType": [f"ops_monitoring:{e}" for e in events],
+            "obj": {"type": "node", "id": hosts},
+            "ts": window(),
+        }
+    }
+    answer = data(c, token, q)
+    assert {(a["id"].split(":", 1)[1], a["eventType"]) for a in answer} == {
+        (h, f"ops_monitoring:{e}") for h in hosts for e in events
+    }
+    with facility.ctx.read_sessions() as s:
+        cores = {h.name: h.cpu_cores for h in s.scalars(select(ComputeHost))}
+    polls = [us(T0) + i * 30_000_000 for i in range(20)]
+    for a in answer:
+        host = a["id"].split(":", 1)[1].removeprefix(f"{AUTHORITY}_node_")
+        points = [(p["ts"], p["v"]) for p in a["tsdata"]]
+        if a["eventType"].endswith("cpu_util"):
+            # Percent of the V-node's cores: none known at the first sampling.
+            share = 100 * NODE_CORES / cores[host]
+            assert points == [(t, pytest.approx(share)) for t in polls[1:]], a
+        elif a["eventType"].endswith("mem_used_kb"):
+            assert points == [(t, NODE_MEMORY // 1024) for t in polls], a
+        else:
+            assert points == [(t, 1) for t in polls], a
+    # Over three days the step is 5 minutes: the samplings' mean at each step's start.
+    q["filters"]["ts"] = {"gte": us(T0) - 2 * 86400 * 10**6, "lt": us(T0) + 86400 * 10**6}
+    by_id = {a["id"]: a for a in data(c, token, q)}
+    host = hosts[0]
+    mem = by_id[f"mem_used_kb:{host}"]["tsdata"]
+    steps = [us(T0) + k * 300 * 10**6 for k in range(3)]  # the 21 samplings' steps
+    assert [(p["ts"], p["v"]) for p in mem] == [(t, NODE_MEMORY // 1024) for t in steps]
+    cpu = by_id[f"cpu_util:{host}"]["tsdata"]
+    assert [p["ts"] for p in cpu] == steps
+    avail = by_id[f"is_available:{host}"]["tsdata"]
+    assert [(p["ts"], p["v"]) for p in avail] == [(t, 1) for t in steps]
+    # A one-project collector reads no V-node's figures (they are every project's).
+    mine = collector(facility, "p1-nodes", project="p1")
+    assert data(c, mine, q) == []
 
 
 @pytest.mark.parametrize(
