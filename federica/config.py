@@ -85,6 +85,10 @@ class Settings:
     leader_lease_s: float = 15.0
     # The leading worker rolls up and prunes the monitoring data this often (s).
     rollup_every_s: float = 300.0
+    # Federation, duties of the leading worker: ask each peer for its alarms this often,
+    # and retry the emergency stops not yet told to a peer this often (s).
+    peer_alarms_every_s: float = 30.0
+    estop_relay_every_s: float = 5.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"

@@ -102,10 +102,19 @@ class Duty:
 
 def singleton_duties(ctx: Context) -> list[Duty]:
     """What the leading `federica worker` does besides the calendar's events."""
+    from federica.federation import estop_relay, fault_pull
     from federica.monitoring.service import Recorder
 
-    recorder = Recorder(ctx)
-    return [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
+    recorder, s = Recorder(ctx), ctx.settings
+    return [
+        Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain),
+        Duty("peer-alarms", s.peer_alarms_every_s, lambda: _quiet(fault_pull.pull_all(ctx))),
+        Duty("estop-relay", s.estop_relay_every_s, lambda: _quiet(estop_relay.deliver(ctx))),
+    ]
+
+
+def _quiet(_: object) -> None:
+    """A duty's result is for tests and the CLI; the worker only runs it."""
 
 
 class Worker:

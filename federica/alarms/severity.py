@@ -9,7 +9,9 @@ LEVELS = ("critical", "major", "minor", "warning")
 BY_KIND = {
     "device-unreachable": "critical",
     "estop-device": "critical",  # an emergency stop could not reach a device
+    "peer-estop-undelivered": "critical",  # a peer has not heard of an emergency stop
     "link-down": "major",
+    "peer-alarm": "major",  # a peer's alarm on its border link or this facility's slices
     "node-died": "major",
     "port-down": "minor",
     "circuit-over-booking": "minor",

@@ -24,7 +24,8 @@ OBJECTS.update(
         "LinkRates": "link, capacity_mbps, from, to, step_s, units, ends (device, port, "
         "polled, and the interface's states and points as for a device)",
         "Alarm": "id, kind (device-unreachable, link-down, port-down, utilisation-high, "
-        "errors-high, discards-high, estop-device, circuit-over-booking, node-died), "
+        "errors-high, discards-high, estop-device, circuit-over-booking, node-died, peer-alarm, "
+        "peer-estop-undelivered), "
         "subject, device, link, "
         "detail, state (open, cleared), raised_at, cleared_at, acknowledged (by, at) or null, "
         "suppressed (hidden by its device's alarm), slices (id, name, project) it touches",
