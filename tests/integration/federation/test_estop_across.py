@@ -71,19 +71,21 @@ def status_of(c: Controller, name: str) -> str | None:
 
 
 def audit_rows(c: Controller, action: str) -> list[tuple[str, int, dict[str, Any]]]:
-    return query(c, lambda s: [
+    found: list[tuple[str, int, dict[str, Any]]] = query(c, lambda s: [
         (a.actor, a.status, json.loads(a.detail))
         for a in s.scalars(select(AuditEntry).where(AuditEntry.action == action)
                            .order_by(AuditEntry.id))
     ])  # fmt: skip
+    return found
 
 
 def relays(c: Controller) -> list[dict[str, Any]]:
-    return query(c, lambda s: [
+    found: list[dict[str, Any]] = query(c, lambda s: [
         {"peer": r.peer, "state": r.state.value, "attempts": r.attempts,
          "error": r.last_error, "direction": r.direction.value}
         for r in s.scalars(select(EStopRelay).order_by(EStopRelay.id))
     ])  # fmt: skip
+    return found
 
 
 def wait_for(what: str, check: Callable[[], Any], within: float = WITHIN_S) -> Any:
@@ -128,6 +130,7 @@ def worker_at(tmp_path: Path) -> Iterator[Callable[[Controller], None]]:
 def book(alpha: Controller, alice: str, name: str, day: int) -> dict[str, Any]:
     status, body = post(alpha, "/api/v1/slices", slice_doc(name, day), alice)
     assert status == 201, body
+    assert isinstance(body, dict)
     return body
 
 
