@@ -155,6 +155,22 @@ def border_far_end(prefix: str) -> tuple[str, str]:
     return ns, wire.b_if
 
 
+def border_state(b: Side, ns: str) -> dict[str, Any]:
+    """What B knows of its border port (for a failure's message)."""
+    from federica.alarms.models import Alarm
+    from federica.monitoring.models import MonitoredInterface
+
+    links = subprocess.run(["ip", "-n", ns, "-br", "link"], capture_output=True, text=True)
+    return {
+        "alarms": b.query(lambda s: [(x.kind, x.subject, x.cleared_at is None)
+                                     for x in s.scalars(select(Alarm))]),
+        "polled": b.query(lambda s: [(i.name, i.admin_status, i.oper_status, str(i.last_seen))
+                                     for i in s.scalars(select(MonitoredInterface))
+                                     if i.name.startswith("xe-2/0/0")]),
+        "links": links.stdout,
+    }  # fmt: skip
+
+
 def test_login_at_b_estop_at_a_isolates_at_b_and_bs_border_alarm_shows_at_a(
     demo: tuple[Side, Side], tmp_path: Path
 ) -> None:
@@ -229,7 +245,10 @@ def test_login_at_b_estop_at_a_isolates_at_b_and_bs_border_alarm_shows_at_a(
     ns, far = border_far_end(b.prefix)
     subprocess.run(["ip", "-n", ns, "link", "set", "dev", far, "down"], check=True)
     try:
-        (alarm,) = wait_for("the border alarm at A", at_a)
+        try:
+            (alarm,) = wait_for("the border alarm at A", at_a)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; at B: {border_state(b, ns)}") from None
         assert alarm["subject"].startswith("jgn:") and "tyo-mx:xe-2/0/0" in alarm["subject"]
         assert "its border port facing us" in alarm["detail"], alarm
         assert [s["name"] for s in alarm["slices"]] == ["jp"]
