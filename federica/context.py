@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -43,7 +42,8 @@ class Context:
     # The `fake` drivers' devices and V-nodes (service tests inject faults here).
     fake_devices: fake.FakeLab = field(default_factory=fake.FakeLab)
     fake_hosts: fake_compute.FakeLab = field(default_factory=fake_compute.FakeLab)
-    # Run after every emergency stop with (stopped, who, reason); federation relays it.
+    # Run after every emergency stop with (context, stopped, who, reason): federation
+    # tells the peers holding parts of the slices stopped.
     estop_hooks: list[Callable[..., Any]] = field(default_factory=list)
 
     def now(self) -> dt.datetime:
@@ -77,5 +77,5 @@ def make_context(
         fake_devices=devices_lab,
         fake_hosts=hosts_lab,
     )
-    context.estop_hooks.append(partial(estop_relay.after_stop, context))
+    context.estop_hooks.append(estop_relay.after_stop)
     return context

@@ -380,7 +380,7 @@ def stop(
     # never blocks, fails or undoes the stop.
     for hook in getattr(ctx, "estop_hooks", ()):
         try:
-            hook(out, who, reason)
+            hook(ctx, out, who, reason)
         except Exception:
             log.exception("after an emergency stop, hook %r failed (the stop stands)", hook)
     return out
