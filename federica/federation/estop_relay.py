@@ -121,8 +121,10 @@ def after_stop(
         s.flush()
         ids = [r.id for r in made]
     if ids:
+        # Not a daemon: a process that stops (the CLI's `federica estop`, a server shutting
+        # down) finishes the call in flight rather than leave it claimed for CLAIM_S.
         threading.Thread(
-            target=_deliver_quietly, args=(ctx, ids), name="estop-relay", daemon=True
+            target=_deliver_quietly, args=(ctx, ids), name="estop-relay", daemon=False
         ).start()
     return ids
 
