@@ -59,6 +59,8 @@ PORT_OR_LINK_KINDS = frozenset(
     {Kind.LINK_DOWN, Kind.PORT_DOWN, Kind.UTILISATION_HIGH, Kind.ERRORS_HIGH, Kind.DISCARDS_HIGH}
 )
 RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE, Kind.PEER_ALARM, Kind.PEER_ESTOP})
+# Kinds whose slices the raising service names (nothing here holds their subject).
+SLICES_GIVEN = frozenset({Kind.PEER_ALARM, Kind.PEER_ESTOP})
 
 
 @dataclass(frozen=True)
