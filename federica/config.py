@@ -93,6 +93,10 @@ class Settings:
     # is never torn down. 0 turns the periodic reconciliation off.
     reconcile_every_s: float = 60.0
     reconcile_grace_s: float = 300.0
+    # Federation, duties of the leading worker: ask each peer for its alarms this often,
+    # and retry the emergency stops not yet told to a peer this often (s).
+    peer_alarms_every_s: float = 30.0
+    estop_relay_every_s: float = 5.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
     libvirt_uri: str = "qemu+ssh://root@{host}/system"

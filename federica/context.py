@@ -8,7 +8,9 @@ federated controllers) share nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from federica.clock import Clock, SystemClock
 from federica.config import Settings
 from federica.db import make_engine, make_session_factory
+from federica.federation import estop_relay
 from federica.slices import index, usage
 from federica.substrate import usage as substrate_usage
 from federica.substrate.drivers import fake
@@ -39,6 +42,9 @@ class Context:
     # The `fake` drivers' devices and V-nodes (service tests inject faults here).
     fake_devices: fake.FakeLab = field(default_factory=fake.FakeLab)
     fake_hosts: fake_compute.FakeLab = field(default_factory=fake_compute.FakeLab)
+    # Run after every emergency stop with (context, stopped, who, reason): federation
+    # tells the peers holding parts of the slices stopped.
+    estop_hooks: list[Callable[..., Any]] = field(default_factory=list)
 
     def now(self) -> dt.datetime:
         return self.clock.now()
@@ -59,7 +65,7 @@ def make_context(
         # The inventory must not remove what slices hold.
         substrate_usage.attach(factory, [usage.slices_using])
     devices_lab, hosts_lab = fake.FakeLab(), fake_compute.FakeLab()
-    return Context(
+    context = Context(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -71,3 +77,5 @@ def make_context(
         fake_devices=devices_lab,
         fake_hosts=hosts_lab,
     )
+    context.estop_hooks.append(estop_relay.after_stop)
+    return context

@@ -12,6 +12,7 @@ from federica.aaa.models import (
 from federica.alarms.models import Alarm, ProjectWebhook, WebhookDelivery
 from federica.estop.models import EStop
 from federica.federation.models import FederationPeer, GuestBooking, RemotePart, SeenAssertion
+from federica.federation.relay_models import EStopRelay
 from federica.geni.models import GeniSlice
 from federica.gmoc.models import GmocCollector
 from federica.monitoring.models import (
@@ -49,6 +50,7 @@ __all__ = [
     "ComputeHost",
     "Device",
     "EStop",
+    "EStopRelay",
     "FederationPeer",
     "GeniSlice",
     "GmocCollector",

@@ -105,13 +105,19 @@ class Duty:
 
 def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> list[Duty]:
     """What the leading `federica worker` does besides the calendar's events: roll-ups,
-    and reconciliation with the devices (through `provisioner`'s drivers: the worker's
-    own, so its device sessions and locks are shared)."""
+    the peers' alarms and e-stop relays, and reconciliation with the devices (through
+    `provisioner`'s drivers: the worker's own, so its device sessions and locks are
+    shared)."""
+    from federica.federation import estop_relay, fault_pull
     from federica.monitoring.service import Recorder
 
-    recorder = Recorder(ctx)
-    duties = [Duty("rollups", ctx.settings.rollup_every_s, recorder.maintain)]
-    if provisioner is not None and ctx.settings.reconcile_every_s > 0:
+    recorder, s = Recorder(ctx), ctx.settings
+    duties = [
+        Duty("rollups", s.rollup_every_s, recorder.maintain),
+        Duty("peer-alarms", s.peer_alarms_every_s, lambda: _quiet(fault_pull.pull_all(ctx))),
+        Duty("estop-relay", s.estop_relay_every_s, lambda: _quiet(estop_relay.deliver(ctx))),
+    ]
+    if provisioner is not None and s.reconcile_every_s > 0:
         reconciler = Reconciler(ctx, provisioner)
 
         def reconcile() -> None:
@@ -127,8 +133,12 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
                 "".join(f"; {d}" for d in report.drift),
             )
 
-        duties.append(Duty("reconcile", ctx.settings.reconcile_every_s, reconcile))
+        duties.append(Duty("reconcile", s.reconcile_every_s, reconcile))
     return duties
+
+
+def _quiet(_: object) -> None:
+    """A duty's result is for tests and the CLI; the worker only runs it."""
 
 
 class Worker:

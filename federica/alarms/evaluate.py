@@ -50,13 +50,22 @@ class Kind(enum.StrEnum):
     # Per slice (evaluate_slices):
     CIRCUIT_OVER_BOOKING = "circuit-over-booking"
     NODE_DIED = "node-died"
+    # Federation, raised by its services: a peer's alarm that concerns this facility (its
+    # border link, or its slices' parts at the peer), and an emergency stop a peer has
+    # not been told of yet.
+    PEER_ALARM = "peer-alarm"
+    PEER_ESTOP = "peer-estop-undelivered"
 
 
 # Kinds whose subject is a link (then the alarm's `link` is set) or "device:port".
 PORT_OR_LINK_KINDS = frozenset(
     {Kind.LINK_DOWN, Kind.PORT_DOWN, Kind.UTILISATION_HIGH, Kind.ERRORS_HIGH, Kind.DISCARDS_HIGH}
 )
-RAISED_BY_SERVICES = frozenset({Kind.ESTOP_DEVICE, Kind.CONFIG_DRIFT})
+RAISED_BY_SERVICES = frozenset(
+    {Kind.ESTOP_DEVICE, Kind.CONFIG_DRIFT, Kind.PEER_ALARM, Kind.PEER_ESTOP}
+)
+# Kinds whose slices the raising service names (nothing here holds their subject).
+SLICES_GIVEN = frozenset({Kind.PEER_ALARM, Kind.PEER_ESTOP})
 
 
 @dataclass(frozen=True)

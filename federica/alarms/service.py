@@ -23,6 +23,7 @@ from federica.alarms import webhooks
 from federica.alarms.evaluate import (
     PORT_OR_LINK_KINDS,
     SLICE_KINDS,
+    SLICES_GIVEN,
     CircuitLoad,
     Decisions,
     DeviceState,
@@ -153,7 +154,8 @@ def check(ctx: Context) -> Decisions:
             watched.append(row)
             log.warning("alarm raised: %s %s (%s)", new.kind.value, new.subject, new.detail)
         for row in watched:
-            row.slices = json.dumps(_slices(session, row, now))
+            if row.kind not in SLICES_GIVEN:
+                row.slices = json.dumps(_slices(session, row, now))
         session.flush()  # the new alarms' ids, for their deliveries
         _queue_webhooks(session, watched, told, cleared, now)
     return decisions

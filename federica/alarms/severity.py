@@ -9,8 +9,10 @@ LEVELS = ("critical", "major", "minor", "warning")
 BY_KIND = {
     "device-unreachable": "critical",
     "estop-device": "critical",  # an emergency stop could not reach a device
+    "peer-estop-undelivered": "critical",  # a peer has not heard of an emergency stop
     "link-down": "major",
     "config-drift": "major",  # a device or V-node differed from the database's intent
+    "peer-alarm": "major",  # a peer's alarm on its border link or this facility's slices
     "node-died": "major",
     "port-down": "minor",
     "circuit-over-booking": "minor",

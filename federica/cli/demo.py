@@ -98,7 +98,7 @@ def demo(
     # SIGTERM (a supervisor, a test) unwinds like Ctrl-C, so the facility comes down, even
     # when it arrives while the facility is still coming up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    from federica.worker import Worker
+    from federica.worker import Worker, singleton_duties
 
     emu: Emulator | None = None
     worker: Worker | None = None
@@ -118,7 +118,8 @@ def demo(
             with transaction(state.context.sessions) as session:
                 for name, info in result.devices.items():
                     record_host_key(session, name, info["fingerprint"])
-        worker = Worker(state.context)
+        # With its duties (it leads: one process), e.g. the peers' alarms and e-stop relays.
+        worker = Worker(state.context, duties=singleton_duties(state.context))
         if emu is not None and worker.pool is not None:
             _warm(worker.pool, [d.name for d in topo.devices])
         worker.start()

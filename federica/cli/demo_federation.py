@@ -151,7 +151,37 @@ def join_border(a: Side, b: Side) -> str:
         iproute.ip("link", "set", "dev", dev, "master", "border", ns=b_ns)
         iproute.ip("link", "set", "dev", dev, "up", ns=b_ns)
     iproute.ip("link", "set", "dev", "border", "up", ns=b_ns)
+    for side in (a, b):
+        bring_into_service(side)
     return f"{a.name} {a.border} <-> {b.name} {b.border} (bridge 'border' in {b_ns})"
+
+
+def bring_into_service(side: Side) -> None:
+    """The border port was shut (nothing was plugged in); now that the border link is,
+    its operator enables it, over NETCONF as any configuration change."""
+    from federica.config import Settings
+    from federica.context import make_context
+    from federica.db import transaction
+    from federica.substrate import devices
+    from federica.substrate.drivers import registry
+
+    context = make_context(Settings(data_dir=side.data_dir, emulator_prefix=side.prefix))
+    try:
+        with transaction(context.read_sessions) as s:
+            (target,) = devices.targets(s, context.settings, [side.border_device])
+        driver = registry.create(context.device_drivers, target)
+        driver.open()
+        try:
+            driver.lock()
+            try:
+                driver.set_port_state(side.border_port, True)
+                driver.commit()
+            finally:
+                driver.unlock()
+        finally:
+            driver.close()
+    finally:
+        context.engine.dispose()
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

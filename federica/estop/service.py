@@ -376,6 +376,13 @@ def stop(
             },
             at=at,
         )
+    # What builds on the e-stop (federation: telling the peers) hears of it here. A hook
+    # never blocks, fails or undoes the stop.
+    for hook in getattr(ctx, "estop_hooks", ()):
+        try:
+            hook(ctx, out, who, reason)
+        except Exception:
+            log.exception("after an emergency stop, hook %r failed (the stop stands)", hook)
     return out
 
 

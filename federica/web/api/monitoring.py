@@ -25,7 +25,7 @@ OBJECTS.update(
         "polled, and the interface's states and points as for a device)",
         "Alarm": "id, kind (device-unreachable, link-down, port-down, utilisation-high, "
         "errors-high, discards-high, estop-device, config-drift, circuit-over-booking, "
-        "node-died), "
+        "node-died, peer-alarm, peer-estop-undelivered), "
         "subject, device, link, "
         "detail, state (open, cleared), raised_at, cleared_at, acknowledged (by, at) or null, "
         "suppressed (hidden by its device's alarm), slices (id, name, project) it touches",

@@ -253,8 +253,10 @@ class RemoteParts(BaseModel):
     slice: str
     remote: list[dict[str, Any]] = Field(
         description="Per part: peer, request_id, state, user, the peer's slice (its nodes and "
-        "access: how to log in), and `error` when the peer could not be asked (then the "
-        "last answer is shown)"
+        "access: how to log in), `error` when the peer could not be asked (then the "
+        "last answer is shown), and `estop`: null, or the latest emergency stop's relay to "
+        "that peer (state pending, delivered or refused; attempts, last_error, "
+        "delivered_at, next_attempt_at)"
     )
 
 

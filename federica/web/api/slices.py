@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from federica.aaa.policy import Action
 from federica.errors import Conflict, FieldError, InvalidInput
 from federica.estop import service as estop
-from federica.federation import remote
+from federica.federation import estop_relay, remote
 from federica.slices import runner, service, windows
 from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
@@ -149,9 +149,12 @@ def slice_remote(ref: str) -> ResponseReturnValue:
     with read_session() as s:
         sl = slice_for(s, ref, Action.SLICE_READ)
         slice_id, name = sl.id, sl.name
-    return jsonify(
-        {"slice": name, "remote": remote.current_parts(ctx().sessions, ctx().settings, slice_id)}
-    )
+    parts = remote.current_parts(ctx().sessions, ctx().settings, slice_id)
+    with read_session() as s:
+        relays = estop_relay.status_for(s, slice_id)  # an e-stop told to the peers, or not yet
+    for part in parts:
+        part["estop"] = relays.get(part["request_id"])
+    return jsonify({"slice": name, "remote": parts})
 
 
 @api.post("/slices/<ref>/release")

@@ -324,3 +324,37 @@ def get_alarms() -> Response:
     _granted(Operation.MONITORING)
     with read_session() as session:
         return jsonify(faults.for_peer(session, g.known.peer))
+
+
+@federation_api.post("/bookings/<request_id>/estop")
+def estop_booking(request_id: str) -> Response:
+    """The calling peer (the slice's home) e-stopped its slice: its part here (the guest
+    booking of that request id) is isolated at once, as this facility's e-stop does."""
+    from federica.federation import estop_relay
+    from federica.web.api.estop import toolkit
+
+    _no_query()
+    _granted(Operation.ESTOP)
+    got = estop_relay.stop_guest(ctx(), toolkit(), g.known.peer, request_id, _json_body(),
+                                 _principal())  # fmt: skip
+    _audit_done("federation.estop", 200, None,
+                {"request_id": request_id, "slice": got.slice_name, "stopped": got.stopped},
+                slice_id=got.slice_id, project=got.project)  # fmt: skip
+    return jsonify(got.answer)
+
+
+@federation_api.post("/parts/<request_id>/estop")
+def estop_part(request_id: str) -> Response:
+    """The calling peer e-stopped our slice's part there (our request id): the slice is
+    stopped here too."""
+    from federica.federation import estop_relay
+    from federica.web.api.estop import toolkit
+
+    _no_query()
+    _granted(Operation.ESTOP)
+    got = estop_relay.stop_home(ctx(), toolkit(), g.known.peer, request_id, _json_body(),
+                                _principal())  # fmt: skip
+    _audit_done("federation.estop", 200, None,
+                {"request_id": request_id, "slice": got.slice_name, "stopped": got.stopped},
+                slice_id=got.slice_id, project=got.project)  # fmt: skip
+    return jsonify(got.answer)

@@ -185,6 +185,27 @@ class PeerAlarms(_Strict):
     alarms: list[PeerAlarm]
 
 
+class EStopRelayRequest(_Strict):
+    reason: str = Field(min_length=1, max_length=500, description="why it was stopped")
+    by: str = Field(min_length=1, max_length=128, description="who stopped it (at the caller)")
+
+
+class GuestEStopAnswer(GuestBookingAnswer):
+    stopped: bool = Field(description="false: it was not running (already shut down or over)")
+
+
+class PartSlice(_Strict):
+    name: str
+    status: str
+
+
+class PartEStopAnswer(_Strict):
+    version: str
+    request_id: str
+    stopped: bool = Field(description="false: it was not running (already shut down or over)")
+    slice: PartSlice
+
+
 _PROBLEM = {
     "description": "A problem document",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -225,9 +246,10 @@ def parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, schemas) of the peer API."""
     models: list[type[BaseModel]] = [Advertisement, PeerAvailability, PeerSlot, GuestIdentity,
                                      GuestBookingAnswer, PeerAlarms]  # fmt: skip
+    models += [GuestEStopAnswer, PartEStopAnswer]
     _, top = models_json_schema(
         [(m, "serialization") for m in models]
-        + [(m, "validation") for m in (IdentityCheck, HoldRequest)],
+        + [(m, "validation") for m in (IdentityCheck, HoldRequest, EStopRelayRequest)],
         ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Any] = top.get("$defs", {})
@@ -267,4 +289,21 @@ def parts() -> tuple[dict[str, Any], dict[str, Any]]:
             "federation_abort", "Phase two: the booking is released (idempotent)",
             "GuestBookingAnswer", path_param=True)},
     }  # fmt: skip
+    paths |= _estop_paths(booking)
     return paths, schemas
+
+
+def _estop_paths(booking: str) -> dict[str, Any]:
+    """E-stop propagation (operation estop), both directions."""
+    return {
+        booking + "/estop": {"post": _op(
+            "federation_estop_booking",
+            "The calling peer (the slice's home) e-stopped its slice: its part here (this "
+            "guest booking) is isolated at once; idempotent", "GuestEStopAnswer",
+            body="EStopRelayRequest", path_param=True)},
+        "/federation/v1/parts/{request_id}/estop": {"post": _op(
+            "federation_estop_part",
+            "The calling peer e-stopped our slice's part there (our request id): the slice "
+            "is stopped here too; idempotent", "PartEStopAnswer", body="EStopRelayRequest",
+            path_param=True)},
+    }  # fmt: skip
