@@ -77,6 +77,12 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
     placement = {n.name: hosts[n.host_id].name for n in sl.nodes}
     circuits = circuit_parts([(c.name, c.bandwidth_mbps, c.mapping) for c in sl.circuits])
     endpoints = {c.name: list(c.endpoints) for c in req.circuits}
+    for c in circuits:
+        if c.name not in endpoints:
+            # A circuit across the border (stitched at a border port): its end here is the
+            # node whose V-node uplink it crosses.
+            ports = {(d, p) for d, p, _ in c.hops}
+            endpoints[c.name] = [n for n, h in placement.items() if uplinks[h] in ports][:1]
     return plan(
         sl.id,
         sl.name,

@@ -324,3 +324,7 @@ def get_alarms() -> Response:
     _granted(Operation.MONITORING)
     with read_session() as session:
         return jsonify(faults.for_peer(session, g.known.peer))
+
+
+# The stitched bookings' routes (circuits across the border) join the blueprint.
+from federica.web.federation import interdomain as _interdomain  # noqa: E402, F401
