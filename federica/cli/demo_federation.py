@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import click
+import yaml
 
 from federica.cli import CliState
 
@@ -57,7 +58,10 @@ class Side:
 
 
 def sides(root: Path, prefix: str, port: int) -> tuple[Side, Side]:
-    a = Side("federica", EXAMPLES / "core4.yaml", "psn-mx", "xe-2/0/0", root / "federica",
+    # A's border port (to GTS in core4) faces B in the demo.
+    core4 = facing(EXAMPLES / "core4.yaml", root / "federica" / "core4-jgn.yaml", "psn-mx",
+                   "xe-2/0/0", "jgn")  # fmt: skip
+    a = Side("federica", core4, "psn-mx", "xe-2/0/0", root / "federica",
              f"{prefix}a"[:12], port, port + 1)  # fmt: skip
     b = Side("jgn", EXAMPLES / "jgn2plus.yaml", "tyo-mx", "xe-2/0/0", root / "jgn",
              f"{prefix}b"[:12], port + 2, port + 3)  # fmt: skip
@@ -72,6 +76,24 @@ def _cli(side: Side, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     if ok and done.returncode != 0:
         raise click.ClickException(f"{side.name}: federica {' '.join(args)}: {done.stderr}")
     return done
+
+
+def facing(topology: Path, out: Path, device: str, port: str, peer: str) -> Path:
+    """A copy of the topology whose border port `device:port` faces `peer` (core4's
+    faces GTS): circuits across the border look for the port facing the peer."""
+    from federica.substrate.topology import load_yaml
+
+    data = load_yaml(topology.read_bytes())
+    peers = data.setdefault("peers", [])
+    if not any(p.get("name") == peer for p in peers):
+        peers.append({"name": peer, "description": "the other demo facility (peer)"})
+    for d in data["devices"]:
+        for p in d.get("ports", []):
+            if (d["name"], p["name"]) == (device, port):
+                p["peer"] = peer
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def prepare(a: Side, b: Side, host: str) -> None:
@@ -146,12 +168,46 @@ def join_border(a: Side, b: Side) -> str:
     iproute.ip("link", "set", "dev", a_far, "down", ns=a_ns)
     iproute.ip("link", "set", "dev", a_far, "name", "border-a", ns=a_ns)
     iproute.ip("link", "set", "dev", "border-a", "netns", b_ns, ns=a_ns)
-    iproute.ip("link", "add", "border", "type", "bridge", ns=b_ns)
+    # No multicast snooping: the border ports' VXLAN devices send to a group (plan.py).
+    iproute.ip("link", "add", "border", "type", "bridge", "mcast_snooping", "0", ns=b_ns)
     for dev in ("border-a", b_far):
         iproute.ip("link", "set", "dev", dev, "master", "border", ns=b_ns)
         iproute.ip("link", "set", "dev", dev, "up", ns=b_ns)
     iproute.ip("link", "set", "dev", "border", "up", ns=b_ns)
+    for side in (a, b):
+        enable_border_port(side)
     return f"{a.name} {a.border} <-> {b.name} {b.border} (bridge 'border' in {b_ns})"
+
+
+def enable_border_port(side: Side) -> None:
+    """A border port starts shut down (nothing plugged in); plugged in now, it is enabled
+    on its device over NETCONF, as an operator would."""
+    from federica.config import Settings
+    from federica.context import make_context
+    from federica.db import transaction
+    from federica.substrate import devices
+    from federica.substrate.drivers import registry
+    from federica.substrate.drivers.base import Change
+
+    context = make_context(Settings(data_dir=side.data_dir, emulator_prefix=side.prefix))
+    try:
+        with transaction(context.read_sessions) as s:
+            (target,) = devices.targets(s, context.settings, [side.border_device])
+        driver = registry.create(context.device_drivers, target)
+        driver.open()
+        try:
+            running = driver.get_config("running")
+            driver.lock()
+            try:
+                driver.discard()
+                driver.load(Change(port_state=((side.border_port, True),)), base=running)
+                driver.commit()
+            finally:
+                driver.unlock()
+        finally:
+            driver.close()
+    finally:
+        context.engine.dispose()
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

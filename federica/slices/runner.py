@@ -77,12 +77,26 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
     placement = {n.name: hosts[n.host_id].name for n in sl.nodes}
     circuits = circuit_parts([(c.name, c.bandwidth_mbps, c.mapping) for c in sl.circuits])
     endpoints = {c.name: list(c.endpoints) for c in req.circuits}
+    addresses: dict[str, str] = {}
+    uplink_ports = set(uplinks.values())
     for c in circuits:
         if c.name not in endpoints:
             # A circuit across the border (stitched at a border port): its end here is the
             # node whose V-node uplink it crosses.
             ports = {(d, p) for d, p, _ in c.hops}
             endpoints[c.name] = [n for n, h in placement.items() if uplinks[h] in ports][:1]
+            # One subnet at both facilities, from the border tag (the same at both ends of
+            # the border): .1 at the home facility's node, .2 at the visited one's (its
+            # slice is in a guest project).
+            hops = json.loads(next(x.mapping for x in sl.circuits if x.name == c.name))
+            tag = next(
+                (h["vlan"] for h in hops
+                 if h.get("link") is None and (h["device"], h["port"]) not in uplink_ports),
+                0,
+            )  # fmt: skip
+            if tag:
+                host = 2 if (sl.project or "").startswith("guest-") else 1
+                addresses[c.name] = f"10.{200 + tag // 256}.{tag % 256}.{host}/24"
     return plan(
         sl.id,
         sl.name,
@@ -103,6 +117,7 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
         node_vlans_from(circuits, placement, uplinks, endpoints),
         req.ssh_keys,
         req.gateway.node if req.gateway else None,
+        addresses,
     )
 
 

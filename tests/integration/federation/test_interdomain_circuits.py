@@ -175,9 +175,12 @@ def test_a_stitched_hold_never_committed_expires_at_the_peer(
     client = PeerClient(beta.peer_url, (beta.files / "ca.pem").read_text(),
                         alpha.files / "client.pem", alpha.files / "client.key")  # fmt: skip
     home = identity.load(alpha.data_dir)
-    token = assertion.sign(home, username="alice", projects=["optics"], attributes={},
-                           audience="urn:publicid:IDN+beta.example+authority+am",
-                           now=dt.datetime.now(dt.UTC))  # fmt: skip
+
+    def token() -> str:  # a fresh one per call (each is used up)
+        return assertion.sign(home, username="alice", projects=["optics"], attributes={},
+                              audience="urn:publicid:IDN+beta.example+authority+am",
+                              now=dt.datetime.now(dt.UTC))  # fmt: skip
+
     doc = across("orphan", 2)
     start = dt.datetime.fromisoformat(doc["window"]["start"])
     request = {"name": "orphan", "window": {"start": start.isoformat(),
@@ -185,7 +188,7 @@ def test_a_stitched_hold_never_committed_expires_at_the_peer(
                "nodes": [{"name": "tokyo", "pop": "TYO"}]}  # fmt: skip
     border = [{"circuit": "x", "node": "tokyo", "port": BETA_BORDER, "vlans": "3010-3020",
                "bandwidth_mbps": 100}]  # fmt: skip
-    answer = client.hold_stitched("orphan-hold-01", token, request, 3, border)
+    answer = client.hold_stitched("orphan-hold-01", token(), request, 3, border)
     assert answer["state"] == "held"
     (st,) = answer["stitching"]
     assert (st["port"], st["vlan"]) == (BETA_BORDER, 3010)
@@ -193,7 +196,7 @@ def test_a_stitched_hold_never_committed_expires_at_the_peer(
     # A border port that does not face alpha is refused, naming it; nothing held.
     other = [dict(border[0], port="tyo-sw:xe-2/0/1")]
     with pytest.raises(PeerError, match=r"\(422\).*not a border port facing alpha"):
-        client.hold_stitched("orphan-hold-02", token, request, 3, other)
+        client.hold_stitched("orphan-hold-02", token(), dict(request, name="other"), 3, other)
     deadline = time.monotonic() + 60
     while True:  # the hold runs out after 3 s; beta frees it at its next peer call
         seen = client.get("/federation/v1/stitched-bookings/orphan-hold-01")
