@@ -20,17 +20,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from federica.config import Settings
+from federica.db import transaction
 from federica.errors import FieldError, InvalidInput
-from federica.federation import guests
-from federica.federation.models import FederationPeer, GuestBooking
+from federica.federation import guests, identity
+from federica.federation.client import PeerClient, PeerError
+from federica.federation.models import (
+    FederationPeer,
+    GuestBooking,
+    GuestState,
+    RemotePart,
+)
 from federica.federation.stitching import (
     BorderEnd,
     NoCommonTag,
@@ -175,6 +183,7 @@ def describe(session: Session, booking: GuestBooking) -> dict[str, Any]:
                      "state": c.state.value}
                 )  # fmt: skip
     answer["stitching"] = stitched
+    answer["slice"]["failure_reason"] = sl.failure_reason
     return answer
 
 
@@ -271,3 +280,110 @@ def chosen_tags(answer: Mapping[str, Any]) -> dict[str, int]:
         if isinstance(s, dict) and isinstance(s.get("vlan"), int):
             out[str(s.get("circuit"))] = int(s["vlan"])
     return out
+
+
+# -- provisioning across the border (the home side's worker) ---------------------------
+
+PART_ACTIVE_WITHIN_S = 300.0
+POLL_EVERY_S = 0.5
+
+
+def stitched_parts(session: Session, slice_id: int) -> list[RemotePart]:
+    """The slice's parts at peers that a circuit across the border joins to it."""
+    rows = session.scalars(
+        select(RemotePart).where(
+            RemotePart.slice_id == slice_id, RemotePart.state == GuestState.COMMITTED
+        )
+    )
+    return [r for r in rows if json.loads(r.answer).get("stitching")]
+
+
+def wait_for_parts(
+    sessions: sessionmaker[Session], settings: Settings, slice_id: int,
+    within_s: float = PART_ACTIVE_WITHIN_S,
+) -> str | None:  # fmt: skip
+    """Once this facility's part is built: wait until every stitched part at a peer is
+    active (None), or say which failed, at which facility and hop, or did not come up."""
+    with sessions() as s:
+        rows = stitched_parts(s, slice_id)
+        if not rows:
+            return None
+        facility = identity.load(settings.data_dir)
+        asks = []
+        for row in rows:
+            found = s.scalar(select(FederationPeer).where(FederationPeer.name == row.peer))
+            if found is None:
+                return f"peer {row.peer!r} is no longer a peer; its part cannot be checked"
+            client = PeerClient(found.url, found.ca_pem, facility.files.client_cert,
+                                facility.files.client_key)  # fmt: skip
+            asks.append((row.peer, row.request_id, client))
+    deadline = time.monotonic() + within_s
+    waiting = list(asks)
+    last: dict[str, str] = {}
+    while waiting:
+        for peer, request_id, client in list(waiting):
+            try:
+                answer = client.get(f"/federation/v1/stitched-bookings/{request_id}")
+            except PeerError as exc:
+                last[peer] = str(exc)
+                continue
+            _keep(sessions, request_id, answer)
+            status = (answer.get("slice") or {}).get("status")
+            if answer.get("state") == GuestState.ABORTED.value:
+                return f"the part at {peer} was released there"
+            if status == "active":
+                waiting.remove((peer, request_id, client))
+            elif status in ("failed", "ended", "cancelled"):
+                return f"the part at {peer} {status}: {_failed_hop(answer)}"
+            else:
+                last[peer] = f"its slice is {status}"
+        if waiting and time.monotonic() > deadline:
+            late = ", ".join(f"{p} ({last.get(p, 'no answer')})" for p, _r, _c in waiting)
+            return f"the part at {late} was not active within {within_s:.0f} s"
+        if waiting:
+            time.sleep(POLL_EVERY_S)
+    return None
+
+
+def _failed_hop(answer: Mapping[str, Any]) -> str:
+    sl = answer.get("slice") or {}
+    why = str(sl.get("failure_reason") or answer.get("failure_reason") or "no reason given")
+    bad = [s for s in answer.get("stitching") or [] if s.get("state") == "failed"]
+    hop = f" (border circuit {bad[0]['circuit']} at {bad[0]['port']})" if bad else ""
+    return why + hop
+
+
+def _keep(sessions: sessionmaker[Session], request_id: str, answer: dict[str, Any]) -> None:
+    with transaction(sessions) as s:
+        row = s.scalar(select(RemotePart).where(RemotePart.request_id == request_id))
+        if row is not None:
+            row.answer = json.dumps(answer)
+
+
+def abort_parts(sessions: sessionmaker[Session], settings: Settings, slice_id: int) -> list[str]:
+    """This facility's part failed (or a peer's did): the stitched parts at the peers are
+    released there (their facilities tear them down). Returns what could not be."""
+    with sessions() as s:
+        rows = [(r.peer, r.request_id) for r in stitched_parts(s, slice_id)]
+        if not rows:
+            return []
+        facility = identity.load(settings.data_dir)
+        peers = {p.name: p for p in s.scalars(select(FederationPeer))}
+    problems = []
+    for name, request_id in rows:
+        peer = peers.get(name)
+        if peer is None:
+            problems.append(f"{name}: no longer a peer")
+            continue
+        client = PeerClient(peer.url, peer.ca_pem, facility.files.client_cert,
+                            facility.files.client_key)  # fmt: skip
+        try:
+            answer = client.abort(request_id)
+        except PeerError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        with transaction(sessions) as s:
+            row = s.scalar(select(RemotePart).where(RemotePart.request_id == request_id))
+            if row is not None:
+                row.state, row.answer = GuestState.ABORTED, json.dumps(answer)
+    return problems

@@ -122,8 +122,16 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
 
 
 def start(
-    sessions: sessionmaker[Session], provisioner: Provisioner, slice_id: int, now: Clock
+    sessions: sessionmaker[Session],
+    provisioner: Provisioner,
+    slice_id: int,
+    now: Clock,
+    gate: Callable[[int], str | None] | None = None,
 ) -> str:
+    """`gate`: called once this facility's part is built, before the slice is ACTIVE
+    (outside any transaction); it answers why the slice cannot be ACTIVE (its part at a
+    peer failed), or None. A slice across the border waits there for its other part."""
+
     with transaction(sessions) as s:
         sl = s.get(Slice, slice_id)
         if sl is None:
@@ -156,9 +164,22 @@ def start(
         sl.access = json.dumps(outcome.access)
         parts = [n.state for n in sl.nodes] + [c.state for c in sl.circuits]
         status = derived_status(sl.status, parts)
-        if outcome.ok and status is S.ACTIVE:
+        if outcome.ok and status is S.ACTIVE and gate is None:
             move(sl, S.ACTIVE, now(), "every node runs and every circuit is configured")
             return "active"
+        ready = outcome.ok and status is S.ACTIVE
+    if ready and gate is not None:
+        why = gate(slice_id)
+        with transaction(sessions) as s:
+            sl = s.get(Slice, slice_id)
+            assert sl is not None
+            if sl.status is not S.PROVISIONING:
+                return f"provisioned, but the slice is now {sl.status.value}"
+            if why is None:
+                move(sl, S.ACTIVE, now(), "every part runs, here and at the peers")
+                return "active"
+        problems = provisioner.deprovision(p)
+        return _fail(sessions, slice_id, now, "; ".join([why, *problems]))
     reason = outcome.reason or "a part is not ready"
     # The timings are already on the slice (recorded above), failed or not.
     return _fail(sessions, slice_id, now, reason)
