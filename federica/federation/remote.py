@@ -261,9 +261,12 @@ def book_across(
     assert booked.slice is not None
     try:
         for part in held:
+            stitching = part.answer.get("stitching")
             part.answer = part.call(
                 "commit", partial(PeerClient.commit, request_id=part.request_id)
             )
+            if stitching:  # the border circuits' tags, as the hold answered them
+                part.answer["stitching"] = stitching
     except PeerRefused:
         _abort(held)
         with transaction(sessions) as s:
@@ -278,9 +281,11 @@ def book_across(
 
 
 def describe_part(peer: str, request_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-    return {"peer": peer, "request_id": request_id} | {
-        k: answer.get(k) for k in ("state", "hold_until", "user", "slice")
-    }
+    return (
+        {"peer": peer, "request_id": request_id}
+        | {k: answer.get(k) for k in ("state", "hold_until", "user", "slice")}
+        | ({"stitching": answer["stitching"]} if answer.get("stitching") else {})
+    )
 
 
 def _parts(
@@ -466,7 +471,10 @@ def current_parts(
             out.append(describe_part(name, request_id, last) | {"error": "no longer a peer"})
             continue
         try:
-            answer = client.booking(request_id)
+            if last.get("stitching"):  # with its border circuits and their states
+                answer = client.get(f"/federation/v1/stitched-bookings/{request_id}")
+            else:
+                answer = client.booking(request_id)
         except PeerError as exc:
             out.append(describe_part(name, request_id, last) | {"error": str(exc)})
             continue
