@@ -76,9 +76,12 @@ def test_a_slice_across_the_border_runs_pings_and_leaves_nothing(tmp_path: Path)
     sides = {"federica": (f"{prefix}a", data / "federation-demo" / "federica"),
              "jgn": (f"{prefix}b", data / "federation-demo" / "jgn")}  # fmt: skip
     try:
-        until("both facilities up", UP_WITHIN_S,
-              lambda: proc.poll() is None and "book at jgn" in log.read_text()
-              or (proc.poll() is not None and pytest.fail(log.read_text())))  # fmt: skip
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()
+            return "book at jgn" in log.read_text()
+
+        until("both facilities up", UP_WITHIN_S, up)
         assert "border link:" in log.read_text()
         token = (sides["federica"][1] / "demo-token").read_text().strip()
         doc = {
