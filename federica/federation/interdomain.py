@@ -285,7 +285,7 @@ def chosen_tags(answer: Mapping[str, Any]) -> dict[str, int]:
 # -- provisioning across the border (the home side's worker) ---------------------------
 
 PART_ACTIVE_WITHIN_S = 300.0
-POLL_EVERY_S = 0.5
+POLL_EVERY_S = 0.1
 
 
 def stitched_parts(session: Session, slice_id: int) -> list[RemotePart]:

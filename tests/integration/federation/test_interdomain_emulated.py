@@ -140,7 +140,7 @@ def test_a_slice_across_the_border_runs_pings_and_leaves_nothing(tmp_path: Path)
                                      "FEDERICA_EMULATOR_PREFIX": pfx}  # fmt: skip
                 cenv.pop("FEDERICA_DATABASE_URL", None)
 
-                def clean(device: str = device, cenv: dict[str, str] = cenv) -> bool:
+                def clean(device: str = device.name, cenv: dict[str, str] = cenv) -> bool:
                     got = subprocess.run(
                         [sys.executable, "-m", "federica", "device", "config", device],
                         cwd=REPO, env=cenv, capture_output=True, text=True, check=False,
@@ -148,7 +148,7 @@ def test_a_slice_across_the_border_runs_pings_and_leaves_nothing(tmp_path: Path)
                     assert got.returncode == 0, got.stderr
                     return "attachment" not in got.stdout and "cross-connect" not in got.stdout
 
-                until(f"{name} {device} clean", GONE_WITHIN_S, clean)
+                until(f"{name} {device.name} clean", GONE_WITHIN_S, clean)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
