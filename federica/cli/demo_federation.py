@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -63,7 +64,9 @@ def sides(root: Path, prefix: str, port: int) -> tuple[Side, Side]:
                    "xe-2/0/0", "jgn")  # fmt: skip
     a = Side("federica", core4, "psn-mx", "xe-2/0/0", root / "federica",
              f"{prefix}a"[:12], port, port + 1)  # fmt: skip
-    b = Side("jgn", EXAMPLES / "jgn2plus.yaml", "tyo-mx", "xe-2/0/0", root / "jgn",
+    jgn = facing(EXAMPLES / "jgn2plus.yaml", root / "jgn" / "jgn2plus.yaml", "tyo-mx",
+                 "xe-2/0/0", None)  # fmt: skip
+    b = Side("jgn", jgn, "tyo-mx", "xe-2/0/0", root / "jgn",
              f"{prefix}b"[:12], port + 2, port + 3)  # fmt: skip
     return a, b
 
@@ -78,19 +81,44 @@ def _cli(side: Side, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     return done
 
 
-def facing(topology: Path, out: Path, device: str, port: str, peer: str) -> Path:
+def _bindable(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if _bindable(host, port):
+            return port
+
+
+def facing(topology: Path, out: Path, device: str, port: str, peer: str | None) -> Path:
     """A copy of the topology whose border port `device:port` faces `peer` (core4's
-    faces GTS): circuits across the border look for the port facing the peer."""
+    faces GTS): circuits across the border look for the port facing the peer. If the
+    file's management ports are taken (another emulator runs), free ones are used."""
     from federica.substrate.topology import load_yaml
 
     data = load_yaml(topology.read_bytes())
-    peers = data.setdefault("peers", [])
-    if not any(p.get("name") == peer for p in peers):
-        peers.append({"name": peer, "description": "the other demo facility (peer)"})
-    for d in data["devices"]:
-        for p in d.get("ports", []):
-            if (d["name"], p["name"]) == (device, port):
-                p["peer"] = peer
+    if peer is not None:
+        peers = data.setdefault("peers", [])
+        if not any(p.get("name") == peer for p in peers):
+            peers.append({"name": peer, "description": "the other demo facility (peer)"})
+        for d in data["devices"]:
+            for p in d.get("ports", []):
+                if (d["name"], p["name"]) == (device, port):
+                    p["peer"] = peer
+    managed = [d["management"] for d in data["devices"] if "management" in d]
+    if not all(_bindable(m["host"], int(m.get("port", 830))) for m in managed):
+        for m in managed:
+            m["port"] = _free_port(m["host"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
