@@ -26,6 +26,7 @@ from federica.substrate.models import Device, Port
 from tests.conftest import REPO
 from tests.integration.federation.test_booking_at_a_peer import KEY, get, post, rows, token_at
 from tests.integration.federation.test_two_facilities import Controller, controllers
+from tests.integration.federation.test_two_facilities import start as start_controller
 
 pytestmark = [pytest.mark.integration]
 __all__ = ["controllers"]  # the fixture, shared
@@ -252,3 +253,44 @@ def test_concurrent_bookings_for_one_border_never_share_a_tag(
         alpha_tag[f"alpha-{by_id[sid]}"] = vlan
     assert alpha_tag == {k: v for k, v in beta_tag.items() if k in alpha_tag}
     assert set(alpha_tag) <= set(beta_tag)
+
+
+def test_a_peer_that_dies_after_its_hold_frees_it_when_it_returns(
+    stitched: tuple[Controller, Controller, str], tmp_path: Path
+) -> None:
+    """Beta holds a stitched part, then dies (SIGKILL) before alpha commits; alpha's abort
+    cannot reach it (and a booking through alpha now fails, leaving nothing at alpha).
+    Back up, beta finds the hold run out and frees its border tag itself."""
+    alpha, beta, alice = stitched
+    client = PeerClient(beta.peer_url, (beta.files / "ca.pem").read_text(),
+                        alpha.files / "client.pem", alpha.files / "client.key")  # fmt: skip
+    token = assertion.sign(identity.load(alpha.data_dir), username="alice",
+                           projects=["optics"], attributes={},
+                           audience="urn:publicid:IDN+beta.example+authority+am",
+                           now=dt.datetime.now(dt.UTC))  # fmt: skip
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    request = {"name": "doomed", "window": {"start": start.isoformat(),
+               "end": (start + dt.timedelta(hours=2)).isoformat()},
+               "nodes": [{"name": "tokyo", "pop": "TYO"}]}  # fmt: skip
+    border = [{"circuit": "x", "node": "tokyo", "port": BETA_BORDER, "vlans": "3000-3099",
+               "bandwidth_mbps": 100}]  # fmt: skip
+    held = client.hold_stitched("doomed-hold-01", token, request, 5, border)
+    assert held["state"] == "held"
+    assert beta.proc is not None
+    beta.proc.kill()
+    beta.proc.wait()
+    with pytest.raises(PeerError, match="unreachable"):
+        client.abort("doomed-hold-01")  # what alpha's abort meets
+    before = rows(alpha, Slice)
+    status, problem = post(alpha, "/api/v1/slices", across("while-dead", 2), alice)
+    assert status == 502, problem
+    assert rows(alpha, Slice) == before
+    assert border_rows(alpha, ALPHA_BORDER) == []
+    # Still held in beta's database while it is down ...
+    assert [v for _s, v, *_ in border_rows(beta, BETA_BORDER)] == [3000]
+    beta.proc = start_controller(beta, tmp_path / "beta-again.log")
+    deadline = time.monotonic() + 120
+    while client.get("/federation/v1/stitched-bookings/doomed-hold-01")["state"] != "aborted":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert border_rows(beta, BETA_BORDER) == []

@@ -107,7 +107,7 @@ def test_a_slice_across_the_border_runs_pings_and_leaves_nothing(tmp_path: Path)
         assert status == 200, remote
         (there,) = remote["remote"]
         assert there["slice"]["status"] == "active"
-        assert [s["state"] for s in there["stitching"]] == ["active"]
+        assert [s["state"] for s in there["stitching"]] == ["ready"]
 
         # Ping across the border, from inside the node namespaces.
         home = next(n for n in sl["nodes"] if n["name"] == "home")
@@ -122,7 +122,8 @@ def test_a_slice_across_the_border_runs_pings_and_leaves_nothing(tmp_path: Path)
 
         # Released: nothing left at either facility.
         status, released = call(base, f"/api/v1/slices/{sid}/release", token, {})
-        assert status == 200, released
+        assert status == 202, released  # running: a worker takes it down
+        assert [p["state"] for p in released["remote"]] == ["aborted"]
 
         def ended() -> bool:
             _s, a = call(base, f"/api/v1/slices/{sid}", token)
