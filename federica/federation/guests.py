@@ -30,10 +30,10 @@ from federica.federation import assertion as assertions
 from federica.federation.agreement import API_VERSION
 from federica.federation.calendar import check_pins
 from federica.federation.models import FederationPeer, GuestBooking, GuestState
-from federica.slices import events, service
+from federica.slices import events, runner, service
 from federica.slices.calendar import Interval
 from federica.slices.embed import Embedder
-from federica.slices.lifecycle import HOLDING
+from federica.slices.lifecycle import HOLDING, SliceStatus
 from federica.slices.models import Slice
 from federica.slices.quota import QuotaExceeded
 
@@ -247,7 +247,10 @@ def abort(
         return booking
     sl = session.get(Slice, booking.slice_id)
     if sl is not None:
-        service.release(session, sl, now=now, reason=f"aborted by peer {peer.name}")
+        if sl.status in (SliceStatus.SCHEDULED, SliceStatus.ENDED):
+            service.release(session, sl, now=now, reason=f"aborted by peer {peer.name}")
+        else:  # built (or being built): a worker takes it down
+            runner.request_release(session, sl, now)
     booking.state = GuestState.ABORTED
     session.flush()
     return booking
