@@ -31,6 +31,7 @@ from federica.context import Context
 from federica.db import transaction
 from federica.errors import correlation_id
 from federica.estop import service as estop_service
+from federica.federation import interdomain
 from federica.leader import Leadership
 from federica.reconcile import Reconciler
 from federica.slices import events, runner
@@ -240,7 +241,12 @@ class Worker:
             return
         try:
             if ev.kind is EventKind.START:
-                result = runner.start(self.ctx.sessions, self.provisioner, ev.slice_id, self.now)
+                result = runner.start(
+                    self.ctx.sessions, self.provisioner, ev.slice_id, self.now, self._gate
+                )
+                if result.startswith(events.FAILED):
+                    # A circuit across the border: the part at the peer goes too.
+                    interdomain.abort_parts(self.ctx.sessions, self.ctx.settings, ev.slice_id)
             elif ev.kind is EventKind.END and self._on_forensic_hold(ev.slice_id):
                 result = "kept: the slice is shut down on forensic hold (release it to end it)"
             elif ev.kind is EventKind.END:
@@ -255,6 +261,10 @@ class Worker:
                 log.warning("%s: lease lost before it was recorded (%s)", ev, result)
                 return
         self._report(ev, result)
+
+    def _gate(self, slice_id: int) -> str | None:
+        """A slice across the border is ACTIVE once its parts at the peers are too."""
+        return interdomain.wait_for_parts(self.ctx.sessions, self.ctx.settings, slice_id)
 
     def _on_forensic_hold(self, slice_id: int) -> bool:
         """An emergency-stopped slice an operator keeps for forensics is not torn down at

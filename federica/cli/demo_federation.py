@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 import click
+import yaml
 
 from federica.cli import CliState
 
@@ -57,9 +59,14 @@ class Side:
 
 
 def sides(root: Path, prefix: str, port: int) -> tuple[Side, Side]:
-    a = Side("federica", EXAMPLES / "core4.yaml", "psn-mx", "xe-2/0/0", root / "federica",
+    # A's border port (to GTS in core4) faces B in the demo.
+    core4 = facing(EXAMPLES / "core4.yaml", root / "federica" / "core4-jgn.yaml", "psn-mx",
+                   "xe-2/0/0", "jgn")  # fmt: skip
+    a = Side("federica", core4, "psn-mx", "xe-2/0/0", root / "federica",
              f"{prefix}a"[:12], port, port + 1)  # fmt: skip
-    b = Side("jgn", EXAMPLES / "jgn2plus.yaml", "tyo-mx", "xe-2/0/0", root / "jgn",
+    jgn = facing(EXAMPLES / "jgn2plus.yaml", root / "jgn" / "jgn2plus.yaml", "tyo-mx",
+                 "xe-2/0/0", None)  # fmt: skip
+    b = Side("jgn", jgn, "tyo-mx", "xe-2/0/0", root / "jgn",
              f"{prefix}b"[:12], port + 2, port + 3)  # fmt: skip
     return a, b
 
@@ -72,6 +79,49 @@ def _cli(side: Side, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     if ok and done.returncode != 0:
         raise click.ClickException(f"{side.name}: federica {' '.join(args)}: {done.stderr}")
     return done
+
+
+def _bindable(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if _bindable(host, port):
+            return port
+
+
+def facing(topology: Path, out: Path, device: str, port: str, peer: str | None) -> Path:
+    """A copy of the topology whose border port `device:port` faces `peer` (core4's
+    faces GTS): circuits across the border look for the port facing the peer. If the
+    file's management ports are taken (another emulator runs), free ones are used."""
+    from federica.substrate.topology import load_yaml
+
+    data = load_yaml(topology.read_bytes())
+    if peer is not None:
+        peers = data.setdefault("peers", [])
+        if not any(p.get("name") == peer for p in peers):
+            peers.append({"name": peer, "description": "the other demo facility (peer)"})
+        for d in data["devices"]:
+            for p in d.get("ports", []):
+                if (d["name"], p["name"]) == (device, port):
+                    p["peer"] = peer
+    managed = [d["management"] for d in data["devices"] if "management" in d]
+    if not all(_bindable(m["host"], int(m.get("port", 830))) for m in managed):
+        for m in managed:
+            m["port"] = _free_port(m["host"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def prepare(a: Side, b: Side, host: str) -> None:
@@ -146,24 +196,26 @@ def join_border(a: Side, b: Side) -> str:
     iproute.ip("link", "set", "dev", a_far, "down", ns=a_ns)
     iproute.ip("link", "set", "dev", a_far, "name", "border-a", ns=a_ns)
     iproute.ip("link", "set", "dev", "border-a", "netns", b_ns, ns=a_ns)
-    iproute.ip("link", "add", "border", "type", "bridge", ns=b_ns)
+    # No multicast snooping: the border ports' VXLAN devices send to a group (plan.py).
+    iproute.ip("link", "add", "border", "type", "bridge", "mcast_snooping", "0", ns=b_ns)
     for dev in ("border-a", b_far):
         iproute.ip("link", "set", "dev", dev, "master", "border", ns=b_ns)
         iproute.ip("link", "set", "dev", dev, "up", ns=b_ns)
     iproute.ip("link", "set", "dev", "border", "up", ns=b_ns)
     for side in (a, b):
-        bring_into_service(side)
+        enable_border_port(side)
     return f"{a.name} {a.border} <-> {b.name} {b.border} (bridge 'border' in {b_ns})"
 
 
-def bring_into_service(side: Side) -> None:
-    """The border port was shut (nothing was plugged in); now that the border link is,
-    its operator enables it, over NETCONF as any configuration change."""
+def enable_border_port(side: Side) -> None:
+    """A border port starts shut down (nothing plugged in); plugged in now, it is enabled
+    on its device over NETCONF, as an operator would."""
     from federica.config import Settings
     from federica.context import make_context
     from federica.db import transaction
     from federica.substrate import devices
     from federica.substrate.drivers import registry
+    from federica.substrate.drivers.base import Change
 
     context = make_context(Settings(data_dir=side.data_dir, emulator_prefix=side.prefix))
     try:
@@ -172,9 +224,11 @@ def bring_into_service(side: Side) -> None:
         driver = registry.create(context.device_drivers, target)
         driver.open()
         try:
+            running = driver.get_config("running")
             driver.lock()
             try:
-                driver.set_port_state(side.border_port, True)
+                driver.discard()
+                driver.load(Change(port_state=((side.border_port, True),)), base=running)
                 driver.commit()
             finally:
                 driver.unlock()

@@ -24,9 +24,12 @@ MAX_RESPONSE = 4_000_000
 class PeerError(Exception):
     """The peer could not be reached, was not who it should be, or refused."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, problem: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = status
+        self.problem = problem or {}  # the peer's problem document, when it refused
 
 
 def checked(data: Any) -> dict[str, Any]:
@@ -93,7 +96,10 @@ class PeerClient:
             raise PeerError(f"the peer answered {response.status} with no JSON") from None
         if response.status >= 400:
             detail = data.get("detail") if isinstance(data, dict) else None
-            raise PeerError(f"the peer refused ({response.status}): {detail}", response.status)
+            raise PeerError(
+                f"the peer refused ({response.status}): {detail}", response.status,
+                data if isinstance(data, dict) else None,
+            )  # fmt: skip
         return checked(data)
 
     def advertisement(self) -> dict[str, Any]:
@@ -120,6 +126,15 @@ class PeerClient:
             "hold_seconds": hold_seconds,
         }
         return self.post("/federation/v1/bookings", body)
+
+    def hold_stitched(
+        self, request_id: str, assertion: str, request: dict[str, Any], hold_seconds: int,
+        borders: list[dict[str, Any]],
+    ) -> dict[str, Any]:  # fmt: skip
+        """A hold whose circuits continue across the border (interdomain.py)."""
+        body = {"request_id": request_id, "assertion": assertion, "request": request,
+                "hold_seconds": hold_seconds, "borders": borders}  # fmt: skip
+        return self.post("/federation/v1/stitched-bookings", body)
 
     def booking(self, request_id: str) -> dict[str, Any]:
         return self.get(f"/federation/v1/bookings/{quote(request_id, safe='')}")

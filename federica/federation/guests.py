@@ -30,9 +30,10 @@ from federica.federation import assertion as assertions
 from federica.federation.agreement import API_VERSION
 from federica.federation.calendar import check_pins
 from federica.federation.models import FederationPeer, GuestBooking, GuestState
-from federica.slices import events, service
+from federica.slices import events, runner, service
 from federica.slices.calendar import Interval
-from federica.slices.lifecycle import HOLDING
+from federica.slices.embed import Embedder
+from federica.slices.lifecycle import HOLDING, SliceStatus
 from federica.slices.models import Slice
 from federica.slices.quota import QuotaExceeded
 
@@ -169,7 +170,9 @@ def hold(
     *,
     audience: str,
     now: dt.datetime,
+    embedder: Embedder | None = None,
 ) -> Held:
+    """`embedder`: another than the default (a stitched hold's: interdomain.py)."""
     request_id, token, document, hold_for = parse_body(body)
     who = assertions.verify(session, token, peer=peer, audience=audience, now=now)
     digest = _request_hash(document)
@@ -187,8 +190,9 @@ def hold(
     assertions.consume(session, who, now)
     actor = _guest(session, peer, who)
     booked = service.book(
-        session, settings, _local_request(peer, document, who), now=now, actor=actor
-    )
+        session, settings, _local_request(peer, document, who), now=now, actor=actor,
+        embedder=embedder or service.DEFAULT_EMBEDDER,
+    )  # fmt: skip
     sl = booked.slice
     assert sl is not None
     # Counted under the calendar lock the booking took: concurrent holds cannot both
@@ -243,7 +247,10 @@ def abort(
         return booking
     sl = session.get(Slice, booking.slice_id)
     if sl is not None:
-        service.release(session, sl, now=now, reason=f"aborted by peer {peer.name}")
+        if sl.status in (SliceStatus.SCHEDULED, SliceStatus.ENDED):
+            service.release(session, sl, now=now, reason=f"aborted by peer {peer.name}")
+        else:  # built (or being built): a worker takes it down
+            runner.request_release(session, sl, now)
     booking.state = GuestState.ABORTED
     session.flush()
     return booking

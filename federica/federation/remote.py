@@ -9,12 +9,14 @@ peer for that peer's, in two phases.
 4. Each peer commits its part. If any step fails, the holds are aborted (a hold that
    cannot be aborted times out at the peer) and the local part released.
 
-Circuits stay inside each facility: a circuit between a local node and a peer's (across
-the border) is refused, naming it.
+A circuit between a local node and a peer's crosses the border: it is stitched at the
+border port facing that peer (interdomain.py): the peer's hold is offered the border
+tags this side can use and answers the one it chose.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,11 +34,14 @@ from federica.config import Settings
 from federica.db import transaction
 from federica.errors import FedericaError, FieldError, Forbidden, InvalidInput
 from federica.federation import assertion as assertions
-from federica.federation import identity, peers
+from federica.federation import identity, interdomain, peers
 from federica.federation.agreement import Operation
 from federica.federation.client import PeerClient, PeerError
 from federica.federation.models import FederationPeer, GuestState, RemotePart
+from federica.federation.stitching import BorderEnd, StitchingEmbedder
 from federica.slices import service
+from federica.slices.embed import Embedder
+from federica.slices.index import index_for
 from federica.slices.models import Slice
 from federica.slices.request import load_document, parse_request
 
@@ -51,6 +56,8 @@ class Split:
     local: dict[str, Any]
     # peer name -> its part of the request (pins without the peer's prefix)
     remote: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # circuits across the border (between a node here and one at a peer): interdomain.py
+    cross: list[interdomain.Cross] = field(default_factory=list)
 
 
 def pinned_remote(document: Any) -> bool:
@@ -83,16 +90,21 @@ def split(document: dict[str, Any]) -> Split:
                 side[str(node.get("name"))] = ""
     local_circuits: list[Any] = []
     remote_circuits: dict[str, list[Any]] = {}
+    cross: list[interdomain.Cross] = []
     for i, circuit in enumerate(document.get("circuits") or []):
         ends = circuit.get("endpoints") if isinstance(circuit, dict) else None
         where = {side.get(str(e), "") for e in ends} if isinstance(ends, list) else {""}
         if len(where) > 1:
-            errors.append(
-                FieldError(
-                    f"circuits[{i}].endpoints",
-                    "a circuit stays inside one facility (across the border is not built yet)",
+            crossing = _cross(i, circuit, side)
+            if crossing is None:
+                errors.append(
+                    FieldError(
+                        f"circuits[{i}].endpoints",
+                        "a circuit across the border joins two nodes: one here, one at a peer",
+                    )
                 )
-            )
+            else:
+                cross.append(crossing)
             continue
         (at,) = where
         (remote_circuits.setdefault(at, []) if at else local_circuits).append(circuit)
@@ -101,7 +113,7 @@ def split(document: dict[str, Any]) -> Split:
     if errors:
         raise InvalidInput(errors)
     local = dict(document, nodes=local_nodes, circuits=local_circuits)
-    out = Split(local)
+    out = Split(local, cross=cross)
     for peer, its_nodes in remote_nodes.items():
         out.remote[peer] = {
             "name": document.get("name"),
@@ -110,6 +122,20 @@ def split(document: dict[str, Any]) -> Split:
             "circuits": remote_circuits.get(peer, []),
         }
     return out
+
+
+def _cross(i: int, circuit: dict[str, Any], side: dict[str, str]) -> interdomain.Cross | None:
+    ends = circuit.get("endpoints")
+    name, bw = circuit.get("name"), circuit.get("bandwidth_mbps", 100)
+    if not (isinstance(ends, list) and len(ends) == 2 and isinstance(name, str)):
+        return None
+    if not isinstance(bw, int) or isinstance(bw, bool):
+        return None
+    here = [str(e) for e in ends if side.get(str(e)) == ""]
+    there = [str(e) for e in ends if side.get(str(e))]
+    if len(here) != 1 or len(there) != 1:
+        return None
+    return interdomain.Cross(i, name, bw, here[0], side[there[0]], there[0])
 
 
 def _client(facility: identity.Facility, peer: FederationPeer) -> PeerClient:
@@ -125,12 +151,15 @@ class Part:
     request_id: str
     request: dict[str, Any]
     answer: dict[str, Any] = field(default_factory=dict)
+    # circuits across the border ending at this peer (its hold is a stitched one)
+    borders: list[dict[str, Any]] = field(default_factory=list)
 
     def call(self, what: str, fn: Callable[[PeerClient], dict[str, Any]]) -> dict[str, Any]:
         try:
             return fn(self.client)
         except PeerError as exc:
-            raise refused(f"{what} at peer {self.peer!r}: {exc}", exc.http_status) from None
+            raise refused(f"{what} at peer {self.peer!r}: {exc}", exc.http_status,
+                          _border_fields(self.peer, exc.problem)) from None  # fmt: skip
 
 
 class PeerRefused(FedericaError):
@@ -148,10 +177,24 @@ class PeerSaidNo(PeerRefused):
     status = 409
 
 
-def refused(detail: str, peer_status: int | None) -> PeerRefused:
+def refused(
+    detail: str, peer_status: int | None, extra: dict[str, Any] | None = None
+) -> PeerRefused:
     if peer_status is not None and 400 <= peer_status < 500:
-        return PeerSaidNo(detail)
+        return PeerSaidNo(detail, **(extra or {}))
     return PeerRefused(detail)
+
+
+def _border_fields(peer: str, problem: dict[str, Any]) -> dict[str, Any]:
+    """A peer's refusal of a border tag: its hop and tags, passed on to the researcher."""
+    if "hop" not in problem:
+        return {}
+    return {
+        "facility": peer,
+        "hop": f"{peer}:{problem.get('hop')}",
+        "offered": problem.get("offered", ""),
+        "free": problem.get("free", ""),
+    }
 
 
 def book_across(
@@ -177,6 +220,12 @@ def book_across(
     )
     span = {"start": window.start.isoformat(), "end": window.end.isoformat()}
     parts = _parts(sessions, parts_of, span, facility)
+    embedder: StitchingEmbedder | None = None
+    ends: dict[str, tuple[BorderEnd, str]] = {}
+    if parts_of.cross:
+        ends, offers = _offers(sessions, settings, parts_of, span, now, actor)
+        for part in parts:
+            part.borders = interdomain.peer_borders(parts_of.cross, ends, offers, part.peer)
     keys = list(document.get("ssh_keys") or [])
     held: list[Part] = []
     try:
@@ -189,13 +238,22 @@ def book_across(
                 audience=part.audience,
                 now=now(),
             )
-            part.answer = part.call(
-                "hold", partial(PeerClient.hold, request_id=part.request_id, assertion=token,
-                                request=part.request, hold_seconds=HOLD_SECONDS)
-            )  # fmt: skip
+            if part.borders:
+                part.answer = part.call(
+                    "hold", partial(PeerClient.hold_stitched, request_id=part.request_id,
+                                    assertion=token, request=part.request,
+                                    hold_seconds=HOLD_SECONDS, borders=part.borders)
+                )  # fmt: skip
+            else:
+                part.answer = part.call(
+                    "hold", partial(PeerClient.hold, request_id=part.request_id, assertion=token,
+                                    request=part.request, hold_seconds=HOLD_SECONDS)
+                )  # fmt: skip
             held.append(part)
+        if ends:
+            embedder = _stitched(sessions, ends, held, span)
         booked = _book_local(
-            sessions, settings, dict(parts_of.local, window=span), now, actor, held
+            sessions, settings, dict(parts_of.local, window=span), now, actor, held, embedder
         )
     except BaseException:
         _abort(held)
@@ -203,9 +261,12 @@ def book_across(
     assert booked.slice is not None
     try:
         for part in held:
+            stitching = part.answer.get("stitching")
             part.answer = part.call(
                 "commit", partial(PeerClient.commit, request_id=part.request_id)
             )
+            if stitching:  # the border circuits' tags, as the hold answered them
+                part.answer["stitching"] = stitching
     except PeerRefused:
         _abort(held)
         with transaction(sessions) as s:
@@ -220,9 +281,11 @@ def book_across(
 
 
 def describe_part(peer: str, request_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-    return {"peer": peer, "request_id": request_id} | {
-        k: answer.get(k) for k in ("state", "hold_until", "user", "slice")
-    }
+    return (
+        {"peer": peer, "request_id": request_id}
+        | {k: answer.get(k) for k in ("state", "hold_until", "user", "slice")}
+        | ({"stitching": answer["stitching"]} if answer.get("stitching") else {})
+    )
 
 
 def _parts(
@@ -249,9 +312,13 @@ def _parts(
 def _book_local(
     sessions: sessionmaker[Session], settings: Settings, local: dict[str, Any],
     now: Callable[[], dt.datetime], actor: Principal, held: list[Part],
+    embedder: Embedder | None = None,
 ) -> service.Booked:  # fmt: skip
     with transaction(sessions) as s:
-        booked = service.book(s, settings, local, now=now(), actor=actor)
+        booked = service.book(
+            s, settings, local, now=now(), actor=actor,
+            embedder=embedder or service.DEFAULT_EMBEDDER,
+        )  # fmt: skip
         assert booked.slice is not None
         for part in held:
             s.add(
@@ -267,6 +334,53 @@ def _book_local(
             )
         s.flush()
     return booked
+
+
+def _offers(
+    sessions: sessionmaker[Session], settings: Settings, parts_of: Split, span: dict[str, str],
+    now: Callable[[], dt.datetime], actor: Principal,
+) -> tuple[dict[str, tuple[BorderEnd, str]], dict[str, frozenset[int]]]:  # fmt: skip
+    """Each border circuit's end here and the border tags this side could use (a dry run
+    of the local part, nothing booked)."""
+    with sessions() as s:
+        names = {c.peer for c in parts_of.cross}
+        rows = {
+            p.name: p
+            for p in s.scalars(select(FederationPeer).where(FederationPeer.name.in_(names)))
+        }
+        ends = interdomain.local_ends(s, parts_of.cross, rows)
+        window = interdomain.window_of({"window": span})
+        index = index_for(s)
+        dry = StitchingEmbedder(index, window, [e for e, _ in ends.values()])
+        booked = service.book(s, settings, dict(parts_of.local, window=span), now=now(),
+                              actor=actor, dry_run=True, embedder=dry)  # fmt: skip
+        offers = {
+            name: interdomain.offer_for(index, window, booked.embedding, end)
+            for name, (end, _there) in ends.items()
+        }
+        s.rollback()
+    return ends, offers
+
+
+def _stitched(
+    sessions: sessionmaker[Session], ends: dict[str, tuple[BorderEnd, str]], held: list[Part],
+    span: dict[str, str],
+) -> StitchingEmbedder:  # fmt: skip
+    """The local part's embedder: each border circuit with exactly the tag its peer
+    chose."""
+    chosen: dict[str, int] = {}
+    for part in held:
+        chosen |= interdomain.chosen_tags(part.answer)
+    missing = sorted(set(ends) - set(chosen))
+    if missing:
+        raise PeerRefused(f"the peer answered no border tag for circuit(s) {missing}")
+    with sessions() as s:
+        index = index_for(s)
+    fixed = [
+        dataclasses.replace(end, allowed=frozenset({chosen[name]}))
+        for name, (end, _there) in ends.items()
+    ]
+    return StitchingEmbedder(index, interdomain.window_of({"window": span}), fixed)
 
 
 def _abort(held: list[Part]) -> None:
@@ -357,7 +471,10 @@ def current_parts(
             out.append(describe_part(name, request_id, last) | {"error": "no longer a peer"})
             continue
         try:
-            answer = client.booking(request_id)
+            if last.get("stitching"):  # with its border circuits and their states
+                answer = client.get(f"/federation/v1/stitched-bookings/{request_id}")
+            else:
+                answer = client.booking(request_id)
         except PeerError as exc:
             out.append(describe_part(name, request_id, last) | {"error": str(exc)})
             continue

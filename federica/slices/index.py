@@ -24,7 +24,15 @@ from federica.slices.calendar import Interval
 from federica.slices.embed import HostCap, LinkCap, RouteCache, SubstrateView, TagPool
 from federica.slices.models import MaintenanceTarget, MaintenanceWindow, Reservation, Slice
 from federica.slices.models import ReservationKind as K
-from federica.substrate.models import ComputeHost, Device, Link, Pop, Port
+from federica.substrate.models import (
+    BorderPort,
+    ComputeHost,
+    Device,
+    Link,
+    PeerFacility,
+    Pop,
+    Port,
+)
 
 PRUNE_EVERY = dt.timedelta(minutes=1)
 
@@ -105,6 +113,21 @@ class HostInfo:
     driver: str
 
 
+@dataclass(frozen=True, slots=True)
+class BorderInfo:
+    """A port facing a peer facility (inter-domain circuits end there)."""
+
+    port_id: int
+    device: str
+    port: str
+    pop: str
+    speed: int
+    vlan_min: int
+    vlan_max: int
+    peer: str
+    translate: bool
+
+
 @dataclass
 class Substrate:
     """The static shape of the facility at one substrate revision."""
@@ -116,6 +139,7 @@ class Substrate:
     device_pop: dict[str, str]
     translating: frozenset[str]
     routes: RouteCache
+    borders: dict[tuple[str, str], BorderInfo] = field(default_factory=dict)
     link_ids: dict[str, int] = field(init=False)
     host_ids: dict[str, int] = field(init=False)
     port_ids: dict[tuple[str, str], int] = field(init=False)
@@ -130,7 +154,10 @@ class Substrate:
         if kind == "link":
             return next(lk.capacity for lk in self.links if lk.id == rid)
         if kind == "port":
-            return next((h.speed for h in self.hosts if h.port_id == rid), 0)
+            speed = next((h.speed for h in self.hosts if h.port_id == rid), None)
+            if speed is None:
+                speed = next((b.speed for b in self.borders.values() if b.port_id == rid), 0)
+            return speed
         host = next(h for h in self.hosts if h.id == rid)
         return host.ram_mb if ram else host.cpu
 
@@ -226,6 +253,18 @@ class Substrate:
         for lk in links:  # link ports too, for provisioning and the per-resource calendar
             substrate.port_ids[(lk.a_device, lk.a_port)] = _port_id(ports, lk.a_device, lk.a_port)
             substrate.port_ids[(lk.b_device, lk.b_port)] = _port_id(ports, lk.b_device, lk.b_port)
+        for bp, port, device, pop, peer in session.execute(
+            select(BorderPort, Port, Device.name, Pop.name, PeerFacility.name)
+            .join(Port, BorderPort.port_id == Port.id)
+            .join(Device, Port.device_id == Device.id)
+            .join(Pop, Device.pop_id == Pop.id)
+            .join(PeerFacility, BorderPort.peer_id == PeerFacility.id)
+        ):
+            substrate.borders[(device, port.name)] = BorderInfo(
+                port.id, device, port.name, pop, port.speed_mbps, bp.vlan_min, bp.vlan_max,
+                peer, bp.translate,
+            )  # fmt: skip
+            substrate.port_ids[(device, port.name)] = port.id
         return substrate
 
 
@@ -475,6 +514,15 @@ class CalendarIndex:
                 routes=sub.routes,
                 blocked=blocked,
             )
+
+    def port_free(
+        self, port_id: int, speed: int, vlans: tuple[int, int], window: Interval,
+        exclude: int | None = None,
+    ) -> tuple[int, TagPool]:  # fmt: skip
+        """What a port (a border port) has free over the window: Mb/s and tags."""
+        with self.lock:
+            held = self.held(("port", port_id), window, exclude)
+            return speed - _peak(held, window)[0], TagPool(vlans[0], vlans[1], _tags(held))
 
     def _down(self, sub: Substrate, window: Interval) -> dict[str, set[str]]:
         down: dict[str, set[str]] = {k.value: set() for k in MaintenanceTarget}

@@ -103,6 +103,7 @@ def node_id(slice_id: int, node: str) -> str:
 
 def interface_plan(
     endpoints: Mapping[str, Sequence[str]],
+    fixed: Mapping[str, str] | None = None,
 ) -> dict[str, list[tuple[str, str, str]]]:
     """Per node, its interfaces: (name, circuit, IPv4 address). Circuit k (1-based, in
     request order) is 10.<k div 256>.<k mod 256>.0/24 and its j-th endpoint has host
@@ -112,7 +113,8 @@ def interface_plan(
     for k, (circuit, nodes) in enumerate(endpoints.items(), start=1):
         for j, node in enumerate(nodes, start=1):
             ifname = f"eth{len(out[node]) + 1}"
-            out[node].append((ifname, circuit, f"10.{k // 256}.{k % 256}.{j}/24"))
+            address = (fixed or {}).get(circuit) or f"10.{k // 256}.{k % 256}.{j}/24"
+            out[node].append((ifname, circuit, address))
     return dict(out)
 
 
@@ -125,6 +127,7 @@ def plan(
     vlans: Mapping[tuple[str, str], int],
     ssh_keys: Sequence[str] = (),
     gateway_node: str | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> SlicePlan:
     """nodes: (name, host, driver, kind, vcpu, ram_mb, image); endpoints: circuit -> its
     nodes, in request order; vlans: (node, circuit) -> tag on the node's V-node uplink."""
@@ -142,7 +145,7 @@ def plan(
                     bandwidth_mbps=c.bandwidth_mbps,
                 )
             )
-    ifaces = interface_plan(endpoints)
+    ifaces = interface_plan(endpoints, addresses)
     parts = []
     for name, host, driver, kind, vcpu, ram, image in nodes:
         specs = tuple(

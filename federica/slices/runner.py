@@ -77,6 +77,26 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
     placement = {n.name: hosts[n.host_id].name for n in sl.nodes}
     circuits = circuit_parts([(c.name, c.bandwidth_mbps, c.mapping) for c in sl.circuits])
     endpoints = {c.name: list(c.endpoints) for c in req.circuits}
+    addresses: dict[str, str] = {}
+    uplink_ports = set(uplinks.values())
+    for c in circuits:
+        if c.name not in endpoints:
+            # A circuit across the border (stitched at a border port): its end here is the
+            # node whose V-node uplink it crosses.
+            ports = {(d, p) for d, p, _ in c.hops}
+            endpoints[c.name] = [n for n, h in placement.items() if uplinks[h] in ports][:1]
+            # One subnet at both facilities, from the border tag (the same at both ends of
+            # the border): .1 at the home facility's node, .2 at the visited one's (its
+            # slice is in a guest project).
+            hops = json.loads(next(x.mapping for x in sl.circuits if x.name == c.name))
+            tag = next(
+                (h["vlan"] for h in hops
+                 if h.get("link") is None and (h["device"], h["port"]) not in uplink_ports),
+                0,
+            )  # fmt: skip
+            if tag:
+                host = 2 if (sl.project or "").startswith("guest-") else 1
+                addresses[c.name] = f"10.{200 + tag // 256}.{tag % 256}.{host}/24"
     return plan(
         sl.id,
         sl.name,
@@ -97,12 +117,21 @@ def plan_of(session: Session, sl: Slice, rows: HostRows | None = None) -> SliceP
         node_vlans_from(circuits, placement, uplinks, endpoints),
         req.ssh_keys,
         req.gateway.node if req.gateway else None,
+        addresses,
     )
 
 
 def start(
-    sessions: sessionmaker[Session], provisioner: Provisioner, slice_id: int, now: Clock
+    sessions: sessionmaker[Session],
+    provisioner: Provisioner,
+    slice_id: int,
+    now: Clock,
+    gate: Callable[[int], str | None] | None = None,
 ) -> str:
+    """`gate`: called once this facility's part is built, before the slice is ACTIVE
+    (outside any transaction); it answers why the slice cannot be ACTIVE (its part at a
+    peer failed), or None. A slice across the border waits there for its other part."""
+
     with transaction(sessions) as s:
         sl = s.get(Slice, slice_id)
         if sl is None:
@@ -136,9 +165,22 @@ def start(
         sl.access = json.dumps(outcome.access)
         parts = [n.state for n in sl.nodes] + [c.state for c in sl.circuits]
         status = derived_status(sl.status, parts)
-        if outcome.ok and status is S.ACTIVE:
+        if outcome.ok and status is S.ACTIVE and gate is None:
             move(sl, S.ACTIVE, now(), "every node runs and every circuit is configured")
             return "active"
+        ready = outcome.ok and status is S.ACTIVE
+    if ready and gate is not None:
+        why = gate(slice_id)
+        with transaction(sessions) as s:
+            sl = s.get(Slice, slice_id)
+            assert sl is not None
+            if sl.status is not S.PROVISIONING:
+                return f"provisioned, but the slice is now {sl.status.value}"
+            if why is None:
+                move(sl, S.ACTIVE, now(), "every part runs, here and at the peers")
+                return "active"
+        problems = provisioner.deprovision(p)
+        return _fail(sessions, slice_id, now, "; ".join([why, *problems]))
     reason = outcome.reason or "a part is not ready"
     # The timings are already on the slice (recorded above), failed or not.
     return _fail(sessions, slice_id, now, reason)

@@ -279,11 +279,18 @@ def _apply_border(
     assert spec.peer is not None and spec.vlans is not None, "topology was validated"
     lo, hi = _vlans(spec.vlans)
     if port.border is None:
-        port.border = BorderPort(peer=peers[spec.peer], vlan_min=lo, vlan_max=hi)
+        port.border = BorderPort(
+            peer=peers[spec.peer], vlan_min=lo, vlan_max=hi, translate=bool(spec.translate)
+        )
         return
     a.set(
         port.border,
-        {"peer": peers[spec.peer], "vlan_min": lo, "vlan_max": hi},
+        {
+            "peer": peers[spec.peer],
+            "vlan_min": lo,
+            "vlan_max": hi,
+            "translate": bool(spec.translate),
+        },
         Resource.PORT,
         label,
     )
@@ -370,6 +377,7 @@ def _device_spec(d: Device) -> DeviceSpec:
                 description=p.description,
                 peer=p.border.peer.name if p.border else None,
                 vlans=format_vlan_range(p.border.vlan_min, p.border.vlan_max) if p.border else None,
+                translate=(p.border.translate or None) if p.border else None,
             )
             for p in d.ports
         ],

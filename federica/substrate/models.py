@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -150,6 +151,9 @@ class BorderPort(Timestamps, Base):
     )
     vlan_min: Mapped[int] = mapped_column(Integer)
     vlan_max: Mapped[int] = mapped_column(Integer)
+    # The device may rewrite a circuit's tag at this port (the border tag need not be the
+    # one the circuit uses inside the facility).
+    translate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     port: Mapped[Port] = relationship(back_populates="border")
     peer: Mapped[PeerFacility] = relationship(back_populates="border_ports")

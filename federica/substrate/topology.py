@@ -60,6 +60,9 @@ class PortSpec(Spec):
     # Border ports only: the peer facility faced and the VLAN range agreed with it.
     peer: Name | None = None
     vlans: str | None = None
+    # Border ports only: may this port carry a circuit's border tag while the rest of the
+    # circuit here uses another (the device rewrites the tag at the border)?
+    translate: bool | None = None
 
 
 class DeviceSpec(Spec):
@@ -274,6 +277,11 @@ class _Checker:
             seen: dict[str, int] = {}
             for j, port in enumerate(dev.ports):
                 self._port(f"{base}.ports[{j}]", port, peers)
+                if port.translate and not dev.vlan_translation:
+                    self.err(
+                        f"{base}.ports[{j}].translate",
+                        f"device {dev.name!r} cannot translate VLAN tags (vlan_translation: false)",
+                    )
                 if port.name in seen:
                     self.err(
                         f"{base}.ports[{j}].name",
@@ -358,7 +366,7 @@ class _Checker:
             else:
                 self._range(f"{path}.vlans", port.vlans)
         else:
-            for field in ("peer", "vlans"):
+            for field in ("peer", "vlans", "translate"):
                 if getattr(port, field) is not None:
                     self.err(f"{path}.{field}", f"only border ports have '{field}'")
 

@@ -73,8 +73,9 @@ def netconfd_modules(plan: DevicePlan) -> list[Path]:
 def startup_ports(plan: DevicePlan) -> dict[str, bool]:
     """Each port's `enabled` in the startup configuration. A port with nothing plugged in
     starts shut down, as an operator leaves an unused port: admin-up without carrier is a
-    fault (an alarm on any real facility), not an idle port."""
-    return {p.name: p.underlay is not None for p in plan.ports}
+    fault (an alarm on any real facility), not an idle port. A border port too, until its
+    border link is plugged in (`demo --federation` enables it then)."""
+    return {p.name: p.underlay is not None and not p.underlay.group for p in plan.ports}
 
 
 def write_files(plan: DevicePlan, ddir: Path, sock: Path, login: Login) -> str:

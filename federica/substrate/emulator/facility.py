@@ -22,6 +22,7 @@ from typing import Any
 
 from federica.substrate.emulator import device, iproute, processes
 from federica.substrate.emulator.plan import (
+    BORDER_UNDERLAY,
     UNDERLAY_MTU,
     DevicePlan,
     FacilityPlan,
@@ -353,6 +354,8 @@ def _wire(plan: FacilityPlan) -> None:
             a.insert(0, f"address add {w.a_ip}/30 dev {w.a_if}")
             b.insert(0, f"address add {w.b_ip}/30 dev {w.b_if}")
             b.append(f"link set dev {w.b_if} up")
+        elif w.a_ip:  # a border port: its address on the border segment
+            a.insert(0, f"address add {w.a_ip}/{BORDER_UNDERLAY.prefixlen} dev {w.a_if}")
     iproute.ip_batch(root)
     for ns, lines in per_ns.items():
         iproute.ip_batch(lines, ns=ns)

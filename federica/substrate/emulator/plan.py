@@ -10,6 +10,7 @@ no 802.1Q devices and no bridge VLAN filtering.)
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,9 @@ class Underlay:
     remote_ip: str
     vxlan_port: int
     peer: str  # "device:port" or "host:name", for people
+    # A border port's: no known far end, so its VXLAN devices send to a multicast group
+    # on the border segment (the emulated border link joins both facilities' ends).
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,10 +155,27 @@ def vlan_ifname(port_ifname: str, vlan: int) -> str:
 def vxlan_add(name: str, vni: int, underlay: Underlay, dev: str) -> str:
     """The `ip` batch line making "VLAN vni on this wire": a VXLAN device over `dev`."""
     u = underlay
+    far = f"group {u.group}" if u.group else f"remote {u.remote_ip}"
     return (
         f"link add name {name} mtu 1500 type vxlan id {vni} local {u.local_ip} "
-        f"remote {u.remote_ip} dstport {u.vxlan_port} dev {dev}"
+        f"{far} dstport {u.vxlan_port} dev {dev}"
     )
+
+
+# Border ports (kind border): "VLAN v at the border" is a VXLAN device with VNI v sent to
+# this group on the border port's veth, UDP port BORDER_VXLAN_PORT + n for a device's n-th
+# border port; its address comes from BORDER_UNDERLAY by a hash of (prefix, device, port),
+# so two facilities planned apart agree on everything but their own addresses.
+BORDER_GROUP = "239.254.0.1"
+BORDER_VXLAN_PORT = 19000
+BORDER_UNDERLAY = ipaddress.ip_network("169.254.240.0/20")
+
+
+def border_underlay(prefix: str, device: str, port: str, n: int, peer: str) -> Underlay:
+    digest = hashlib.sha256(f"{prefix}:{device}:{port}".encode()).digest()
+    host = int.from_bytes(digest[:4], "big") % (BORDER_UNDERLAY.num_addresses - 2) + 1
+    ip = str(BORDER_UNDERLAY.network_address + host)
+    return Underlay(ip, "", BORDER_VXLAN_PORT + n, f"peer:{peer}", BORDER_GROUP)
 
 
 def _wire_ips(index: int) -> tuple[str, str]:
@@ -228,8 +249,16 @@ def plan_facility(topo: Topology, prefix: str) -> FacilityPlan:
     for dev in topo.devices:
         ns = namespace_name(prefix, dev.name)
         ports: list[PortPlan] = []
+        borders = 0
         for i, port in enumerate(dev.ports):
             key = (dev.name, port.name)
+            if port.kind is PortKind.BORDER and key not in underlays:
+                u = border_underlay(prefix, dev.name, port.name, borders, port.peer or "")
+                borders += 1
+                ports.append(PortPlan(port.name, ifnames[key], port.kind, port.speed_mbps, u))
+                # Its far end waits, down, for the border link (`demo --federation`).
+                wires.append(Wire(ns, ifnames[key], ns, f"_n{i}", a_ip=u.local_ip, plugged=False))
+                continue
             ports.append(
                 PortPlan(port.name, ifnames[key], port.kind, port.speed_mbps, underlays.get(key))
             )

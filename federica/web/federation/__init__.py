@@ -358,3 +358,7 @@ def estop_part(request_id: str) -> Response:
                 {"request_id": request_id, "slice": got.slice_name, "stopped": got.stopped},
                 slice_id=got.slice_id, project=got.project)  # fmt: skip
     return jsonify(got.answer)
+
+
+# The stitched bookings' routes (circuits across the border) join the blueprint.
+from federica.web.federation import interdomain as _interdomain  # noqa: E402, F401

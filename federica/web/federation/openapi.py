@@ -154,6 +154,7 @@ class GuestSlice(_Strict):
     end: str
     access: dict[str, Any]
     nodes: list[GuestNode]
+    failure_reason: str | None = Field(default=None, description="why it failed, if it did")
 
 
 class GuestBookingAnswer(_Strict):
@@ -163,6 +164,33 @@ class GuestBookingAnswer(_Strict):
     hold_until: str
     user: str
     slice: GuestSlice
+
+
+class BorderEndRequest(_Strict):
+    circuit: str = Field(description="the circuit across the border (not in `request`)")
+    node: str = Field(description="its node here (one of `request`'s)")
+    port: str = Field(description="this facility's border port facing the caller, DEVICE:PORT")
+    vlans: str = Field(
+        pattern=r"^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$",
+        description="the border tags the caller can use, e.g. '3000-3049,3060'",
+    )
+    bandwidth_mbps: int = Field(default=100, ge=1, le=100_000)
+
+
+class StitchedHoldRequest(HoldRequest):
+    borders: list[BorderEndRequest] = Field(min_length=1, max_length=16)
+
+
+class StitchedEnd(_Strict):
+    circuit: str
+    port: str
+    vlan: int | None = Field(description="the border tag, the same at both ends of the border")
+    node: str | None = None
+    state: str | None = Field(default=None, description="the circuit's state here")
+
+
+class StitchedBookingAnswer(GuestBookingAnswer):
+    stitching: list[StitchedEnd]
 
 
 class PeerAlarmSlice(_Strict):
@@ -245,11 +273,15 @@ def _op(
 def parts() -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, schemas) of the peer API."""
     models: list[type[BaseModel]] = [Advertisement, PeerAvailability, PeerSlot, GuestIdentity,
-                                     GuestBookingAnswer, PeerAlarms]  # fmt: skip
+                                     GuestBookingAnswer, PeerAlarms,
+                                     StitchedBookingAnswer]  # fmt: skip
     models += [GuestEStopAnswer, PartEStopAnswer]
     _, top = models_json_schema(
         [(m, "serialization") for m in models]
-        + [(m, "validation") for m in (IdentityCheck, HoldRequest, EStopRelayRequest)],
+        + [
+            (m, "validation")
+            for m in (IdentityCheck, HoldRequest, StitchedHoldRequest, EStopRelayRequest)
+        ],
         ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Any] = top.get("$defs", {})
@@ -276,6 +308,19 @@ def parts() -> tuple[dict[str, Any], dict[str, Any]]:
             "Phase one: book for the asserted user, held until commit, abort or timeout; "
             "repeating the same request id answers the same booking",
             "GuestBookingAnswer", body="HoldRequest", created=True)},
+        "/federation/v1/stitched-bookings": {"post": _op(
+            "federation_hold_stitched",
+            "Phase one of a booking whose circuits continue across the border: as "
+            "/bookings, each of `borders` ending at this facility's border port with a tag "
+            "among those offered and free here (the same at both ends of the border); none: "
+            "409 (no-common-vlan) with `hop` (the port) and `offered` and `free` (tags). "
+            "Commit and abort: /bookings/{request_id}/commit|abort",
+            "StitchedBookingAnswer", body="StitchedHoldRequest", created=True)},
+        "/federation/v1/stitched-bookings/{request_id}": {"get": _op(
+            "federation_stitched_booking",
+            "A stitched booking: its slice's state (and why it failed) and each border "
+            "circuit's tag and state (the home facility polls it while its part is built)",
+            "StitchedBookingAnswer", path_param=True)},
         "/federation/v1/alarms": {"get": _op(
             "federation_alarms",
             "Open alarms on the border ports facing the peer and on its guests' slices "

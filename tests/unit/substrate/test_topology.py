@@ -175,6 +175,25 @@ def test_border_ports_need_a_known_peer_and_vlans() -> None:
     assert "devices[1].ports[0].vlans: only border ports have 'vlans'" in msgs
 
 
+def test_translate_is_for_border_ports_of_translating_devices() -> None:
+    data = minimal()
+    data["peers"] = [{"name": "geni"}]
+    border = {"name": "xe-2/0/0", "speed_mbps": 10000, "kind": "border", "peer": "geni",
+              "vlans": "3000-3099", "translate": True}  # fmt: skip
+    data["devices"][0]["ports"].append(border)
+    data["devices"][1]["ports"][0]["translate"] = False
+    msgs = problems(data)
+    assert (
+        "devices[0].ports[2].translate: device 'a-mx' cannot translate VLAN tags "
+        "(vlan_translation: false)" in msgs
+    )
+    assert "devices[1].ports[0].translate: only border ports have 'translate'" in msgs
+    data["devices"][0]["vlan_translation"] = True
+    del data["devices"][1]["ports"][0]["translate"]
+    topo = validate_topology(data)
+    assert topo.devices[0].ports[2].translate is True
+
+
 def test_duplicate_port_on_device_and_bad_names() -> None:
     data = minimal()
     data["devices"][0]["ports"].append({"name": "ge-0/0/0", "speed_mbps": 100})

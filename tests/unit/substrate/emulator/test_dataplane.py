@@ -75,12 +75,14 @@ def test_port_admin_state_follows_enabled() -> None:
     assert ip == ["link set dev ge-0_0_1 down"]
 
 
-def test_attachment_on_an_unplugged_port_is_skipped() -> None:
+def test_attachment_on_a_border_port_goes_to_the_border_group() -> None:
     topo = parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes())
     plan = plan_facility(topo, "fed").device("psn-mx")
+    ifname = plan.port("xe-2/0/0").ifname
     xc = Segment("b", (Attachment("xe-2/0/0", 3000), Attachment("ge-1/0/0", 3000)))
     ip, _ = reconcile(plan, DeviceConfig(segments={"b": xc}), booted(plan))
-    assert not any("xe-2" in line or "p5." in line for line in ip)
+    (border,) = [line for line in ip if line.startswith(f"link add name {ifname}.3000 ")]
+    assert "group 239.254.0.1 dstport 19000" in border and "remote" not in border
     assert "link add name ge-1_0_0.3000" in " ".join(ip)
 
 
@@ -88,7 +90,9 @@ def test_an_unplugged_port_follows_its_configuration_too() -> None:
     topo = parse_topology((EXAMPLES / "topologies" / "core4.yaml").read_bytes())
     plan = plan_facility(topo, "fed").device("psn-mx")
     ifname = plan.port("xe-2/0/0").ifname
-    down = Observed(up={p.ifname: p.underlay is not None for p in plan.ports})
+    down = Observed(
+        up={p.ifname: p.underlay is not None and not p.underlay.group for p in plan.ports}
+    )
     # Enabled by hand: admin-up (without carrier), as a real device would be.
     ip, _ = reconcile(plan, DeviceConfig(port_enabled={"xe-2/0/0": True}), down)
     assert ip == [f"link set dev {ifname} up"]

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from federica.substrate.emulator.plan import (
+    BORDER_GROUP,
+    BORDER_UNDERLAY,
     IFNAMSIZ,
     PlanError,
     plan_facility,
@@ -30,15 +34,27 @@ def test_every_link_and_uplink_is_a_wire_with_matching_ends() -> None:
         assert a and b
         assert (a.local_ip, a.remote_ip) == (b.remote_ip, b.local_ip)
         assert a.vxlan_port == b.vxlan_port
-    ports = [p.underlay.vxlan_port for d in plan.devices for p in d.ports if p.underlay]
+    ports = [
+        p.underlay.vxlan_port
+        for d in plan.devices
+        for p in d.ports
+        if p.underlay and not p.underlay.group
+    ]
     assert len(ports) == 2 * len(topo.links) + len(topo.hosts)
 
 
 def test_unplugged_ports_still_get_an_interface() -> None:
     plan = plan_facility(federica(), "fed")
     border = plan.device("psn-mx").port("xe-2/0/0")
-    assert border.underlay is None
-    assert any(w.a_if == border.ifname and not w.plugged for w in plan.wires)
+    # A border port: its far end waits for the border link; its VLANs go to the border
+    # group, from an address both facilities can plan apart.
+    assert border.underlay is not None
+    assert (border.underlay.group, border.underlay.vxlan_port) == (BORDER_GROUP, 19000)
+    assert ipaddress.ip_address(border.underlay.local_ip) in BORDER_UNDERLAY
+    (wire,) = [w for w in plan.wires if w.a_if == border.ifname]
+    assert not wire.plugged and wire.a_ip == border.underlay.local_ip
+    other = plan_facility(federica(), "feb").device("psn-mx").port("xe-2/0/0")
+    assert other.underlay is not None and other.underlay.local_ip != border.underlay.local_ip
 
 
 def test_interface_names_fit_the_kernel_with_a_vlan_suffix() -> None:
