@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request, session
+from sqlalchemy.orm import Session
 
 from federica.aaa import accounts, audit, tokens
 from federica.aaa.models import TokenKind
@@ -207,19 +208,28 @@ def _audit(response: Response) -> Response:
                 at=ctx().now(),
             )
         return response
+    if g.get("audit_written") and status < 400:
+        return response  # its entry committed with the change itself (record_with)
+    problem = None
+    if response.status_code >= 400 and response.is_json:
+        body = response.get_json(silent=True) or {}
+        problem = str(body.get("detail", ""))[:500]
+    audit.insert_entry_now(ctx().sessions, _entry(who, mark, status, problem))
+    return response
+
+
+def _entry(who: Principal | None, mark: Guard | None, status: int, problem: str | None) -> Any:
     action = (mark.action.value if mark and mark.action else None) or (
         request.endpoint or request.path
     )
     detail = dict(g.get("audit_detail", {}))
     detail["method"] = request.method
-    if response.status_code >= 400 and response.is_json:
-        body = response.get_json(silent=True) or {}
-        detail["problem"] = str(body.get("detail", ""))[:500]
-    audit.record(
-        ctx().sessions,
+    if problem is not None:
+        detail["problem"] = problem
+    return audit.entry_values(
         who,
         action,
-        status=response.status_code,
+        status=status,
         target=request.path,
         slice_id=g.get("audit_slice"),
         project=g.get("audit_project"),
@@ -228,7 +238,17 @@ def _audit(response: Response) -> Response:
         address=client_address(),
         at=ctx().now(),
     )
-    return response
+
+
+def record_with(s: Session, status: int) -> None:
+    """This request's audit entry, written now in the transaction `s` of the change it
+    records (as it will answer `status`): both commit or neither. The entry after the
+    request is then not written again (unless the request fails after all, when the
+    failure is recorded as usual)."""
+    view = ctx_view()
+    mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
+    audit.insert_entry(s, _entry(current(), mark, status, None))
+    g.audit_written = True
 
 
 def ctx_view() -> Callable[..., Any] | None:
