@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -483,11 +483,21 @@ def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
     """Give back the rest of the slice's window: reservations end now (what was held
     before stays, as the accounting record)."""
     sl.rev = revision.bump(session, revision.CALENDAR)
-    for r in list(sl.reservations):
-        if r.start >= now:
-            sl.reservations.remove(r)
-        elif r.end > now:
-            r.end = now
+    if "reservations" in sl.__dict__:  # loaded already: keep the session's copies true
+        for r in list(sl.reservations):
+            if r.start >= now:
+                sl.reservations.remove(r)
+            elif r.end > now:
+                r.end = now
+    else:
+        # Two plain statements, not the ORM loading and deleting a row at a time (a
+        # slice holds dozens; a release spent most of its time there).
+        table = cast(Table, Reservation.__table__)
+        conn = session.connection()
+        conn.execute(delete(table).where(table.c.slice_id == sl.id, table.c.start >= now))
+        conn.execute(
+            update(table).where(table.c.slice_id == sl.id, table.c.end > now).values(end=now)
+        )
     if sl.end > now:
         sl.end = max(sl.start + dt.timedelta(microseconds=1), now)
     advance_on_commit(session, index_for(session), sl.id, [], sl.rev)

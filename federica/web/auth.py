@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, g, request, session
 from sqlalchemy.orm import Session
 
-from federica.aaa import accounts, audit, tokens
+from federica.aaa import audit, tokens
 from federica.aaa.models import TokenKind
 from federica.aaa.policy import Action, Principal, decide, scope_problem
 from federica.errors import Forbidden, Unauthorized
@@ -172,18 +172,12 @@ def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> N
     """Make the holder of token `secret` (of `kind`) the principal of this request."""
     now = ctx().now()
     with read_session() as s:
-        token = tokens.resolve(s, secret, now, kind)
-        g.principal = accounts.principal(
-            token.user,
-            scopes=tokens.scopes_of(token),
-            via=via,
-            address=client_address(),
-            token_id=token.id,
+        g.principal, touch = tokens.resolve_principal(
+            s.connection(), secret, now, kind, via=via, address=client_address()
         )
-        touch = tokens.needs_touch(token, now)
     if touch:
         with write_session() as s:
-            tokens.get(s, token.id).last_used_at = now
+            tokens.get(s, g.principal.token_id).last_used_at = now
 
 
 def _audit(response: Response) -> Response:
