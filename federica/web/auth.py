@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request, session
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from federica.aaa import audit, tokens
@@ -32,8 +34,10 @@ from federica.aaa.models import TokenKind
 from federica.aaa.policy import Action, Principal, decide, scope_problem
 from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
+from federica.web.problems import database_unavailable, unavailable_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 COOKIE_BLUEPRINTS = frozenset({"portal", "noc"})
 SESSION_TOKEN_KEY = "token"  # noqa: S105  (the session key that holds it, not a secret)
 GUARD_ATTR = "_federica_guard"
@@ -181,6 +185,25 @@ def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> N
 
 
 def _audit(response: Response) -> Response:
+    try:
+        return _write_audit(response)
+    except DBAPIError as exc:
+        if not database_unavailable(exc):
+            raise
+        if response.status_code < 400:
+            # Done, but its entry could not be written (the database went away after
+            # the change committed): said loudly in the log; the answer stays true.
+            log.error(
+                "audit entry of %s %s (%d) lost: the database went away",
+                request.method,
+                request.path,
+                response.status_code,
+            )
+            return response
+        return unavailable_problem(exc)
+
+
+def _write_audit(response: Response) -> Response:
     status = response.status_code
     changing = request.method in STATE_CHANGING
     if (not changing and status < 400) or (g.get("audit_skip") and status < 400):

@@ -179,6 +179,7 @@ def release_slice(ref: str) -> ResponseReturnValue:
         )
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         body, slice_id = service.describe(sl), sl.id
+        record_with(s, code)  # the release and its audit entry commit together
     # Its parts at peers (booked across facilities) are released there too.
     released = remote.release_remote(ctx().sessions, ctx().settings, slice_id)
     if released:
@@ -209,7 +210,9 @@ def extend_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)
         sl = windows.extend(s, ctx().settings, sl, now=ctx().now(), to=to, by=by)
-        return jsonify(service.describe(sl))
+        body = service.describe(sl)
+        record_with(s, 200)  # the extension and its audit entry commit together
+    return jsonify(body)
 
 
 @api.get("/slices/<ref>/extent")
