@@ -210,9 +210,9 @@ def extend_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)
         sl = windows.extend(s, ctx().settings, sl, now=ctx().now(), to=to, by=by)
-        body = service.describe(sl)
+        answer = service.describe(sl)
         record_with(s, 200)  # the extension and its audit entry commit together
-    return jsonify(body)
+    return jsonify(answer)
 
 
 @api.get("/slices/<ref>/extent")
