@@ -162,6 +162,7 @@ class Worker:
         self.lease = dt.timedelta(seconds=ctx.settings.worker_lease_s)
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()
+        self._done_as_leader: set[str] = set()  # duties run since this worker took the lead
         self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
         # Events are claimed row by row, so every worker takes them; the duties only the
         # leader runs.
@@ -343,9 +344,14 @@ class Worker:
             duty.run()
         except Exception:  # the next interval tries again
             log.exception("duty %s failed", duty.name)
+            return True
+        if duty.name not in self._done_as_leader:  # once per lead, not every interval
+            self._done_as_leader.add(duty.name)
+            log.info("worker %s: duty %s done as the leader", self.name, duty.name)
         return True
 
     def _lead_changed(self, leading: bool) -> None:
+        self._done_as_leader.clear()
         sched = self._scheduler
         if leading and sched is not None:
             # A new leader does the duties now, not an interval after the old one died.

@@ -12,15 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from federica import inputs
 from federica.aaa.models import AnonymousRequest, AuditEntry, User
 from federica.aaa.policy import Principal
+from federica.db import insert_rows
 from federica.errors import FieldError, InvalidInput, NotFound
 from federica.slices.models import Reservation, ReservationKind, Slice
 from federica.substrate.models import Device, Link, Port
@@ -56,23 +57,54 @@ def record(
 ) -> None:
     """Appends one entry in its own transaction, so refused and failed actions (whose
     own transaction rolled back) are recorded too."""
+    values = entry_values(
+        who, action, status=status, target=target, slice_id=slice_id, project=project,
+        detail=detail, via=via, address=address, at=at,
+    )  # fmt: skip
     with sessions() as s, s.begin():
-        s.add(
-            AuditEntry(
-                at=at,
-                actor=text(who.username if who is not None else "anonymous", 100),
-                actor_id=who.user_id if who is not None else None,
-                via=text(via or (who.via if who is not None else "api"), 16),
-                address=text(address or (who.address if who is not None else ""), 64),
-                action=text(action, 64),
-                target=text(target, 200),
-                slice_id=slice_id if slice_id is None or 0 < slice_id < 2**31 else None,
-                project=text(project, 64) if project is not None else None,
-                result=result_of(status),
-                status=status,
-                detail=bounded_detail(detail or {}),
-            )
-        )
+        insert_entry(s, values)
+
+
+def insert_entry_now(sessions: sessionmaker[Session], values: dict[str, Any]) -> None:
+    """One entry (from `entry_values`) in its own transaction."""
+    with sessions() as s, s.begin():
+        insert_entry(s, values)
+
+
+def entry_values(
+    who: Principal | None,
+    action: str,
+    *,
+    status: int,
+    target: str = "",
+    slice_id: int | None = None,
+    project: str | None = None,
+    detail: dict[str, Any] | None = None,
+    via: str | None = None,
+    address: str = "",
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """One entry's columns, each bounded to its column (see the module's docstring)."""
+    return {
+        "at": at,
+        "actor": text(who.username if who is not None else "anonymous", 100),
+        "actor_id": who.user_id if who is not None else None,
+        "via": text(via or (who.via if who is not None else "api"), 16),
+        "address": text(address or (who.address if who is not None else ""), 64),
+        "action": text(action, 64),
+        "target": text(target, 200),
+        "slice_id": slice_id if slice_id is None or 0 < slice_id < 2**31 else None,
+        "project": text(project, 64) if project is not None else None,
+        "result": result_of(status),
+        "status": status,
+        "detail": bounded_detail(detail or {}),
+    }
+
+
+def insert_entry(session: Session, values: dict[str, Any]) -> None:
+    """The entry as one plain INSERT in the session's transaction: a change and its entry
+    commit together (a booking's; see web/auth.py `record_with`), or neither does."""
+    insert_rows(session.connection(), cast(Table, AuditEntry.__table__), [values])
 
 
 def text(value: str, limit: int) -> str:

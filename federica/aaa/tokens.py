@@ -16,11 +16,11 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from federica.aaa.models import ApiToken, Membership, TokenKind, User
-from federica.aaa.policy import DEFAULT_SCOPES, Scope
+from federica.aaa.models import ApiToken, Membership, Project, ProjectRole, TokenKind, User
+from federica.aaa.policy import DEFAULT_SCOPES, Principal, Scope
 from federica.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 
 PREFIX = "fed_"
@@ -175,6 +175,66 @@ def resolve(
     if not token.user.active:
         raise Unauthorized("the account of this API token is disabled")
     return token
+
+
+# The token, its account and the account's projects as plain rows: what `resolve` loads
+# through the ORM, without building objects (this runs on every authenticated request).
+_T, _U = ApiToken.__table__.c, User.__table__.c
+_M, _P = Membership.__table__.c, Project.__table__.c
+_PRINCIPAL = (
+    select(
+        _T.id, _T.kind, _T.revoked_at, _T.expires_at, _T.scopes, _T.last_used_at,
+        _U.id, _U.username, _U.role, _U.active, _M.role, _P.name,
+    )
+    .select_from(
+        ApiToken.__table__.join(User.__table__, _U.id == _T.user_id)
+        .outerjoin(Membership.__table__, _M.user_id == _U.id)
+        .outerjoin(Project.__table__, _P.id == _M.project_id)
+    )
+    .where(_T.token_hash == bindparam("token_hash"))
+)  # fmt: skip
+
+
+def resolve_principal(
+    conn: Connection,
+    secret: str,
+    now: dt.datetime,
+    kind: TokenKind = TokenKind.API,
+    *,
+    via: str = "api",
+    address: str = "",
+) -> tuple[Principal, bool]:
+    """The principal of the live token of `kind` for a secret (what `resolve` and
+    accounts.principal make of it, in one plain query), and whether its last use should
+    be written (`needs_touch`). Unauthorized as `resolve`, with the same words."""
+    rows = (
+        conn.execute(_PRINCIPAL, {"token_hash": digest(secret)}).all()
+        if secret.startswith(PREFIXES[kind]) and len(secret) < 200
+        else []
+    )
+    if not rows or rows[0][1] is not kind:
+        raise Unauthorized("the API token is not valid")
+    token_id, _, revoked_at, expires_at, scopes, last_used_at, user_id, username, role, active = (
+        rows[0][:10]
+    )
+    if revoked_at is not None:
+        raise Unauthorized("the API token was revoked")
+    if expires_at <= now:
+        raise Unauthorized("the API token has expired; create a new one")
+    if not active:
+        raise Unauthorized("the account of this API token is disabled")
+    who = Principal(
+        username=username,
+        role=role,
+        user_id=user_id,
+        projects=frozenset(r[11] for r in rows if r[11] is not None),
+        leads=frozenset(r[11] for r in rows if r[11] is not None and r[10] is ProjectRole.LEAD),
+        scopes=frozenset(Scope(x) for x in scopes.split()),
+        via=via,
+        address=address,
+        token_id=token_id,
+    )
+    return who, last_used_at is None or now - last_used_at >= TOUCH_EVERY
 
 
 def needs_touch(token: ApiToken, now: dt.datetime) -> bool:

@@ -63,12 +63,20 @@ class Slice(Base):
     owner: Mapped[User | None] = relationship(lazy="joined")
     # Selectin: what describe() shows comes in one query per collection for all the
     # slices loaded at once (a listing, a booking's answer), not one per slice and part;
-    # B4 (bench/booking.py) measured ~9 queries per booking's answer before.
+    # B4 (bench/booking.py) measured ~9 queries per booking's answer before. In the order
+    # they were booked: PostgreSQL returns rows in whatever order its pages hold them
+    # (a restored database showed the nodes in another order).
     nodes: Mapped[list[SliceNode]] = relationship(
-        back_populates="slice", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="slice",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="SliceNode.id",
     )
     circuits: Mapped[list[SliceCircuit]] = relationship(
-        back_populates="slice", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="slice",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="SliceCircuit.id",
     )
     reservations: Mapped[list[Reservation]] = relationship(
         back_populates="slice", cascade="all, delete-orphan"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -75,6 +75,9 @@ class Booked:
     window: Interval
     embedding: Embedding
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # What describe() says of the new slice, made from what the booking wrote (reading it
+    # back cost a booking another transaction and five queries); None for a dry run.
+    description: dict[str, Any] | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -144,10 +147,12 @@ def book(
     if dry_run or rev is None:
         return Booked(None, req, window, embedding, timings)
     owner_id = actor.user_id if actor is not None else None
-    sl = _insert(session, settings, req, embedding, window, substrate, now, rev, index, owner_id)
+    sl, written = _insert(
+        session, settings, req, embedding, window, substrate, now, rev, index, owner_id
+    )
     lap("reserve")
     sl.timings = json.dumps({"booking": timings})
-    return Booked(sl, req, window, embedding, timings)
+    return Booked(sl, req, window, embedding, timings, _described(sl, req, substrate, written))
 
 
 def _charged_project(session: Session, req: SliceRequest, actor: Principal | None) -> SliceRequest:
@@ -189,7 +194,7 @@ def _insert(
     rev: int,
     index: CalendarIndex,
     owner_id: int | None,
-) -> Slice:
+) -> tuple[Slice, dict[str, list[dict[str, Any]]]]:
     status = INITIAL
     conn = session.connection()
     columns: dict[str, Any] = {
@@ -276,7 +281,80 @@ def _insert(
         for r in rows
     ]
     advance_on_commit(session, index, sl.id, held, rev)
-    return sl
+    written: dict[str, list[dict[str, Any]]] = {
+        "nodes": node_rows,
+        "circuits": circuit_rows,
+        "events": event_rows,
+        "history": [history],
+    }
+    return sl, written
+
+
+def _described(
+    sl: Slice, req: SliceRequest, substrate: Substrate, written: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """describe(sl) of a slice just booked, from the rows its booking wrote (a test holds
+    it equal to describe() of the slice read back)."""
+    ifaces = interface_plan({c.name: c.endpoints for c in req.circuits})
+    hosts = {h.id: h for h in substrate.hosts}
+    endpoints = {c.name: c.endpoints for c in req.circuits}
+    return {
+        "id": sl.id,
+        "name": sl.name,
+        "status": sl.status.value,
+        "project": sl.project,
+        "owner": _owner_name(sl),
+        "description": sl.description,
+        "start": sl.start.isoformat(),
+        "end": sl.end.isoformat(),
+        "nodes": [
+            {
+                "name": n["name"],
+                "kind": n["kind"],
+                "vcpu": n["vcpu"],
+                "ram_mb": n["ram_mb"],
+                "image": n["image"],
+                "v_node": hosts[n["host_id"]].name,
+                "pop": hosts[n["host_id"]].pop,
+                "state": n["state"].value,
+                "detail": n["detail"],
+                "interfaces": [
+                    {"name": i, "circuit": c, "address": a} for i, c, a in ifaces.get(n["name"], ())
+                ],
+            }
+            for n in written["nodes"]
+        ],
+        "circuits": [
+            {
+                "name": c["name"],
+                "bandwidth_mbps": c["bandwidth_mbps"],
+                "endpoints": endpoints.get(c["name"], []),
+                "state": c["state"].value,
+                "hops": json.loads(c["mapping"]),
+            }
+            for c in written["circuits"]
+        ],
+        "gateway": req.gateway.model_dump() if req.gateway else None,
+        "access": json.loads(sl.access or "{}"),
+        "history": [
+            {"status": h["status"].value, "at": h["at"].isoformat(), "reason": h["reason"]}
+            for h in written["history"]
+        ],
+        "events": [
+            {
+                "kind": e["kind"].value,
+                "due": e["due"].isoformat(),
+                "done_at": None,
+                "state": "pending",
+                "attempts": e["attempts"],
+                "retry_at": None,
+                "result": e["result"],
+            }
+            for e in sorted(written["events"], key=lambda e: e["due"])
+        ],
+        "timings_ms": json.loads(sl.timings or "{}"),
+        "failure_reason": sl.failure_reason,
+    }
 
 
 def reservation_rows(
@@ -329,9 +407,12 @@ def book_with_retry(
     attempts: int = 40,
     received: float | None = None,
     actor: Principal | None = None,
+    then: Callable[[Session, Booked], None] | None = None,
 ) -> Booked:
-    """One booking in its own transaction. Writers are serialised by the calendar lock, so
-    a retry is only needed when the database breaks a deadlock or times out on its lock.
+    """One booking in its own transaction; `then` (the request's audit entry) runs in it
+    after a booking that is not a dry run, so both commit or neither does. Writers are
+    serialised by the calendar lock, so a retry is only needed when the database breaks
+    a deadlock or times out on its lock.
     A refused row (a constraint) is a bug elsewhere that the database caught: retrying
     cannot help, and its message (SQL and parameters) goes to the log, not the caller."""
     last: OperationalError | None = None
@@ -347,6 +428,8 @@ def book_with_retry(
                     received=received,
                     actor=actor,
                 )
+                if then is not None and booked.slice is not None:
+                    then(s, booked)
         except IntegrityError:
             raise log_internal(log, "the database refused the booking's rows") from None
         except OperationalError as exc:
@@ -400,11 +483,21 @@ def free_from(session: Session, sl: Slice, now: dt.datetime) -> None:
     """Give back the rest of the slice's window: reservations end now (what was held
     before stays, as the accounting record)."""
     sl.rev = revision.bump(session, revision.CALENDAR)
-    for r in list(sl.reservations):
-        if r.start >= now:
-            sl.reservations.remove(r)
-        elif r.end > now:
-            r.end = now
+    if "reservations" in sl.__dict__:  # loaded already: keep the session's copies true
+        for r in list(sl.reservations):
+            if r.start >= now:
+                sl.reservations.remove(r)
+            elif r.end > now:
+                r.end = now
+    else:
+        # Two plain statements, not the ORM loading and deleting a row at a time (a
+        # slice holds dozens; a release spent most of its time there).
+        table = cast(Table, Reservation.__table__)
+        conn = session.connection()
+        conn.execute(delete(table).where(table.c.slice_id == sl.id, table.c.start >= now))
+        conn.execute(
+            update(table).where(table.c.slice_id == sl.id, table.c.end > now).values(end=now)
+        )
     if sl.end > now:
         sl.end = max(sl.start + dt.timedelta(microseconds=1), now)
     advance_on_commit(session, index_for(session), sl.id, [], sl.rev)

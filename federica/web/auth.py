@@ -20,19 +20,24 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request, session
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from federica.aaa import accounts, audit, tokens
+from federica.aaa import audit, tokens
 from federica.aaa.models import TokenKind
 from federica.aaa.policy import Action, Principal, decide, scope_problem
 from federica.errors import Forbidden, Unauthorized
 from federica.web.context import ctx, read_session, write_session
+from federica.web.problems import database_unavailable, unavailable_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 COOKIE_BLUEPRINTS = frozenset({"portal", "noc"})
 SESSION_TOKEN_KEY = "token"  # noqa: S105  (the session key that holds it, not a secret)
 GUARD_ATTR = "_federica_guard"
@@ -171,21 +176,34 @@ def sign_in_with(secret: str, *, via: str, kind: TokenKind = TokenKind.API) -> N
     """Make the holder of token `secret` (of `kind`) the principal of this request."""
     now = ctx().now()
     with read_session() as s:
-        token = tokens.resolve(s, secret, now, kind)
-        g.principal = accounts.principal(
-            token.user,
-            scopes=tokens.scopes_of(token),
-            via=via,
-            address=client_address(),
-            token_id=token.id,
+        g.principal, touch = tokens.resolve_principal(
+            s.connection(), secret, now, kind, via=via, address=client_address()
         )
-        touch = tokens.needs_touch(token, now)
     if touch:
         with write_session() as s:
-            tokens.get(s, token.id).last_used_at = now
+            tokens.get(s, g.principal.token_id).last_used_at = now
 
 
 def _audit(response: Response) -> Response:
+    try:
+        return _write_audit(response)
+    except DBAPIError as exc:
+        if not database_unavailable(exc):
+            raise
+        if response.status_code < 400:
+            # Done, but its entry could not be written (the database went away after
+            # the change committed): said loudly in the log; the answer stays true.
+            log.error(
+                "audit entry of %s %s (%d) lost: the database went away",
+                request.method,
+                request.path,
+                response.status_code,
+            )
+            return response
+        return unavailable_problem(exc)
+
+
+def _write_audit(response: Response) -> Response:
     status = response.status_code
     changing = request.method in STATE_CHANGING
     if (not changing and status < 400) or (g.get("audit_skip") and status < 400):
@@ -207,19 +225,28 @@ def _audit(response: Response) -> Response:
                 at=ctx().now(),
             )
         return response
+    if g.get("audit_written") and status < 400:
+        return response  # its entry committed with the change itself (record_with)
+    problem = None
+    if response.status_code >= 400 and response.is_json:
+        body = response.get_json(silent=True) or {}
+        problem = str(body.get("detail", ""))[:500]
+    audit.insert_entry_now(ctx().sessions, _entry(who, mark, status, problem))
+    return response
+
+
+def _entry(who: Principal | None, mark: Guard | None, status: int, problem: str | None) -> Any:
     action = (mark.action.value if mark and mark.action else None) or (
         request.endpoint or request.path
     )
     detail = dict(g.get("audit_detail", {}))
     detail["method"] = request.method
-    if response.status_code >= 400 and response.is_json:
-        body = response.get_json(silent=True) or {}
-        detail["problem"] = str(body.get("detail", ""))[:500]
-    audit.record(
-        ctx().sessions,
+    if problem is not None:
+        detail["problem"] = problem
+    return audit.entry_values(
         who,
         action,
-        status=response.status_code,
+        status=status,
         target=request.path,
         slice_id=g.get("audit_slice"),
         project=g.get("audit_project"),
@@ -228,7 +255,17 @@ def _audit(response: Response) -> Response:
         address=client_address(),
         at=ctx().now(),
     )
-    return response
+
+
+def record_with(s: Session, status: int) -> None:
+    """This request's audit entry, written now in the transaction `s` of the change it
+    records (as it will answer `status`): both commit or neither. The entry after the
+    request is then not written again (unless the request fails after all, when the
+    failure is recorded as usual)."""
+    view = ctx_view()
+    mark: Guard | None = getattr(view, GUARD_ATTR, None) if view else None
+    audit.insert_entry(s, _entry(current(), mark, status, None))
+    g.audit_written = True
 
 
 def ctx_view() -> Callable[..., Any] | None:

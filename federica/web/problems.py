@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json, request
+from sqlalchemy import exc as sa
 from werkzeug.exceptions import HTTPException
 
-from federica.errors import FedericaError, correlation_id
+from federica.errors import FedericaError, ServiceUnavailable, correlation_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -25,6 +26,32 @@ def _allow(exc: HTTPException) -> dict[str, str] | None:
     """A 405 says which methods the resource has (RFC 9110 §15.5.6)."""
     allow = dict(exc.get_headers()).get("Allow")
     return {"Allow": allow} if allow else None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or dropped the connection (restarting, failing
+    over, or busy: SQLite's "database is locked"): the caller should try again. Other
+    database errors (a refused row, bad SQL) are bugs."""
+    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
+        return True
+    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+
+
+def unavailable_problem(exc: BaseException) -> Response:
+    """503 with Retry-After; the log gets the driver's message, the caller a reference."""
+    ref = correlation_id()
+    log.warning(
+        "database unavailable on %s %s [ref %s]: %s",
+        request.method,
+        request.path,
+        ref,
+        type(exc).__name__,
+        exc_info=log.isEnabledFor(logging.DEBUG),
+    )
+    problem = ServiceUnavailable(
+        f"the database is not reachable just now; try again (reference {ref})", retry_after_s=2
+    )
+    return problem_response(problem.problem(), problem.headers)
 
 
 def register_problem_handlers(app: Flask) -> None:
@@ -45,6 +72,13 @@ def register_problem_handlers(app: Flask) -> None:
             },
             _allow(exc),
         )
+
+    @app.errorhandler(sa.DBAPIError)
+    @app.errorhandler(sa.TimeoutError)
+    def _database(exc: Exception) -> Response:
+        if database_unavailable(exc):
+            return unavailable_problem(exc)
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -60,7 +60,7 @@ def post(url: str, body: dict[str, Any], token: str) -> tuple[int, str, dict[str
 
 
 def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: the machine may be busy starting it
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:

@@ -7,6 +7,7 @@ import time
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from federica.aaa.policy import Action
 from federica.errors import Conflict, FieldError, InvalidInput
@@ -19,7 +20,7 @@ from federica.slices.request import load_document, parse_duration, parse_instant
 from federica.web.api import api
 from federica.web.api.models import Extension, parse_body
 from federica.web.api.openapi import document
-from federica.web.auth import guard, may, note, require, skip_audit
+from federica.web.auth import guard, may, note, record_with, require, skip_audit
 from federica.web.context import ctx, read_session, write_session
 from federica.web.targets import slice_for, visible_slices
 
@@ -51,6 +52,12 @@ def create_slice() -> ResponseReturnValue:
     # Nodes pinned to a peer's PoP ("beta/TYO"): booked here and at the peer, in two phases.
     if not dry_run and b"/" in raw and remote.pinned_remote(load_document(raw)):
         return _book_across(raw)
+
+    def audited(s: Session, booked: service.Booked) -> None:
+        assert booked.slice is not None
+        note(slice_id=booked.slice.id, project=booked.request.project, name=booked.request.name)
+        record_with(s, 201)  # the booking and its audit entry commit together
+
     booked = service.book_with_retry(
         ctx().sessions,
         ctx().settings,
@@ -59,18 +66,16 @@ def create_slice() -> ResponseReturnValue:
         dry_run=dry_run,
         received=received,
         actor=require(),
+        then=audited,
     )
-    if booked.slice is not None:
-        note(slice_id=booked.slice.id, project=booked.request.project, name=booked.request.name)
     body = {
         "dry_run": booked.dry_run,
         "embedding": service.describe_embedding(booked.embedding),
         "window": {"start": booked.window.start.isoformat(), "end": booked.window.end.isoformat()},
         "timings_ms": booked.timings_ms,
     }
-    if booked.slice is not None:
-        with read_session() as s:
-            body["slice"] = service.describe(service.get(s, booked.slice.id))
+    if booked.description is not None:
+        body["slice"] = booked.description
     return jsonify(body), 200 if dry_run else 201
 
 
@@ -177,6 +182,7 @@ def release_slice(ref: str) -> ResponseReturnValue:
         )
         code = 202 if sl.status is SliceStatus.RELEASING else 200
         body, slice_id = service.describe(sl), sl.id
+        record_with(s, code)  # the release and its audit entry commit together
     # Its parts at peers (booked across facilities) are released there too.
     released = remote.release_remote(ctx().sessions, ctx().settings, slice_id)
     if released:
@@ -207,7 +213,9 @@ def extend_slice(ref: str) -> ResponseReturnValue:
     with write_session() as s:
         sl = slice_for(s, ref, Action.SLICE_CHANGE)
         sl = windows.extend(s, ctx().settings, sl, now=ctx().now(), to=to, by=by)
-        return jsonify(service.describe(sl))
+        answer = service.describe(sl)
+        record_with(s, 200)  # the extension and its audit entry commit together
+    return jsonify(answer)
 
 
 @api.get("/slices/<ref>/extent")

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from federica.aaa.models import AuditEntry
 from federica.context import Context
 from federica.slices import service
 from tests.conftest import EXAMPLES
@@ -39,6 +41,26 @@ def test_book_show_list_release(core4: Context, client: FlaskClient) -> None:
     r = client.post(f"/api/v1/slices/{sl['id']}/release")
     assert r.status_code == 200 and r.get_json()["status"] == "ended"
     assert client.post(f"/api/v1/slices/{sl['id']}/release").status_code == 200  # idempotent
+
+
+def test_a_booking_answers_what_reading_the_slice_back_says_and_is_audited_with_it(
+    core4: Context, client: FlaskClient
+) -> None:
+    """The booking's answer is made from the rows it wrote, not read back: it must say
+    exactly what describe() of the stored slice says; its audit entry commits with it."""
+    rows_before, _ = records(core4)
+    r = client.post("/api/v1/slices", data=BGP, content_type="application/yaml")
+    assert r.status_code == 201, r.get_json()
+    answered = r.get_json()["slice"]
+    with core4.read_sessions() as s:
+        stored = service.describe(service.get(s, answered["id"]))
+    assert answered == stored
+    assert len(answered["events"]) >= 2 and answered["history"][0]["reason"] == "booked"
+    assert records(core4)[0] == rows_before + 1
+    with core4.read_sessions() as s:
+        entry = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and entry.slice_id == answered["id"] and entry.status == 201
+    assert entry.action == "slice.create" and json.loads(entry.detail)["name"] == "bgp-lab"
 
 
 def test_dry_run_writes_nothing(core4: Context, client: FlaskClient) -> None:
