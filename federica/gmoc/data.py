@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,13 +180,26 @@ def encode(answer: Sequence[Series]) -> bytes:
             pre = prefixes[id(s.ts)] = [b'{"ts":' + t + b',"v":' for t in times]
         blob = orjson.dumps(s.v)[1:-1]
         values = blob.split(b",")
-        if b"e" in blob:
-            # Exponents as Python writes them (1e-07, 1e+16; orjson: 1e-7, 1e16).
-            values = [repr(float(v)).encode() if b"e" in v else v for v in values]
+        if b"e" in blob or b"0.0000" in blob or _LONG_DIGITS.search(blob):
+            # Floats as Python writes them: exponents (1e-07, 1e+16; orjson: 1e-7, 1e16),
+            # and below 1e-4 or from 1e16 on in exponent form where orjson writes digits.
+            values = [_as_python(v) for v in values]
         if len(values) != len(pre):
             raise ValueError(f"{s.head['id']}: {len(pre)} times, {len(values)} values")
         parts.append(head + b"},".join(map(bytes.__add__, pre, values)) + b"}]}")
     return b"[" + b",".join(parts) + b"]"
+
+
+_LONG_DIGITS = re.compile(rb"\d{17}")
+
+
+def _as_python(v: bytes) -> bytes:
+    """One number of orjson's as Python's repr writes it (integers are left alone)."""
+    if b"e" in v or v.startswith((b"0.0000", b"-0.0000")):
+        return repr(float(v)).encode()
+    if b"." in v and len(v.split(b".", 1)[0].lstrip(b"-")) > 16:
+        return repr(float(v)).encode()
+    return v
 
 
 def _samples(

@@ -31,6 +31,8 @@ def test_edge_values_and_empty_series() -> None:
         Series(HEAD, ts, [0, 1, 2**53 + 1]),  # availability and kilobytes: integers
         Series(HEAD, (), ()),
         Series({**HEAD, "id": "tx_bps:x"}, ts, (8000.0, 123456.789012345, 5e-324)),
+        # Where orjson writes digits and Python an exponent (found by hypothesis in CI).
+        Series(HEAD, ts, (1.52587890625e-05, -9e-05, 1.2345678901234567e17)),
     ]
     assert encode(answer) == standard(answer)
     assert json.loads(encode(answer)) == [s.as_json() for s in answer]
