@@ -2,6 +2,11 @@
 VENV := .venv
 BIN := $(VENV)/bin
 SRC := federica tests migrations $(wildcard bench)
+# pytest worker processes for `make test` (pytest-xdist). Most of the suite's time is
+# spent waiting on real processes (device servers, controllers, pollers), not on CPU, so
+# more workers than CI's 2 cores still shorten it; every test makes its own databases,
+# ports, directories and namespace prefix (docs/development.md). 0 runs in one process.
+TEST_WORKERS ?= 4
 
 .PHONY: setup setup-test demo test lint bench clean
 
@@ -18,7 +23,7 @@ test: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 lint: setup
 	$(BIN)/ruff check $(SRC)

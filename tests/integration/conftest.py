@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from ncclient import manager
@@ -36,6 +37,21 @@ from federica.substrate.topology import Topology, parse_topology
 from tests.conftest import EXAMPLES
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+
+INTEGRATION = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make test` (pytest-xdist) an integration module's tests run on one worker:
+    its module-scoped facilities and controllers then start once, not once per worker.
+    Unit and service tests are spread one by one. Nothing here is needed for isolation:
+    each worker is its own process, so its own namespace prefix, ports and directories."""
+    for item in items:
+        path = item.path.resolve()
+        if path.is_relative_to(INTEGRATION):
+            group = path.relative_to(INTEGRATION).with_suffix("").as_posix()
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def free_port_pair() -> int:
@@ -72,7 +88,8 @@ def with_free_ports(topo: Topology, **changes: Mapping[str, object]) -> Topology
 # fd…, fp…, fk…), and everything it creates carries that prefix. Other federica runs on
 # the same machine (a developer's `make demo`, another checkout's tests) are not ours to
 # judge: their namespaces come and go while we look.
-OUR_PREFIX = re.compile(rf"^[a-z]{{2}}{os.getpid() % 100000}")
+# (Not followed by a digit: pid 1234's prefix is not the start of pid 12345's.)
+OUR_PREFIX = re.compile(rf"^[a-z]{{2}}{os.getpid() % 100000}(?![0-9])")
 
 
 ANY_RUN_PREFIX = re.compile(r"^[a-z]{2}[0-9]+")

@@ -79,6 +79,12 @@ def user_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return key
 
 
+def our_namespaces(fac: Facility) -> list[str]:
+    """This facility's namespaces only: other facilities on the machine (other pytest
+    workers, other runs) have slices with the same ids."""
+    return [ns for ns in iproute.namespaces() if ns.startswith(f"{fac.emulator.prefix}-")]
+
+
 def bgp_lab(name: str, key: Path) -> dict[str, Any]:
     req: dict[str, Any] = yaml.safe_load((EXAMPLES / "slices" / "bgp-lab.yaml").read_text())
     req["name"] = name
@@ -243,7 +249,7 @@ def test_worker_killed_while_provisioning_leaves_no_half_built_slice(
 
     def reached() -> bool:
         if kill_when == "a node exists":  # NETCONF and the nodes are under way
-            return any(f".s{sid}-" in ns for ns in iproute.namespaces())
+            return any(f".s{sid}-" in ns for ns in our_namespaces(fac))
         return status_in_db(fac, sid) == "provisioning"  # most likely mid-NETCONF
 
     first = start_worker(tmp_path / "worker1.log")
@@ -268,7 +274,7 @@ def test_worker_killed_while_provisioning_leaves_no_half_built_slice(
             for circuit, a, b in RING:
                 assert pings(node_namespace(fac, body, a), address_of(body, b, circuit))
             # Exactly one of each node: no duplicates from the first attempt.
-            mine = [ns for ns in iproute.namespaces() if f".s{sid}-" in ns]
+            mine = [ns for ns in our_namespaces(fac) if f".s{sid}-" in ns]
             assert len(mine) == 4, mine
             r = client.post(f"/api/v1/slices/{sid}/release")
             assert r.status_code == 202
