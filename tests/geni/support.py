@@ -50,6 +50,7 @@ def am_listener(context: Context) -> Iterator[str]:
     """The AM API served on a free port of 127.0.0.1; yields its URL."""
     am = make_aggregate(context, "127.0.0.1", 0)
     server = make_server(context, "127.0.0.1", 0, aggregate=am)
+    server.expiration_interval = 0.05  # stop() waits up to one (cheroot's: 0.5 s)
     server.prepare()
     url = f"https://127.0.0.1:{server.bind_addr[1]}/"
     am.url = url

@@ -41,6 +41,7 @@ def peer_socket(db: Context, beta: identity.Facility, tmp_path: Path) -> Iterato
     run.chmod(0o750)
     path = run / "peer.sock"
     server = federation_proxy_server(db, path)
+    server.expiration_interval = 0.05  # stop() waits up to one (cheroot's: 0.5 s)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

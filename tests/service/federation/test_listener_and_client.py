@@ -24,6 +24,7 @@ Facilities = dict[str, identity.Facility]
 @pytest.fixture
 def listener(db: Context, beta: identity.Facility) -> Iterator[str]:
     server = federation_server(db, "127.0.0.1", 0)
+    server.expiration_interval = 0.05  # stop() waits up to one (cheroot's: 0.5 s)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

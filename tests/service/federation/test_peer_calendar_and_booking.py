@@ -56,6 +56,7 @@ def served(
                                               ca_pem=alpha.ca_pem, pops=["TYO", "OSA"],
                                               guest_quota=3))  # fmt: skip
     server = federation_server(context, "127.0.0.1", 0)
+    server.expiration_interval = 0.05  # stop() waits up to one (cheroot's: 0.5 s)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

@@ -55,6 +55,7 @@ def test_the_listener_starts_with_its_authorities(db: Context, tmp_path: Path) -
         engine=db.engine,
     )
     server = geni_server(ctx, "127.0.0.1", 0)
+    server.expiration_interval = 0.05  # stop() waits up to one (cheroot's: 0.5 s)
     server.prepare()
     try:
         assert server.bind_addr[1] > 0
