@@ -7,8 +7,8 @@ import json
 
 from click.testing import CliRunner, Result
 
+import federica.cli.gmoc  # noqa: F401  (registers `federica gmoc`: every test here needs it)
 from federica.cli import cli
-from federica.cli import main as _register  # noqa: F401
 from federica.context import Context
 from federica.db import transaction
 from federica.gmoc import collectors
@@ -17,8 +17,6 @@ from tests.helpers import table_dump
 
 
 def run(env: dict[str, str], *args: str) -> Result:
-    import federica.cli.gmoc  # noqa: F401
-
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
