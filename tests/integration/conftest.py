@@ -6,6 +6,7 @@ free loopback ports, so it never collides with a running `make demo`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import socket
@@ -41,15 +42,28 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for networ
 INTEGRATION = Path(__file__).resolve().parent
 
 
+def _shares_what_it_starts(item: pytest.Item) -> bool:
+    """Uses a module- or session-scoped fixture of the integration tests (a facility, a
+    controller, a browser): one started for several tests."""
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in info.name2fixturedefs.values() if info else ():
+        for d in defs:
+            source = inspect.getsourcefile(d.func)
+            if d.scope != "function" and source and Path(source).is_relative_to(INTEGRATION):
+                return True
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `make test` (pytest-xdist) an integration module's tests run on one worker:
-    its module-scoped facilities and controllers then start once, not once per worker.
-    Unit and service tests are spread one by one. Nothing here is needed for isolation:
-    each worker is its own process, so its own namespace prefix, ports and directories."""
+    """Under `make test` (pytest-xdist) the tests of an integration module that share a
+    module- or session-scoped fixture run on one worker, so that it starts once, not once
+    per worker. Every other test (unit, service, integration tests that start their own
+    processes per test) is spread one by one. Nothing here is needed for isolation: each
+    worker is its own process, so its own namespace prefix, ports and directories."""
     for item in items:
         path = item.path.resolve()
-        if path.is_relative_to(INTEGRATION):
+        if path.is_relative_to(INTEGRATION) and _shares_what_it_starts(item):
             group = path.relative_to(INTEGRATION).with_suffix("").as_posix()
             item.add_marker(pytest.mark.xdist_group(group))
 
