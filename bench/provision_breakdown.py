@@ -28,8 +28,8 @@ from bench.common import machine, median, p95, table
 from bench.interdomain import REPO, UP_WITHIN_S, call, free_base
 
 PHASES = (
-    ("POST -> booked (committed)", "post", "booked"),
-    ("booked -> worker began (claim)", "booked", "provisioning"),
+    ("POST -> booked (its clock reading)", "post", "scheduled"),
+    ("booked -> worker began (wait + claim)", "scheduled", "provisioning"),
     ("worker began -> active (provisioning)", "provisioning", "active"),
     ("active -> client saw it", "active", "seen"),
     ("total request -> seen active", "post", "seen"),
@@ -59,6 +59,8 @@ def trial(port: int, token: str, name: str) -> dict[str, float]:
     for h in sl["history"]:
         at.setdefault(h["status"], dt.datetime.fromisoformat(h["at"]).timestamp())
     out = {label: (at[b] - at[a]) * 1000 for label, a, b in PHASES}
+    if name == "p0":
+        print("timings_ms of one slice:", sl["timings_ms"], flush=True)
     prov = sl["timings_ms"].get("provisioning", {})
     for k in ("netconf", "spawn", "verify"):
         if k in prov:

@@ -371,7 +371,9 @@ class Worker:
         if self.ctx.engine.dialect.name == "postgresql":
             self.listener = wakeup.Listener(self.ctx.engine.url, self._woken.set)
             self.listener.start()
-        self._loop = threading.Thread(target=self._events_loop, name="events", daemon=True)
+        self._loop = threading.Thread(
+            target=self._events_loop, args=(self._woken,), name="events", daemon=True
+        )
         self._loop.start()
         sched = BackgroundScheduler(timezone="UTC")
         for duty in self.duties:
@@ -395,10 +397,9 @@ class Worker:
             self.ctx.settings.worker_poll_s,
         )
 
-    def _events_loop(self) -> None:
+    def _events_loop(self, woken: threading.Event) -> None:
         """Run what is due; then sleep until woken (an event written), until the next
         event's due time, or for the poll interval, whichever comes first."""
-        woken = self._woken
         while not self._stop_loop.is_set():
             woken.clear()  # before the claim: a wake-up during the round runs another
             try:

@@ -138,7 +138,8 @@ class Listener:
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self._on_wake()
             except Exception as exc:  # the database away: poll until it is back
-                log.warning("event notifications: %s; retrying in %.0f s", type(exc).__name__, self._retry_s)
+                why = type(exc).__name__
+                log.warning("event notifications: %s; retrying in %.0f s", why, self._retry_s)
             finally:
                 self.listening.clear()
             self._stop.wait(self._retry_s)

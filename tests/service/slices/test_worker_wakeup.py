@@ -17,6 +17,7 @@ from federica.slices.lifecycle import SliceStatus
 from federica.worker import Worker
 from tests.service.slices.test_worker import book, lab, request, status
 
+__all__ = ["lab"]  # the fixture
 POLL_S = 30.0
 WITHIN_S = 15.0  # generous for a busy machine, and still half the poll
 
