@@ -62,7 +62,7 @@ def trial(port: int, token: str, name: str) -> dict[str, float]:
     if name == "p0":
         print("timings_ms of one slice:", sl["timings_ms"], flush=True)
     prov = sl["timings_ms"].get("provisioning", {})
-    for k in ("netconf", "spawn", "verify"):
+    for k in ("netconf", "spawn", "define home", "boot home", "define far", "boot far", "verify"):
         if k in prov:
             out[f"  of which {k} (provisioner)"] = float(prov[k])
     call(port, f"/api/v1/slices/{sid}/release", token, {})
