@@ -19,7 +19,7 @@ from federica.clock import Clock, SystemClock
 from federica.config import Settings
 from federica.db import make_engine, make_session_factory
 from federica.federation import estop_relay
-from federica.slices import index, usage
+from federica.slices import index, usage, wakeup
 from federica.substrate import usage as substrate_usage
 from federica.substrate.drivers import fake
 from federica.substrate.drivers.compute import fake as fake_compute
@@ -45,6 +45,8 @@ class Context:
     # Run after every emergency stop with (context, stopped, who, reason): federation
     # tells the peers holding parts of the slices stopped.
     estop_hooks: list[Callable[..., Any]] = field(default_factory=list)
+    # This process's workers, woken when a commit writes a calendar event.
+    wakeups: wakeup.Wakeups = field(default_factory=wakeup.Wakeups)
 
     def now(self) -> dt.datetime:
         return self.clock.now()
@@ -64,6 +66,8 @@ def make_context(
         index.attach(factory, calendar)
         # The inventory must not remove what slices hold.
         substrate_usage.attach(factory, [usage.slices_using])
+    wakeups = wakeup.Wakeups()
+    wakeup.attach(sessions, wakeups)
     devices_lab, hosts_lab = fake.FakeLab(), fake_compute.FakeLab()
     context = Context(
         settings=settings,
@@ -76,6 +80,7 @@ def make_context(
         compute_drivers=compute_drivers(hosts_lab),
         fake_devices=devices_lab,
         fake_hosts=hosts_lab,
+        wakeups=wakeups,
     )
     context.estop_hooks.append(estop_relay.after_stop)
     return context

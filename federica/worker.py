@@ -34,7 +34,7 @@ from federica.estop import service as estop_service
 from federica.federation import interdomain
 from federica.leader import Leadership
 from federica.reconcile import Reconciler
-from federica.slices import events, runner
+from federica.slices import events, runner, wakeup
 from federica.slices.lifecycle import EventKind, SliceStatus
 from federica.slices.models import Slice, SliceEvent
 from federica.slices.provision import Provisioner
@@ -162,6 +162,11 @@ class Worker:
         self.lease = dt.timedelta(seconds=ctx.settings.worker_lease_s)
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()
+        self.rounds = 0  # rounds of due events run by start()'s loop
+        self._stop_loop = threading.Event()
+        self._woken: threading.Event | None = None
+        self._loop: threading.Thread | None = None
+        self.listener: wakeup.Listener | None = None
         self._done_as_leader: set[str] = set()  # duties run since this worker took the lead
         self.principal = Principal(f"worker:{self.name}", Role.OPERATOR, via="worker")
         # Events are claimed row by row, so every worker takes them; the duties only the
@@ -361,15 +366,16 @@ class Worker:
                     job.modify(next_run_time=dt.datetime.now(dt.UTC))
 
     def start(self) -> None:
-        sched = BackgroundScheduler(timezone="UTC")
-        sched.add_job(
-            self.run_once,
-            "interval",
-            seconds=self.ctx.settings.worker_poll_s,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=dt.datetime.now(dt.UTC),
+        self._stop_loop.clear()
+        self._woken = self.ctx.wakeups.subscribe()
+        if self.ctx.engine.dialect.name == "postgresql":
+            self.listener = wakeup.Listener(self.ctx.engine.url, self._woken.set)
+            self.listener.start()
+        self._loop = threading.Thread(
+            target=self._events_loop, args=(self._woken,), name="events", daemon=True
         )
+        self._loop.start()
+        sched = BackgroundScheduler(timezone="UTC")
         for duty in self.duties:
             sched.add_job(
                 self.run_duty,
@@ -384,12 +390,51 @@ class Worker:
         self._scheduler = sched
         if self.leadership is not None:
             self.leadership.start()
-        log.info("worker %s polling every %.1f s", self.name, self.ctx.settings.worker_poll_s)
+        log.info(
+            "worker %s: events at once when written%s, else every %.1f s",
+            self.name,
+            " (LISTEN/NOTIFY)" if self.listener is not None else " in this process",
+            self.ctx.settings.worker_poll_s,
+        )
+
+    def _events_loop(self, woken: threading.Event) -> None:
+        """Run what is due; then sleep until woken (an event written), until the next
+        event's due time, or for the poll interval, whichever comes first."""
+        while not self._stop_loop.is_set():
+            woken.clear()  # before the claim: a wake-up during the round runs another
+            try:
+                self.run_once()
+            except Exception:  # e.g. the database away: the next round tries again
+                log.exception("worker %s: the round of due events failed", self.name)
+            self.rounds += 1
+            woken.wait(self._sleep_s())
+
+    def _sleep_s(self) -> float:
+        poll = self.ctx.settings.worker_poll_s
+        try:
+            now = self.now()
+            with transaction(self.ctx.read_sessions) as s:
+                nxt = events.next_due_after(s, now)
+        except Exception:  # the database away: poll
+            return poll
+        if nxt is None:
+            return poll
+        return max(0.0, min(poll, (nxt - now).total_seconds()))
 
     def stop(self) -> None:
         """Graceful: hand the lead over at once, then finish the event in hand."""
         if self.leadership is not None:
             self.leadership.stop()
+        self._stop_loop.set()
+        if self._woken is not None:
+            self._woken.set()
+            self.ctx.wakeups.unsubscribe(self._woken)
+        if self._loop is not None:
+            self._loop.join()
+            self._loop = None
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from sqlalchemy import Update, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from federica.config import Settings
@@ -153,6 +153,22 @@ def _claim_statement(limit: int) -> Update:
         )
         .returning(SliceEvent.id)
     )
+
+
+def next_due_after(session: Session, now: dt.datetime) -> dt.datetime | None:
+    """The earliest moment after `now` at which a pending event may become claimable (its
+    due time, or when its lease or back-off ends); None if there is none. A lower bound:
+    the worker sleeps until then at most, and a look too early only finds nothing."""
+    pending = SliceEvent.done_at.is_(None)
+    due = session.scalar(select(func.min(SliceEvent.due)).where(pending, SliceEvent.due > now))
+    until = session.scalar(
+        select(func.min(SliceEvent.claimed_until)).where(pending, SliceEvent.claimed_until > now)
+    )
+    times = [t for t in (due, until) if t is not None]
+    if not times:
+        return None
+    # SQLite gives naive datetimes back; the columns hold UTC.
+    return min(t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in times)
 
 
 def renew(session: Session, event_id: int, worker: str, until: dt.datetime) -> bool:

@@ -39,7 +39,7 @@ from federica.errors import (
     log_internal,
     shown,
 )
-from federica.slices import events, quota
+from federica.slices import events, quota, wakeup
 from federica.slices.calendar import Interval
 from federica.slices.coordinated import Coordinated
 from federica.slices.embed import Embedder, Embedding
@@ -264,6 +264,7 @@ def _insert(
     ]
     for model, values in tables:
         insert_rows(conn, cast(Table, model.__table__), values)
+    wakeup.events_written(session)  # the workers look at once, not at their next poll
     held = [
         held_from_row(
             sl.id,
