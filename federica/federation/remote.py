@@ -33,6 +33,8 @@ from federica.aaa.policy import Principal
 from federica.config import Settings
 from federica.db import transaction
 from federica.errors import FedericaError, FieldError, Forbidden, InvalidInput
+from federica.failpoints import BETWEEN_HOLD_AND_COMMIT
+from federica.failpoints import hit as failpoint
 from federica.federation import assertion as assertions
 from federica.federation import identity, interdomain, peers
 from federica.federation.agreement import Operation
@@ -46,9 +48,9 @@ from federica.slices.models import Slice
 from federica.slices.request import load_document, parse_request
 
 log = logging.getLogger(__name__)
-# Long enough for the local booking on a busy controller; a hold not committed is
-# released by the peer when it runs out.
-HOLD_SECONDS = 120
+# The peers' hold timeout is Settings.federation_hold_s (120 s by default, as in
+# OpenNSA): long enough for the local booking on a busy controller; a hold not committed
+# is released by the peer when it runs out.
 
 
 @dataclass
@@ -227,6 +229,7 @@ def book_across(
         for part in parts:
             part.borders = interdomain.peer_borders(parts_of.cross, ends, offers, part.peer)
     keys = list(document.get("ssh_keys") or [])
+    hold_s = settings.federation_hold_s
     held: list[Part] = []
     try:
         for part in parts:
@@ -242,12 +245,12 @@ def book_across(
                 part.answer = part.call(
                     "hold", partial(PeerClient.hold_stitched, request_id=part.request_id,
                                     assertion=token, request=part.request,
-                                    hold_seconds=HOLD_SECONDS, borders=part.borders)
+                                    hold_seconds=hold_s, borders=part.borders)
                 )  # fmt: skip
             else:
                 part.answer = part.call(
                     "hold", partial(PeerClient.hold, request_id=part.request_id, assertion=token,
-                                    request=part.request, hold_seconds=HOLD_SECONDS)
+                                    request=part.request, hold_seconds=hold_s)
                 )  # fmt: skip
             held.append(part)
         if ends:
@@ -259,6 +262,7 @@ def book_across(
         _abort(held)
         raise
     assert booked.slice is not None
+    failpoint(BETWEEN_HOLD_AND_COMMIT)  # a testing aid: failpoints.py
     try:
         for part in held:
             stitching = part.answer.get("stitching")
