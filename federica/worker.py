@@ -109,7 +109,7 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
     the peers' alarms and e-stop relays, and reconciliation with the devices (through
     `provisioner`'s drivers: the worker's own, so its device sessions and locks are
     shared)."""
-    from federica.federation import estop_relay, fault_pull, guests
+    from federica.federation import estop_relay, fault_pull, guests, remote
     from federica.monitoring.service import Recorder
 
     recorder, s = Recorder(ctx), ctx.settings
@@ -123,6 +123,12 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
             "guest-holds",
             s.guest_holds_every_s,
             lambda: _quiet(guests.expire_due(ctx.sessions, ctx.now())),
+        ),
+        # Home bookings whose process died between the phases: released here.
+        Duty(
+            "interrupted-bookings",
+            s.guest_holds_every_s,
+            lambda: _quiet(remote.settle_interrupted(ctx.sessions, s, ctx.now())),
         ),
     ]
     if provisioner is not None and s.reconcile_every_s > 0:

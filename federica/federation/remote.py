@@ -44,6 +44,7 @@ from federica.federation.stitching import BorderEnd, StitchingEmbedder
 from federica.slices import service
 from federica.slices.embed import Embedder
 from federica.slices.index import index_for
+from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import load_document, parse_request
 
@@ -519,3 +520,46 @@ def peer_alarms(
             }
         )
     return answer
+
+
+INTERRUPTED = (
+    "its booking across facilities was interrupted between the phases (this controller "
+    "stopped before telling the peers to commit; their holds ran out)"
+)
+
+
+def settle_interrupted(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> list[int]:
+    """The leading worker's duty at the home facility: a booking whose process died
+    between the phases left its local part booked and its peers' parts `held` here,
+    while each peer frees its hold when it runs out. Once twice the hold timeout has
+    passed (no live booking can still commit: the peers' holds are gone), the local part
+    is released and the peers are told (best effort: their holds ran out anyway).
+    Returns the slices settled."""
+    cutoff = now - 2 * dt.timedelta(seconds=settings.federation_hold_s)
+    with transaction(sessions) as s:
+        stale = list(
+            s.scalars(
+                select(RemotePart).where(
+                    RemotePart.state == GuestState.HELD, RemotePart.created_at <= cutoff
+                )
+            )
+        )
+        slice_ids = sorted({r.slice_id for r in stale})
+        for sid in slice_ids:
+            sl = s.get(Slice, sid)
+            if sl is not None and sl.status is SliceStatus.SCHEDULED:
+                service.release(s, sl, now=now, reason=INTERRUPTED)
+                log.warning("slice %d (%s) released: %s", sl.id, sl.name, INTERRUPTED)
+    for sid in slice_ids:
+        release_remote(sessions, settings, sid)  # marks those the peer answered
+    if slice_ids:
+        with transaction(sessions) as s:
+            for row in s.scalars(
+                select(RemotePart).where(
+                    RemotePart.slice_id.in_(slice_ids), RemotePart.state == GuestState.HELD
+                )
+            ):
+                row.state = GuestState.ABORTED  # unreachable peer: its hold ran out there
+    return slice_ids

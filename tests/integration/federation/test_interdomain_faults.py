@@ -2,7 +2,7 @@
 facility (alpha) killed between the two phases. Alpha is stopped at a failpoint
 (federica/failpoints.py) after beta recorded its hold and before any commit is sent,
 then SIGKILLed there; beta's leading worker frees the hold when it runs out, with no
-call from alpha ever coming."""
+call from alpha ever coming. Alpha, back, releases its own part of that booking."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from sqlalchemy import select
 from federica.config import Settings
 from federica.context import make_context
 from federica.failpoints import BETWEEN_HOLD_AND_COMMIT
-from federica.federation.models import GuestBooking, GuestState
+from federica.federation.models import GuestBooking, GuestState, RemotePart
+from federica.slices.models import Slice
 from tests.conftest import REPO
 from tests.integration.federation.test_booking_at_a_peer import audit_of, post
 from tests.integration.federation.test_interdomain_circuits import (
+    ALPHA_BORDER,
     BETA_BORDER,
     across,
     border_rows,
@@ -54,27 +56,46 @@ def restart(c: Controller, log: Path, extra_env: dict[str, str]) -> None:
     c.proc = start_controller(c, log, extra_env)
 
 
-@pytest.fixture
-def worker_at_beta(
-    stitched: tuple[Controller, Controller, str], tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Beta's `federica worker` (its leader runs the duties, the guests' holds among them)."""
-    _alpha, beta, _token = stitched
-    env = os.environ | {"FEDERICA_DATA_DIR": str(beta.data_dir),
-                        "FEDERICA_GUEST_HOLDS_EVERY_S": "0.5"}  # fmt: skip
+def start_worker(c: Controller, log: Path) -> subprocess.Popen[bytes]:
+    """`c`'s `federica worker` (its leader runs the duties: the guests' holds, the
+    interrupted bookings), running them every 0.5 s."""
+    env = os.environ | {"FEDERICA_DATA_DIR": str(c.data_dir), "FEDERICA_FEDERATION_HOLD_S":
+                        str(HOLD_S), "FEDERICA_GUEST_HOLDS_EVERY_S": "0.5"}  # fmt: skip
     env.pop("FEDERICA_DATABASE_URL", None)
-    with open(tmp_path / "beta-worker.log", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "federica", "worker"], cwd=REPO,
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "federica", "worker"], cwd=REPO,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Workers a test starts (start_worker), stopped after it."""
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        yield proc
+        yield started
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in started:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def home_parts(c: Controller) -> list[tuple[str, GuestState, str]]:
+    """Alpha's records of its parts at peers, with their slices' statuses (SQL)."""
+    context = make_context(Settings(data_dir=c.data_dir))
+    try:
+        with context.sessions() as s:
+            found = s.execute(
+                select(RemotePart.request_id, RemotePart.state, Slice.status).join(
+                    Slice, Slice.id == RemotePart.slice_id
+                )
+            ).all()
+            return [(str(r), GuestState(st), str(sl)) for r, st, sl in found]
+    finally:
+        context.engine.dispose()
 
 
 def guest_states(c: Controller) -> list[tuple[str, GuestState]]:
@@ -89,10 +110,11 @@ def guest_states(c: Controller) -> list[tuple[str, GuestState]]:
 
 def test_the_home_facility_killed_between_the_phases_leaves_nothing_booked_at_the_peer(
     stitched: tuple[Controller, Controller, str],
-    worker_at_beta: subprocess.Popen[bytes],
+    workers: list[subprocess.Popen[bytes]],
     tmp_path: Path,
 ) -> None:
     alpha, beta, alice = stitched
+    workers.append(start_worker(beta, tmp_path / "beta-worker.log"))
     alpha_log = tmp_path / "alpha-failpoint.log"
     restart(alpha, alpha_log, {"FEDERICA_FAILPOINTS": BETWEEN_HOLD_AND_COMMIT,
                                "FEDERICA_FEDERATION_HOLD_S": str(HOLD_S)})  # fmt: skip
@@ -119,3 +141,16 @@ def test_the_home_facility_killed_between_the_phases_leaves_nothing_booked_at_th
     assert border_rows(beta, BETA_BORDER) == []
     expired = audit_of(beta, "federation.expire")
     assert [(who, d["home"]) for who, d in expired] == [("federation", "alpha")]
+
+    # Alpha, back (no failpoint), still has its part booked and beta's `held`: its
+    # leading worker releases it once the peers' holds are surely gone (2 x the timeout).
+    ((home_request, home_state, home_status),) = home_parts(alpha)
+    assert (home_request, home_state, home_status) == (request_id, GuestState.HELD, "scheduled")
+    assert len(border_rows(alpha, ALPHA_BORDER)) == 1
+    alpha.proc = start_controller(alpha, tmp_path / "alpha-again.log",
+                                  {"FEDERICA_FEDERATION_HOLD_S": str(HOLD_S)})  # fmt: skip
+    workers.append(start_worker(alpha, tmp_path / "alpha-worker.log"))
+    wait_for("alpha settled its interrupted booking",
+             lambda: home_parts(alpha) == [(request_id, GuestState.ABORTED, "ended")])  # fmt: skip
+    assert border_rows(alpha, ALPHA_BORDER) == []
+    assert border_rows(beta, BETA_BORDER) == []
