@@ -130,6 +130,12 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
             s.guest_holds_every_s,
             lambda: _quiet(remote.settle_interrupted(ctx.sessions, s, ctx.now())),
         ),
+        # Releases of parts at peers that a peer did not hear (it was down): retried.
+        Duty(
+            "peer-releases",
+            s.guest_holds_every_s,
+            lambda: _quiet(remote.retry_releases(ctx.sessions, s, ctx.now())),
+        ),
     ]
     if provisioner is not None and s.reconcile_every_s > 0:
         reconciler = Reconciler(ctx, provisioner)

@@ -563,3 +563,30 @@ def settle_interrupted(
             ):
                 row.state = GuestState.ABORTED  # unreachable peer: its hold ran out there
     return slice_ids
+
+
+def retry_releases(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> list[int]:
+    """The leading worker's duty at the home facility (the outbox of releases): a slice
+    released or failed here before its window's end whose parts at the peers were not
+    all told (a peer was down then) is released there again, until each peer answered.
+    A peer that comes back so learns it and takes its part down. Returns the slices
+    retried."""
+    with sessions() as s:
+        slice_ids = sorted(
+            set(
+                s.scalars(
+                    select(RemotePart.slice_id)
+                    .join(Slice, Slice.id == RemotePart.slice_id)
+                    .where(
+                        RemotePart.state == GuestState.COMMITTED,
+                        Slice.status.in_([SliceStatus.ENDED, SliceStatus.FAILED]),
+                        Slice.end > now,
+                    )
+                )
+            )
+        )
+    for sid in slice_ids:
+        release_remote(sessions, settings, sid)
+    return slice_ids

@@ -154,3 +154,35 @@ def test_the_home_facility_killed_between_the_phases_leaves_nothing_booked_at_th
              lambda: home_parts(alpha) == [(request_id, GuestState.ABORTED, "ended")])  # fmt: skip
     assert border_rows(alpha, ALPHA_BORDER) == []
     assert border_rows(beta, BETA_BORDER) == []
+
+
+def test_a_release_the_peer_missed_while_down_reaches_it_when_it_returns(
+    stitched: tuple[Controller, Controller, str],
+    workers: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    """Alpha releases a slice across the border while beta is dead (SIGKILL): beta's part
+    stays committed there. Alpha's leading worker retries the release until beta, back,
+    hears it and frees its part (SQL at both sides)."""
+    alpha, beta, alice = stitched
+    status, body = post(alpha, "/api/v1/slices", across("missed", 1), alice)
+    assert status == 201, body
+    ((request_id, state),) = guest_states(beta)
+    assert state == GuestState.COMMITTED
+    assert len(border_rows(beta, BETA_BORDER)) == 1
+    assert beta.proc is not None
+    beta.proc.kill()  # SIGKILL
+    beta.proc.wait()
+    beta.proc = None
+    status, released = post(alpha, f"/api/v1/slices/{body['slice']['id']}/release", {}, alice)
+    assert status == 200, released
+    assert home_parts(alpha) == [(request_id, GuestState.COMMITTED, "ended")]  # not told
+    assert border_rows(alpha, ALPHA_BORDER) == []
+    assert len(border_rows(beta, BETA_BORDER)) == 1  # still booked in beta's database
+    workers.append(start_worker(alpha, tmp_path / "alpha-worker.log"))
+    beta.proc = start_controller(beta, tmp_path / "beta-again.log")
+    wait_for("beta heard the release",
+             lambda: guest_states(beta) == [(request_id, GuestState.ABORTED)])  # fmt: skip
+    wait_for("alpha recorded it",
+             lambda: home_parts(alpha) == [(request_id, GuestState.ABORTED, "ended")])  # fmt: skip
+    assert border_rows(beta, BETA_BORDER) == []
