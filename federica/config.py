@@ -96,6 +96,11 @@ class Settings:
     # Federation, duties of the leading worker: ask each peer for its alarms this often,
     # and retry the emergency stops not yet told to a peer this often (s).
     peer_alarms_every_s: float = 30.0
+    # Booking across facilities: the peers hold their parts this long (s) for this
+    # facility's commit; a hold never committed is freed by the peer when it runs out
+    # (at its next peer call, and by its leading worker every guest_holds_every_s).
+    federation_hold_s: int = 120
+    guest_holds_every_s: float = 5.0
     estop_relay_every_s: float = 5.0
     # libvirt compute driver (real facilities): URI per V-node ({host} is its name),
     # domain type, storage pool of the images, how interfaces reach the VLANs.
@@ -181,6 +186,10 @@ class Settings:
     oidc_redirect_url: str = ""
 
     def __post_init__(self) -> None:
+        if not 1 <= self.federation_hold_s <= 600:
+            raise SettingsError(
+                "FEDERICA_FEDERATION_HOLD_S: 1 to 600 seconds (a peer holds at most 10 min)"
+            )
         # Anchored once, where the settings are read: the paths end up in files and argv of
         # other processes (sshd re-executes itself for every connection; daemons chdir),
         # which would read a relative path against another directory.

@@ -109,7 +109,7 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
     the peers' alarms and e-stop relays, and reconciliation with the devices (through
     `provisioner`'s drivers: the worker's own, so its device sessions and locks are
     shared)."""
-    from federica.federation import estop_relay, fault_pull
+    from federica.federation import estop_relay, fault_pull, guests, remote
     from federica.monitoring.service import Recorder
 
     recorder, s = Recorder(ctx), ctx.settings
@@ -117,6 +117,25 @@ def singleton_duties(ctx: Context, provisioner: Provisioner | None = None) -> li
         Duty("rollups", s.rollup_every_s, recorder.maintain),
         Duty("peer-alarms", s.peer_alarms_every_s, lambda: _quiet(fault_pull.pull_all(ctx))),
         Duty("estop-relay", s.estop_relay_every_s, lambda: _quiet(estop_relay.deliver(ctx))),
+        # Guests' holds that ran out although their home never called again (it died
+        # between the phases): freed here, not only at the next peer call.
+        Duty(
+            "guest-holds",
+            s.guest_holds_every_s,
+            lambda: _quiet(guests.expire_due(ctx.sessions, ctx.now())),
+        ),
+        # Home bookings whose process died between the phases: released here.
+        Duty(
+            "interrupted-bookings",
+            s.guest_holds_every_s,
+            lambda: _quiet(remote.settle_interrupted(ctx.sessions, s, ctx.now())),
+        ),
+        # Releases of parts at peers that a peer did not hear (it was down): retried.
+        Duty(
+            "peer-releases",
+            s.guest_holds_every_s,
+            lambda: _quiet(remote.retry_releases(ctx.sessions, s, ctx.now())),
+        ),
     ]
     if provisioner is not None and s.reconcile_every_s > 0:
         reconciler = Reconciler(ctx, provisioner)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from federica.aaa import accounts
+from federica.aaa import accounts, audit
 from federica.aaa.policy import Principal
 from federica.aaa.roles import Role
 from federica.config import Settings
+from federica.db import transaction
 from federica.errors import Conflict, FieldError, InvalidInput, NotFound
 from federica.federation import assertion as assertions
 from federica.federation.agreement import API_VERSION
@@ -276,3 +277,20 @@ def describe(session: Session, booking: GuestBooking) -> dict[str, Any]:
             ]
         },
     }
+
+
+EXPIRER = Principal("federation", Role.OPERATOR, via="worker")
+
+
+def expire_due(sessions: sessionmaker[Session], now: dt.datetime) -> list[str]:
+    """The leading worker's duty: free every hold that ran out, even when no peer calls
+    again (its home died between the phases); each release audited. Returns their ids."""
+    with transaction(sessions) as session:
+        expired = [(b.request_id, b.slice_id, b.peer, b.user_urn)
+                   for b in expire(session, now)]  # fmt: skip
+    for request_id, slice_id, home, user in expired:
+        audit.record(
+            sessions, EXPIRER, "federation.expire", status=200, target=f"booking {request_id}",
+            slice_id=slice_id, detail={"home": home, "user": user}, at=now,
+        )  # fmt: skip
+    return [r for r, *_ in expired]

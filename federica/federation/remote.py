@@ -33,6 +33,8 @@ from federica.aaa.policy import Principal
 from federica.config import Settings
 from federica.db import transaction
 from federica.errors import FedericaError, FieldError, Forbidden, InvalidInput
+from federica.failpoints import BETWEEN_HOLD_AND_COMMIT
+from federica.failpoints import hit as failpoint
 from federica.federation import assertion as assertions
 from federica.federation import identity, interdomain, peers
 from federica.federation.agreement import Operation
@@ -42,13 +44,14 @@ from federica.federation.stitching import BorderEnd, StitchingEmbedder
 from federica.slices import service
 from federica.slices.embed import Embedder
 from federica.slices.index import index_for
+from federica.slices.lifecycle import SliceStatus
 from federica.slices.models import Slice
 from federica.slices.request import load_document, parse_request
 
 log = logging.getLogger(__name__)
-# Long enough for the local booking on a busy controller; a hold not committed is
-# released by the peer when it runs out.
-HOLD_SECONDS = 120
+# The peers' hold timeout is Settings.federation_hold_s (120 s by default, as in
+# OpenNSA): long enough for the local booking on a busy controller; a hold not committed
+# is released by the peer when it runs out.
 
 
 @dataclass
@@ -227,6 +230,7 @@ def book_across(
         for part in parts:
             part.borders = interdomain.peer_borders(parts_of.cross, ends, offers, part.peer)
     keys = list(document.get("ssh_keys") or [])
+    hold_s = settings.federation_hold_s
     held: list[Part] = []
     try:
         for part in parts:
@@ -242,12 +246,12 @@ def book_across(
                 part.answer = part.call(
                     "hold", partial(PeerClient.hold_stitched, request_id=part.request_id,
                                     assertion=token, request=part.request,
-                                    hold_seconds=HOLD_SECONDS, borders=part.borders)
+                                    hold_seconds=hold_s, borders=part.borders)
                 )  # fmt: skip
             else:
                 part.answer = part.call(
                     "hold", partial(PeerClient.hold, request_id=part.request_id, assertion=token,
-                                    request=part.request, hold_seconds=HOLD_SECONDS)
+                                    request=part.request, hold_seconds=hold_s)
                 )  # fmt: skip
             held.append(part)
         if ends:
@@ -259,6 +263,7 @@ def book_across(
         _abort(held)
         raise
     assert booked.slice is not None
+    failpoint(BETWEEN_HOLD_AND_COMMIT)  # a testing aid: failpoints.py
     try:
         for part in held:
             stitching = part.answer.get("stitching")
@@ -515,3 +520,73 @@ def peer_alarms(
             }
         )
     return answer
+
+
+INTERRUPTED = (
+    "its booking across facilities was interrupted between the phases (this controller "
+    "stopped before telling the peers to commit; their holds ran out)"
+)
+
+
+def settle_interrupted(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> list[int]:
+    """The leading worker's duty at the home facility: a booking whose process died
+    between the phases left its local part booked and its peers' parts `held` here,
+    while each peer frees its hold when it runs out. Once twice the hold timeout has
+    passed (no live booking can still commit: the peers' holds are gone), the local part
+    is released and the peers are told (best effort: their holds ran out anyway).
+    Returns the slices settled."""
+    cutoff = now - 2 * dt.timedelta(seconds=settings.federation_hold_s)
+    with transaction(sessions) as s:
+        stale = list(
+            s.scalars(
+                select(RemotePart).where(
+                    RemotePart.state == GuestState.HELD, RemotePart.created_at <= cutoff
+                )
+            )
+        )
+        slice_ids = sorted({r.slice_id for r in stale})
+        for sid in slice_ids:
+            sl = s.get(Slice, sid)
+            if sl is not None and sl.status is SliceStatus.SCHEDULED:
+                service.release(s, sl, now=now, reason=INTERRUPTED)
+                log.warning("slice %d (%s) released: %s", sl.id, sl.name, INTERRUPTED)
+    for sid in slice_ids:
+        release_remote(sessions, settings, sid)  # marks those the peer answered
+    if slice_ids:
+        with transaction(sessions) as s:
+            for row in s.scalars(
+                select(RemotePart).where(
+                    RemotePart.slice_id.in_(slice_ids), RemotePart.state == GuestState.HELD
+                )
+            ):
+                row.state = GuestState.ABORTED  # unreachable peer: its hold ran out there
+    return slice_ids
+
+
+def retry_releases(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> list[int]:
+    """The leading worker's duty at the home facility (the outbox of releases): a slice
+    released or failed here before its window's end whose parts at the peers were not
+    all told (a peer was down then) is released there again, until each peer answered.
+    A peer that comes back so learns it and takes its part down. Returns the slices
+    retried."""
+    with sessions() as s:
+        slice_ids = sorted(
+            set(
+                s.scalars(
+                    select(RemotePart.slice_id)
+                    .join(Slice, Slice.id == RemotePart.slice_id)
+                    .where(
+                        RemotePart.state == GuestState.COMMITTED,
+                        Slice.status.in_([SliceStatus.ENDED, SliceStatus.FAILED]),
+                        Slice.end > now,
+                    )
+                )
+            )
+        )
+    for sid in slice_ids:
+        release_remote(sessions, settings, sid)
+    return slice_ids

@@ -123,8 +123,11 @@ def remove_peer(c: Controller, name: str) -> None:
         engine.dispose()
 
 
-def start(c: Controller, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {"FEDERICA_DATA_DIR": str(c.data_dir)}
+def start(
+    c: Controller, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`federica serve` for `c` (with `extra_env`, e.g. failpoints), once it answers."""
+    env = os.environ | {"FEDERICA_DATA_DIR": str(c.data_dir)} | (extra_env or {})
     env.pop("FEDERICA_DATABASE_URL", None)
     argv = [sys.executable, "-m", "federica", "serve", "--port", str(c.port),
             "--federation-port", str(c.federation_port)]  # fmt: skip
