@@ -57,34 +57,23 @@ TARGET_RATE, TARGET_P95_MS = 100.0, 150.0
 
 # What the results mean (docs/benchmarks.md keeps it beside the table).
 ANALYSIS = (
-    "Analysis (2026-12-01). Every decision costs the server CPU (measured: CPU seconds of"
-    " the server's processes over the run, per decision), and the machine is shared by"
-    " other helpers (load average ~4-35 on 2 cores): the server gets about a core, so the"
-    " rate is ~1000 / (CPU ms per decision) at best and latency is queueing (20 clients /"
-    " rate). CPU ms per decision is the figure to compare between runs; it too grows with"
-    " the load (a busy machine runs everything slower). 100 decisions/s on 2 cores would"
-    " need ~5-7 ms of CPU per decision all in (server, PostgreSQL, clients). Work done so"
-    " far, each kept only with its behaviour tested: the token, its user and projects in"
-    " one query, now a plain (Core) query building the principal without ORM objects; a"
-    " slice's parts loaded selectin; the booking's rows in one multi-row INSERT per table;"
-    " the booking's answer made from the rows it wrote instead of reading the slice back"
-    " in another transaction (a test holds it equal to describe() of the stored slice);"
-    " the audit entry of a booking, extension and release written in the change's own"
-    " transaction (one transaction less each, and never a change without its entry); a"
-    " release giving back its window with two statements instead of loading and deleting"
-    " each reservation through the ORM. A booking is now 15 statements (the principal's"
-    " included) in 2 transactions (was 20 in 4); an extension 15 and a release 14, each"
-    " in 2 transactions (was 3). What is left is"
-    " SQLAlchemy's ORM work on the remaining queries (loading the slice with its parts for"
-    " an extension or release, ~4 queries; the status changes and events flushed by the"
-    " unit of work) and Flask/werkzeug per request. gunicorn's replicas do not beat one"
-    " waitress process here because both are CPU-bound on the same 2 busy cores (and 4"
-    " replicas pay 4 calendar indexes and 4 connection pools); replicas pay off with more"
-    " cores or hosts, where one process (one GIL) is the limit. Not done: caching a"
-    " token's principal (tokens are revoked at once: it needs a revision check on every"
-    " request, which costs about what the one plain query does now), the slice for an"
-    " extension or release as plain rows, and PostgreSQL's synchronous_commit off (faster"
-    " commits that a crash may lose: not for bookings)."
+    "Analysis (2026-12-01, session 12). Each decision's CPU is measured where it is spent:"
+    " the server's processes, the PostgreSQL backends serving its database, and this"
+    " process (the 20 clients: one keep-alive http.client connection each); all three"
+    " share the machine's 2 cores, so the best rate is ~2000 / (all-in CPU ms) decisions/s"
+    " and latency is queueing (20 clients / rate). The CPU columns are the figures to"
+    " compare between runs on a busy machine; the rates and latencies move with the load."
+    " 100 decisions/s needs <= ~8 ms all in (more on a busy machine). Where the server's"
+    " part goes: `python -m bench.booking_profile` (same mix, one process, cProfile on"
+    " process CPU). No password hashing per request: a token is one SHA-256 and one plain"
+    " query. The rest is spread over ~13 SQL statements per decision through SQLAlchemy"
+    " and psycopg (each ~0.1-0.2 ms of Python), the ORM load of a slice with its parts for"
+    " an extension or release, and the unit of work's flushes; pydantic, logging and the"
+    " JSON answer are ~1 % together. gunicorn's 4 replicas x 4 threads cost ~2-3 ms more"
+    " server CPU per decision than one waitress process (and more PostgreSQL CPU): threads"
+    " contending for each replica's GIL and four calendar indexes and pools on 2 cores;"
+    " 4 x 2 threads measured the same as 4 x 4 within noise, 4 sync workers (no"
+    " keep-alive) worse."
 )
 
 # The independent audit's extra check: a slice's reservations lie inside its window
@@ -202,6 +191,27 @@ def tree_cpu_s(pid: int) -> float:
     return own + sum(tree_cpu_s(c) for c in children)
 
 
+def backends_cpu_s(admin_url: str, database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database` (the server's
+    pooled connections): PostgreSQL's share of a decision, on this same machine."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        pids = [
+            int(r[0])
+            for r in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+        ]
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile, or PostgreSQL runs elsewhere
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 @contextmanager
 def server(
     url: str, data_dir: Path, port: int, workers: int | None, threads: int
@@ -240,6 +250,8 @@ class Run:
     label: str
     seconds: float
     server_cpu_s: float
+    client_cpu_s: float
+    db_cpu_s: float
     outcomes: list[Outcome]
     errors: list[str]
     audit: dict[str, int]
@@ -284,16 +296,22 @@ def measure(
                 threading.Thread(target=c.run, args=(port, requests, f"c{i}"))
                 for i, c in enumerate(people)
             ]
-            cpu0, t0 = tree_cpu_s(proc.pid), time.perf_counter()
+            database = url.rsplit("/", 1)[1]
+            db0 = backends_cpu_s(admin_url, database)
+            cpu0, own0, t0 = tree_cpu_s(proc.pid), time.process_time(), time.perf_counter()
             for t in running:
                 t.start()
             for t in running:
                 t.join()
             seconds = time.perf_counter() - t0
+            # The clients' own CPU (this process: its threads only run the clients now).
+            own = time.process_time() - own0
             cpu = tree_cpu_s(proc.pid) - cpu0
+            db1 = backends_cpu_s(admin_url, database)
+            db_cpu = sum(v - db0.get(pid, 0.0) for pid, v in db1.items())
         outcomes = [o for c in people for o in c.outcomes]
         errors = [e for c in people for e in c.errors]
-        return Run(label, seconds, cpu, outcomes, errors, audit(url))
+        return Run(label, seconds, cpu, own, db_cpu, outcomes, errors, audit(url))
 
 
 def main() -> None:
@@ -326,6 +344,9 @@ def main() -> None:
                 len(r.outcomes),
                 f"{r.rate:.0f}",
                 f"{r.server_cpu_s * 1000 / len(r.outcomes):.1f}",
+                f"{r.db_cpu_s * 1000 / len(r.outcomes):.1f}",
+                f"{r.client_cpu_s * 1000 / len(r.outcomes):.1f}",
+                f"{(r.server_cpu_s + r.db_cpu_s + r.client_cpu_s) * 1000 / len(r.outcomes):.1f}",
                 f"{median(r.ms()):.0f}",
                 f"{p95(r.ms()):.0f}",
                 *(
@@ -344,6 +365,9 @@ def main() -> None:
             "decisions",
             "decisions/s",
             "server CPU ms / decision",
+            "PostgreSQL CPU ms",
+            "clients CPU ms",
+            "all-in CPU ms",
             "p50 ms",
             "p95 ms",
             "book p50/p95",
