@@ -316,6 +316,16 @@ def _maintenance(session: Session, now: dt.datetime) -> Maintenance:
     if pops:
         devices |= set(session.scalars(select(Device.name).join(Pop).where(Pop.name.in_(pops))))
     links = {w.target for w in windows if w.target_kind == MaintenanceTarget.LINK}
+    if devices:
+        # A link with an end on a device under maintenance is too, even while that device
+        # has no port states stored (never answered a poll): its far end's carrier goes
+        # down with it, and that is the maintenance, not a fault.
+        ends = select(Port.id).join(Device).where(Device.name.in_(devices))
+        links |= set(
+            session.scalars(
+                select(Link.name).where(or_(Link.port_a_id.in_(ends), Link.port_b_id.in_(ends)))
+            )
+        )
     return Maintenance(frozenset(devices), frozenset(links))
 
 

@@ -134,7 +134,7 @@ def answer(
             elif metric is metrics.AVAILABLE:
                 steps = [
                     (ts, v)
-                    for ts, v in _availability(mine, subject.allowed, step_us)
+                    for ts, v in _availability(mine, subject.allowed, step_us, interval * 1_000_000)
                     if query.lo_us <= ts < query.hi_us
                 ]
                 points = ([ts for ts, _ in steps], [v for _, v in steps])
@@ -315,19 +315,22 @@ def _rates(
 
 
 def _availability(
-    cols: Sequence[Columns], allowed: list[tuple[int, int]] | None, step_us: int
+    cols: Sequence[Columns],
+    allowed: list[tuple[int, int]] | None,
+    step_us: int,
+    interval_us: int,
 ) -> list[tuple[int, int]]:
     """Per step: 1 where the subject answered a poll; 0 at the first step of each gap
     between two answers (before the first and after the last, nothing is known)."""
     answered = sorted(
         {
-            ts - ts % step_us
+            ts
             for c in cols
             for k, ts in enumerate(c.ts)
             if c.answered[k] and (allowed is None or _inside(ts, allowed))
         }
     )
-    return nodestats.gaps(answered, step_us)
+    return nodestats.gaps(answered, step_us, interval_us)
 
 
 def _subjects(

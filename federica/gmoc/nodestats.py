@@ -7,8 +7,8 @@ each node's previous sample) in percent of the V-node's cores, `mem_used_kb` the
 they hold. When the step is the poll interval each sampling is a point at its instant;
 longer windows average the samplings inside each step (at the step's start).
 `is_available` is 1 for each step in which the V-node was sampled with nodes on it, 0 at
-the first step of a gap; a V-node without slice nodes writes no samples, so nothing is
-known of it then.
+the first step of a gap (a sampling missed, see `gaps`); a V-node without slice nodes
+writes no samples, so nothing is known of it then.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Sampling:
 class HostSeries:
     samplings: list[Sampling]
     raw: bool  # one point per sampling (the step is the poll interval)
+    interval_us: int  # the poll interval: what `gaps` measures a missed sampling by
 
 
 def series(
@@ -58,7 +59,9 @@ def series(
         .group_by(n.host_id, n.at)
         .order_by(n.host_id, n.at)
     ).all()
-    out: dict[int, HostSeries] = {h: HostSeries([], step == interval) for h in host_ids}
+    out: dict[int, HostSeries] = {
+        h: HostSeries([], step == interval, interval * 1_000_000) for h in host_ids
+    }
     for host_id, ts, cores, memory in rows:
         out[host_id].samplings.append(
             Sampling(int(ts), cores, None if memory is None else int(memory))
@@ -71,8 +74,9 @@ def points(
 ) -> tuple[list[int], list[float | int]]:
     """One metric's (times in µs, values) in the window."""
     if metric == "is_available":
-        answered = sorted({s.ts - s.ts % step_us for s in host.samplings})
-        return _columns([(t, v) for t, v in gaps(answered, step_us) if query.contains(t)])
+        answered = sorted(s.ts for s in host.samplings)
+        known = gaps(answered, step_us, host.interval_us)
+        return _columns([(t, v) for t, v in known if query.contains(t)])
     values: list[tuple[int, float | int | None]]
     if metric == "cpu_util":
         values = [(s.ts, None if s.cores is None else 100.0 * s.cores / max(cores, 1))
@@ -97,15 +101,27 @@ def _columns(points: list[tuple[int, float | int]]) -> tuple[list[int], list[flo
     return [t for t, _ in points], [v for _, v in points]
 
 
-def gaps(answered: Sequence[int], step_us: int) -> list[tuple[int, int]]:
-    """The steps (ascending) that had an answer as 1, the first step of each gap between
-    two answers as 0 (before the first and after the last, nothing is known)."""
-    out: list[tuple[int, int]] = []
+def gaps(answered: Sequence[int], step_us: int, interval_us: int) -> list[tuple[int, int]]:
+    """Per step (ascending): 1 where a sampling answered, 0 at the first step of each gap
+    between two answers (before the first and after the last, nothing is known).
+
+    `answered` are the samplings' own times (µs, ascending). A gap is a sampling missed:
+    two answers more than 1.5 poll intervals apart. Rounds start a little early or late,
+    so two answers one interval apart can fall two steps apart on the grid; the step
+    between them then had no sampling but was not a gap, and is 1."""
+    out: dict[int, int] = {}
     for i, ts in enumerate(answered):
-        if i and ts - answered[i - 1] > step_us:
-            out.append((answered[i - 1] + step_us, 0))
-        out.append((ts, 1))
-    return out
+        here = ts - ts % step_us
+        if i:
+            prev = answered[i - 1]
+            between = range(prev - prev % step_us + step_us, here, step_us)
+            if 2 * (ts - prev) > 3 * interval_us:
+                if between:
+                    out[between[0]] = 0
+            else:
+                out.update(dict.fromkeys(between, 1))
+        out[here] = 1
+    return sorted(out.items())
 
 
 def _at(ts_us: int) -> dt.datetime:

@@ -191,6 +191,28 @@ def test_maintenance_on_a_device_keeps_it_polled_and_silent(fac: Facility) -> No
     assert fac.rounds == 5 and fac.failures["prg-mx"] == 0
 
 
+def test_maintenance_on_a_device_never_polled_silences_its_links(fac: Facility) -> None:
+    """erl-mx is under maintenance and has not answered once (no port states of it are
+    stored): its link's far end, prg-mx:ge-0/0/0, losing carrier is the maintenance."""
+    now = fac.ctx.now()
+    with transaction(fac.ctx.sessions) as s:
+        maintenance.create(
+            s,
+            target_kind="device",
+            target="erl-mx",
+            start=(now - dt.timedelta(minutes=1)).isoformat(),
+            end=(now + dt.timedelta(hours=1)).isoformat(),
+            reason="replacing the chassis",
+            now=now,
+        )
+    for _ in range(3):
+        fac.poll(down={"prg-mx:ge-0/0/0"}, away={"erl-mx"})
+    assert fac.alarms(include_cleared=True) == []
+    # The same fault on a link whose ends are not under maintenance is raised.
+    fac.poll(down={"prg-mx:ge-0/0/0", "prg-mx:ge-0/0/1"}, away={"erl-mx"})
+    assert [a["subject"] for a in fac.alarms(include_cleared=True)] == ["prg-mil"]
+
+
 def test_operators_see_and_acknowledge_researchers_see_only_their_slices_alarms(
     fac: Facility, app_clients: dict[str, Any]
 ) -> None:
