@@ -220,8 +220,14 @@ def test_login_at_b_estop_at_a_isolates_at_b_and_bs_border_alarm_shows_at_a(
 
     wait_for("B shut its part down", lambda: b_status() == "shutdown")
     bea = b.user("bea", Role.OPERATOR)
-    status, record = b.call("GET", f"/api/v1/slices/{there['id']}/estop", bea)
-    assert status == 200, record
+
+    def isolation_reported() -> dict[str, Any] | None:
+        # The status is committed first, the isolation's report once it is done.
+        status, record = b.call("GET", f"/api/v1/slices/{there['id']}/estop", bea)
+        assert status == 200, record
+        return record if "built" in record["report"] else None
+
+    record = wait_for("B reported its isolation", isolation_reported)
     assert (record["state"], record["by"]) == ("in-force", "peer:federica")
     assert record["report"]["built"] is True and record["report"]["isolated"] is True, record
     assert record["report"]["gateway"] == "closed"

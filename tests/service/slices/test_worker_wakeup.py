@@ -56,7 +56,13 @@ def test_a_slice_booked_for_shortly_starts_at_its_time(lab: Context, worker: Wor
     now = lab.now()
     start = now + dt.timedelta(seconds=2)
     sid = book(lab, lab.settings, request("soon", start), now)
-    wait_for("active", lambda: status(lab, sid).status is SliceStatus.ACTIVE, WITHIN_S)
-    sl = status(lab, sid)
-    (ev,) = [e for e in sl.events if e.kind.value == "start"]
+
+    def start_done() -> bool:
+        # The slice is ACTIVE when provisioned; its start event is marked done after.
+        sl = status(lab, sid)
+        done = [e.done_at for e in sl.events if e.kind.value == "start"]
+        return sl.status is SliceStatus.ACTIVE and done != [None]
+
+    wait_for("active and its start event done", start_done, WITHIN_S)
+    (ev,) = [e for e in status(lab, sid).events if e.kind.value == "start"]
     assert ev.done_at is not None and ev.done_at >= start  # not before its time
